@@ -1,0 +1,192 @@
+"""The contracts between the core and its plugins.
+
+A plugin registers `Component`s. What a component's factory returns depends on its kind:
+
+| kind     | factory(params, **kw) returns                               |
+|----------|-------------------------------------------------------------|
+| backbone | `Backbone`   (kw: num_classes, seed)                        |
+| dataset  | `TaskData`   (kw: seed)                                     |
+| strategy | `Strategy`                                                  |
+| executor | `Executor`                                                  |
+| reporter | a callable(report: dict) -> str                             |
+
+The core knows these shapes, never a backbone, dataset or strategy by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+KINDS = ("backbone", "dataset", "strategy", "executor", "reporter")
+
+
+class Params(BaseModel):
+    """Base of every component's parameter schema: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(Params):
+    """A component that takes no parameters."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One named thing a plugin provides.
+
+    `params` is a pydantic model: its fields, types, defaults and validators are the
+    component's documented parameters (`ftbench list` prints them).
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    params: type[Params] = NoParams
+    description: str = ""
+    provider: str = ""  # filled in by the plugin manager: which plugin registered it
+
+    def summary(self) -> str:
+        """The first line of the description, or of the factory's docstring."""
+        text = self.description or (self.factory.__doc__ or "")
+        return text.strip().splitlines()[0] if text.strip() else ""
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class ImageSet:
+    """Images held in memory as uint8 [N, C, H, W] with int64 labels [N]."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 [N,C,H,W], got {self.images.dtype} {tuple(self.images.shape)}")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor) -> "ImageSet":
+        return ImageSet(self.images[index], self.labels[index])
+
+
+@dataclass
+class TaskData:
+    """A classification task: class names and splits. `val` may be None (the core
+    carves one from train, seeded and stratified). `shifted` holds extra test sets
+    the dataset itself provides (other domains), keyed by a short name."""
+
+    classes: list[str]
+    train: ImageSet
+    test: ImageSet
+    val: ImageSet | None = None
+    shifted: dict[str, ImageSet] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- backbones
+
+
+@dataclass
+class LayerGroup:
+    """A depth-ordered slice of a model: its name and the names of its parameters."""
+
+    name: str
+    params: list[str]
+
+
+@dataclass
+class Backbone:
+    """A model ready for the target task, and what it knew before.
+
+    `model` is a timm-style model whose classifier is already the target head
+    (`forward_features`, `forward_head(x, pre_logits=True)` and `get_classifier()`).
+    `groups` are depth-ordered: stem first, head last; the head group is always last.
+    `source_head` maps pre-logits features to the source classes; `source_dataset`
+    is (dataset name, params) of the task it was pretrained on, so the runner can
+    measure forgetting. `pretrained` is False for a randomly initialised model.
+    """
+
+    model: nn.Module
+    data_config: dict[str, Any]  # input_size (C,H,W), mean, std
+    groups: list[LayerGroup]
+    pretrained: bool = True
+    source_head: nn.Module | None = None
+    source_dataset: tuple[str, dict[str, Any]] | None = None
+    source_classes: list[str] | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # recorded in the run's record
+
+    @property
+    def head_params(self) -> list[str]:
+        return self.groups[-1].params
+
+
+# ---------------------------------------------------------------- strategies
+
+
+@dataclass
+class ParamGroup:
+    """Parameters that share a learning-rate multiplier (1.0 = the run's lr)."""
+
+    params: list[str]
+    lr_scale: float = 1.0
+    name: str = ""
+
+
+@dataclass
+class TrainState:
+    """What a strategy may look at while training runs."""
+
+    progress: float  # fraction of the budget used, in [0, 1]
+    epoch: int
+    step: int
+
+
+class Strategy:
+    """How fine-tuning happens. Subclass it and override what your method changes.
+
+    The core calls, in order: `setup` once (the model has the target head and the
+    pretrained weights), then `on_epoch_start` before every epoch, `penalty` on
+    every step, and `eval_models` once at the end. Parameters that never appear in
+    the groups `setup` returns never train; the core checks that frozen ones stay
+    bitwise unchanged.
+    """
+
+    def setup(self, model: nn.Module, backbone: Backbone) -> list[ParamGroup]:
+        """Set `requires_grad` and return the groups of parameters that may train."""
+        return [ParamGroup([n for n, _ in model.named_parameters()])]
+
+    def on_epoch_start(self, model: nn.Module, state: TrainState) -> None:
+        """Change what trains between epochs (gradual unfreezing, LP then FT)."""
+
+    def penalty(self, model: nn.Module, images: torch.Tensor, logits: torch.Tensor,
+                labels: torch.Tensor) -> torch.Tensor | None:
+        """An extra loss term added to the task loss (L2-SP, LwF), or None."""
+        return None
+
+    def eval_models(self, model: nn.Module) -> dict[str, nn.Module]:
+        """Extra models to evaluate besides the trained one, keyed by a label
+        (WiSE-FT's mixing coefficients). The trained model is always evaluated."""
+        return {}
+
+    def final_model(self, model: nn.Module) -> nn.Module:
+        """The model to evaluate (LoRA merges its adapters here)."""
+        return model
+
+
+# ---------------------------------------------------------------- executors
+
+
+class Executor(Protocol):
+    """Runs a list of run specs. `run_one(spec_dict)` is picklable and writes the
+    record itself; the executor yields each finished record dict as it completes."""
+
+    def map(self, run_one: Callable[[dict], dict], specs: list[dict]) -> Iterable[dict]: ...

@@ -1,0 +1,131 @@
+"""The plugin manager and the registry of components it collects.
+
+Built-in plugins live in `plugins/` and arrive through the `ftbench` entry-point
+group exactly like third-party ones; the core imports none of them by name.
+Set FTBENCH_TRACE=1 to trace every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import sys
+from dataclasses import replace
+
+import pluggy
+
+from ftbench import hookspecs
+from ftbench.components import KINDS, Component
+from ftbench.errors import PluginError, UnknownComponentError
+
+ENTRY_POINT_GROUP = "ftbench"
+from ftbench import hookimpl  # noqa: F401  (re-exported)
+
+PLURALS = {"backbone": "backbones", "dataset": "datasets", "strategy": "strategies",
+           "executor": "executors", "reporter": "reporters"}
+_HOOK_OF_KIND = {kind: f"ftbench_register_{PLURALS[kind]}" for kind in KINDS}
+
+
+def make_plugin_manager(load_entrypoints: bool = True, extra: tuple[str, ...] = ()) -> pluggy.PluginManager:
+    """A plugin manager with the installed plugins (unless told not to) and the
+    modules named in `extra` (the CLI's `--plugin module.path`)."""
+    pm = pluggy.PluginManager("ftbench")
+    pm.add_hookspecs(hookspecs)
+    if load_entrypoints:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as exc:  # a broken third-party package must say who it is
+            raise PluginError(f"loading an '{ENTRY_POINT_GROUP}' entry point failed: {exc!r}; "
+                              "uninstall or fix that package") from exc
+    for module_path in extra:
+        register_module(pm, module_path)
+    if os.environ.get("FTBENCH_TRACE"):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return pm
+
+
+def register_module(pm: pluggy.PluginManager, module_path: str) -> None:
+    """Import `module_path` (found from the current folder too: a local plugin
+    module needs no install) and register it as a plugin."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_path)
+    except Exception as exc:
+        raise PluginError(f"--plugin {module_path}: cannot import it ({exc}); "
+                          "pass an importable module path such as my_pkg.plugin") from exc
+    if pm.is_registered(module):
+        return
+    pm.register(module, name=module_path)
+
+
+def _provider(pm: pluggy.PluginManager, plugin: object, plugin_name: str) -> str:
+    for plug, dist in pm.list_plugin_distinfo():
+        if plug is plugin:
+            return f"{plugin_name} ({dist.project_name} {dist.version})"
+    return plugin_name
+
+
+class Registry:
+    """Components by kind and name, collected from every registered plugin."""
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self.pm = pm
+        self._by_kind: dict[str, dict[str, Component]] = {}
+        for kind in KINDS:
+            found: dict[str, Component] = {}
+            hook = getattr(pm.hook, _HOOK_OF_KIND[kind])
+            for impl in hook.get_hookimpls():
+                provider = _provider(pm, impl.plugin, impl.plugin_name)
+                try:
+                    components = impl.function() or []
+                except Exception as exc:
+                    raise PluginError(f"plugin {provider} failed in {_HOOK_OF_KIND[kind]}: {exc!r}") from exc
+                for comp in components:
+                    comp = replace(comp, provider=provider)
+                    if comp.name in found:
+                        raise PluginError(
+                            f"two plugins register the {kind} '{comp.name}': {found[comp.name].provider} "
+                            f"and {provider}; uninstall one, or rename the component in one of them")
+                    found[comp.name] = comp
+            self._by_kind[kind] = dict(sorted(found.items()))
+
+    def names(self, kind: str) -> list[str]:
+        return list(self._by_kind[kind])
+
+    def all(self, kind: str) -> list[Component]:
+        return list(self._by_kind[kind].values())
+
+    def get(self, kind: str, name: str) -> Component:
+        """The component, or an error with "did you mean" and the listing command."""
+        try:
+            return self._by_kind[kind][name]
+        except KeyError:
+            raise UnknownComponentError(unknown_message(kind, name, self.names(kind))) from None
+
+
+def unknown_message(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown {kind} '{name}'{hint} `ftbench list {PLURALS.get(kind, kind)}` shows all ({', '.join(known) or 'none installed'})"
+
+
+_CURRENT: Registry | None = None
+
+
+def use_registry(registry: Registry | None) -> None:
+    """Make `registry` the one `default_registry()` returns in this process (the
+    driver does this, so in-process runs see plugins a test registered)."""
+    global _CURRENT
+    _CURRENT = registry
+
+
+def default_registry(extra: tuple[str, ...] = ()) -> Registry:
+    """This process's registry: installed plugins plus the `extra` modules; built
+    once (a worker process builds its own from the same entry points)."""
+    global _CURRENT
+    if _CURRENT is None:
+        _CURRENT = Registry(make_plugin_manager(extra=extra))
+    return _CURRENT

@@ -1,0 +1,79 @@
+"""The pretraining stage: train a backbone on a source dataset once, cache it.
+
+A checkpoint is addressed by the hash of its resolved job config, so a suite that
+names it reuses it and never trains it twice; a missing, partial or corrupt
+checkpoint (its digest no longer matches) is rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+
+from ftbench import checkpoints
+from ftbench.components import ImageSet, Strategy
+from ftbench.data import Preprocess
+from ftbench.evaluate import classification_metrics, predict_logits
+from ftbench.runner import load_task, resolve_device, seed_everything
+from ftbench.suite import PretrainJob, pretrain_config, pretrain_key
+from ftbench.training import autocast_for, fit
+
+
+def ensure_pretrained(name: str, job: PretrainJob, registry, device: str = "auto",
+                      log=lambda msg: print(msg, file=sys.stderr)) -> str:
+    """The checkpoint key of `job`, training and storing it first unless a valid
+    checkpoint is cached."""
+    key = pretrain_key(job, registry)
+    status = checkpoints.checkpoint_status(key)
+    if status == "ok":
+        log(f"pretrain {name}: reusing cached checkpoint {key} ({checkpoints.checkpoint_dir(key)})")
+        return key
+    if status == "corrupt":
+        log(f"pretrain {name}: checkpoint {key} is corrupt or partial; rebuilding it")
+        checkpoints.remove_checkpoint(key)
+    config = pretrain_config(job, registry)
+    log(f"pretrain {name}: training {config['backbone']['params'].get('model', job.backbone.name)} on "
+        f"{job.dataset.name} (budget {job.budget.model_dump(exclude_none=True)})")
+    state, meta = train_source_model(config, job, registry, device)
+    checkpoints.save_checkpoint(key, state, meta)
+    log(f"pretrain {name}: source test accuracy {meta['metrics']['test']['acc']:.1f}% -> {key}")
+    return key
+
+
+def train_source_model(config: dict, job: PretrainJob, registry, device_name: str) -> tuple[dict, dict]:
+    """Train the job's backbone from scratch on its source dataset; (state dict, meta)."""
+    seed_everything(job.seed)
+    device = resolve_device(device_name)
+    task = load_task(registry, job.dataset.name, config["dataset"]["params"])
+    bcomp = registry.get("backbone", job.backbone.name)
+    backbone = bcomp.factory(bcomp.params.model_validate(config["backbone"]["params"]),
+                             num_classes=len(task.classes), seed=job.seed)
+    model = backbone.model.to(device)
+    dc = backbone.data_config
+    prep = Preprocess(tuple(dc["input_size"]), tuple(dc["mean"]), tuple(dc["std"]), device)
+    train = ImageSet(prep.fit_images(task.train.images), task.train.labels)
+    strategy = Strategy()  # the base strategy trains every parameter
+    t0 = time.perf_counter()
+    result = fit(model, backbone, strategy, train, cfg=job.train, budget_cfg=job.budget, prep=prep, seed=job.seed)
+    autocast, _ = autocast_for(device, job.train)
+    logits = predict_logits(model, prep.fit_images(task.test.images), prep, job.train.eval_batch_size,
+                            autocast=autocast)
+    meta = {
+        "config": config,
+        "classes": task.classes,
+        "data_config": {"input_size": list(dc["input_size"]), "mean": list(dc["mean"]), "std": list(dc["std"])},
+        "metrics": {"test": classification_metrics(logits, task.test.labels),
+                    "train_seconds": result.train_seconds, "wall_seconds": time.perf_counter() - t0,
+                    "steps": result.steps, "epochs": result.epochs, "stopped_by": result.stopped_by},
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return state, meta
+
+
+def pretrain_suite(suite, registry, device: str | None = None, log=None) -> dict[str, str]:
+    """Ensure every pretraining job of `suite`; job name -> checkpoint key."""
+    kwargs = {"log": log} if log else {}
+    return {name: ensure_pretrained(name, job, registry, device or suite.device, **kwargs)
+            for name, job in suite.pretrain.items()}

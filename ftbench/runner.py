@@ -1,0 +1,318 @@
+"""One run: a RunSpec in, a record on disk out, whatever happens in between.
+
+    spec --> dataset plugin -> TaskData -> val carve -> data-amount subset
+         --> backbone plugin -> model with target head (+ kept source head)
+         --> strategy plugin -> training.fit under the budget
+         --> evaluate: test, shifted sets, source task before/after, variants
+         --> record (ok | failed | diverged) written atomically
+
+A failure anywhere becomes a `failed` record with its traceback; a NaN or infinite
+loss becomes `diverged`. Nothing raised inside a run escapes `execute`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import random
+import resource
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import torch
+
+import ftbench
+from ftbench.components import ImageSet, TaskData
+from ftbench.data import Preprocess, carve_val, select_subset
+from ftbench.errors import DataError, Diverged
+from ftbench.evaluate import classification_metrics, predict_logits
+from ftbench.store import RECORD_FORMAT, ResultsStore
+from ftbench.suite import RunSpec
+from ftbench.training import autocast_for, fit
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch; optionally ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is cuda when there is one, then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"device '{name}' asked for, but torch sees no CUDA GPU; use device: auto or cpu")
+    return device
+
+
+@functools.lru_cache(maxsize=16)
+def _load_task(registry, name: str, params_json: str) -> TaskData:
+    comp = registry.get("dataset", name)
+    return comp.factory(comp.params.model_validate(json.loads(params_json)), seed=0)
+
+
+def load_task(registry, name: str, params: dict) -> TaskData:
+    """A dataset's TaskData, loaded once per process for the same params."""
+    return _load_task(registry, name, json.dumps(params, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _corrupted(registry, name: str, params_json: str, corruption: str, severity: int) -> ImageSet:
+    from ftbench.corruptions import corrupt
+
+    test = _load_task(registry, name, params_json).test
+    return ImageSet(corrupt(test.images, corruption, severity, seed=0), test.labels)
+
+
+def align_classes(target: list[str], other: TaskData, split: ImageSet) -> tuple[ImageSet, list[str]]:
+    """`split` of another dataset relabelled onto `target`'s classes by name; samples
+    of classes the target lacks are dropped (and named in the return value)."""
+    index = {c: i for i, c in enumerate(target)}
+    mapping = torch.tensor([index.get(c, -1) for c in other.classes])
+    labels = mapping[split.labels]
+    keep = labels >= 0
+    if not keep.any():
+        raise DataError(f"no class names in common: target has {target[:5]}..., the shifted set has "
+                        f"{other.classes[:5]}...; a shifted dataset must name the target's classes")
+    dropped = sorted({other.classes[i] for i in split.labels[~keep].tolist()})
+    return ImageSet(split.images[keep], labels[keep]), dropped
+
+
+def _environment(device: torch.device, providers: dict[str, str]) -> dict:
+    import timm
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{platform.machine()} cpu ({torch.get_num_threads()} threads)"
+    return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
+            "ftbench": ftbench.__version__, "plugins": providers, "device": str(device), "device_name": name,
+            "platform": platform.platform()}
+
+
+def _time_to_target(curve: list[dict], eval_cfg) -> dict | None:
+    points = [p for p in curve if "val_acc" in p]
+    if not points:
+        return None
+    target = eval_cfg.target_acc if eval_cfg.target_acc is not None else points[-1]["val_acc"] - eval_cfg.target_drop
+    for p in points:
+        if p["val_acc"] >= target:
+            return {"target_acc": target, "reached": True, "seconds": p["train_seconds"],
+                    "steps": p["step"], "epoch": p["epoch"]}
+    return {"target_acc": target, "reached": False, "seconds": None, "steps": None, "epoch": None}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class _Run:
+    """The state of one run while it executes; `record()` is its JSON."""
+
+    def __init__(self, spec: RunSpec, registry, hook):
+        self.spec, self.registry, self.hook = spec, registry, hook
+        self.metrics: dict[str, Any] = {}
+        self.timing = {"wall_s": 0.0, "train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "samples_per_s": None}
+        self.budget: dict[str, Any] = {"limits": spec.budget.limits(), "used": None, "stopped_by": None}
+        self.params = {"trainable": None, "total": None}
+        self.data_amount: dict[str, Any] = {"kind": "all", "value": None, "n_train": None}
+        self.providers: dict[str, str] = {}
+        self.device = torch.device("cpu")
+
+    def _evaluate(self, split: str, model, images: torch.Tensor, labels: torch.Tensor, prep, head=None,
+                  autocast=None) -> dict:
+        t0 = time.perf_counter()
+        logits = predict_logits(model, images, prep, self.spec.train.eval_batch_size, head=head, autocast=autocast)
+        metrics = classification_metrics(logits, labels)
+        self.timing["eval_s"] += time.perf_counter() - t0
+        self.hook.ftbench_evaluation(spec=self.spec, split=split, metrics=metrics)
+        return metrics
+
+    def execute(self) -> None:
+        spec, reg = self.spec, self.registry
+        seed_everything(spec.seed, spec.deterministic)
+        self.device = device = resolve_device(spec.device)
+        for kind, ref in (("backbone", spec.backbone), ("dataset", spec.dataset), ("strategy", spec.strategy)):
+            self.providers[f"{kind}:{ref.name}"] = reg.get(kind, ref.name).provider
+
+        t0 = time.perf_counter()
+        task = load_task(reg, spec.dataset.name, spec.dataset.params)
+        train, val = task.train, task.val
+        if val is None and spec.dataset.val_fraction > 0:
+            train, val = carve_val(train, spec.dataset.val_fraction, seed=spec.seed)
+        amount = spec.data
+        if amount.shots is not None or (amount.fraction is not None and amount.fraction < 1):
+            train = train.subset(select_subset(train.labels, shots=amount.shots, fraction=amount.fraction,
+                                               seed=spec.seed))
+        kind = "shots" if amount.shots is not None else "fraction" if amount.fraction is not None else "all"
+        self.data_amount = {"kind": kind, "value": amount.shots if kind == "shots" else amount.fraction,
+                            "n_train": len(train)}
+
+        bcomp = reg.get("backbone", spec.backbone.name)
+        backbone = bcomp.factory(bcomp.params.model_validate(spec.backbone.params),
+                                 num_classes=len(task.classes), seed=spec.seed)
+        model = backbone.model.to(device)
+        cfg = spec.train
+        channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        dc = backbone.data_config
+        prep = Preprocess(tuple(dc["input_size"]), tuple(dc["mean"]), tuple(dc["std"]), device, channels_last)
+        train = ImageSet(prep.fit_images(train.images), train.labels)
+        val = ImageSet(prep.fit_images(val.images), val.labels) if val is not None and len(val) else None
+        test = ImageSet(prep.fit_images(task.test.images), task.test.labels)
+        self.timing["data_s"] += time.perf_counter() - t0
+        autocast, _ = autocast_for(device, cfg)
+
+        source = self._source_set(backbone, prep)
+        if source is not None:
+            backbone.source_head.to(device)
+            self.metrics["source"] = {"before": self._evaluate("source:before", model, *source, prep,
+                                                               head=backbone.source_head, autocast=autocast)}
+
+        scomp = reg.get("strategy", spec.strategy.name)
+        strategy = scomp.factory(scomp.params.model_validate(spec.strategy.params))
+        torch.manual_seed(spec.seed)  # model-side randomness (re-init, dropout), apart from data order
+        self.params["total"] = sum(p.numel() for p in model.parameters())
+
+        def epoch_end(epoch: int, point: dict) -> None:
+            self.hook.ftbench_epoch_end(spec=spec, epoch=epoch, metrics=point)
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        result = fit(model, backbone, strategy, train, cfg=cfg, budget_cfg=spec.budget, prep=prep,
+                     seed=spec.seed, val=val if spec.eval.curve else None, on_epoch_end=epoch_end)
+        self.params["trainable"] = result.trainable_params
+        self.timing["train_s"] = result.train_seconds
+        self.timing["data_s"] += result.data_seconds
+        self.timing["samples_per_s"] = result.samples / result.train_seconds if result.train_seconds else None
+        self.budget["used"] = {"epochs": round(result.epochs, 4), "steps": result.steps,
+                               "samples": result.samples, "seconds": round(result.train_seconds, 4)}
+        self.budget["stopped_by"] = result.stopped_by
+        self.metrics["curve"] = result.curve
+        self.metrics["time_to_target"] = _time_to_target(result.curve, spec.eval)
+
+        final = strategy.final_model(model)
+        self.metrics.update(self._evaluate_model(final, test, val, task, prep, source, backbone, autocast, ""))
+        variants = {}
+        for label, variant in strategy.eval_models(model).items():
+            variants[label] = self._evaluate_model(variant, test, None, task, prep, source, backbone,
+                                                   autocast, f"variant:{label}:")
+        if variants:
+            self.metrics["variants"] = variants
+
+    def _evaluate_model(self, model, test, val, task, prep, source, backbone, autocast, prefix: str) -> dict:
+        spec = self.spec
+        out: dict[str, Any] = {"test": self._evaluate(prefix + "test", model, test.images, test.labels, prep,
+                                                      autocast=autocast)}
+        if val is not None:
+            out["val"] = self._evaluate(prefix + "val", model, val.images, val.labels, prep, autocast=autocast)
+        shifted = {}
+        for name, images, labels in self._shifted_sets(task, prep):
+            shifted[name] = self._evaluate(f"{prefix}shift:{name}", model, images, labels, prep, autocast=autocast)
+        out["shifted"] = shifted
+        if source is not None:
+            after = self._evaluate(prefix + "source:after", model, *source, prep, head=backbone.source_head,
+                                   autocast=autocast)
+            if prefix:
+                out["source_after"] = after
+            else:
+                self.metrics["source"]["after"] = after
+        return out
+
+    def _shifted_sets(self, task: TaskData, prep: Preprocess):
+        """(name, fitted images, labels) of every shifted test set, built once per run."""
+        if hasattr(self, "_shift_cache"):
+            return self._shift_cache
+        spec, reg, sets = self.spec, self.registry, []
+        params_json = json.dumps(spec.dataset.params, sort_keys=True)
+        for corruption in spec.dataset.shifts.corruptions:
+            for severity in spec.dataset.shifts.severities:
+                s = _corrupted(reg, spec.dataset.name, params_json, corruption, severity)
+                sets.append((f"{corruption}@{severity}", prep.fit_images(s.images), s.labels))
+        for name, s in task.shifted.items():
+            sets.append((name, prep.fit_images(s.images), s.labels))
+        for ref in spec.dataset.shifts.datasets:
+            comp = reg.get("dataset", ref.name)
+            other = load_task(reg, ref.name, comp.params.model_validate(ref.params).model_dump(mode="json"))
+            aligned, dropped = align_classes(task.classes, other, other.test)
+            label = ref.label or ref.name
+            sets.append((label, prep.fit_images(aligned.images), aligned.labels))
+        self._shift_cache = sets
+        return sets
+
+    def _source_set(self, backbone, prep):
+        if backbone.source_head is None or backbone.source_dataset is None:
+            return None
+        name, params = backbone.source_dataset
+        source = load_task(self.registry, name, params).test
+        cap = self.spec.eval.source_max
+        if cap is not None and len(source) > cap:
+            source = source.subset(torch.arange(cap))
+        return prep.fit_images(source.images), source.labels.to(prep.device)
+
+    def record(self, status: str, error: dict | None, started: str, wall: float) -> dict:
+        spec = self.spec
+        self.timing["wall_s"] = wall
+        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        gpu = (torch.cuda.max_memory_allocated(self.device) / 2**20
+               if self.device.type == "cuda" else None)
+        return {
+            "format": RECORD_FORMAT, "id": spec.id, "suite": spec.suite, "status": status,
+            "cell": spec.cell, "seed": spec.seed, "data_amount": self.data_amount, "config": spec.config(),
+            "metrics": self.metrics, "timing": self.timing, "budget": self.budget,
+            "memory": {"cpu_peak_rss_mb": rss_kb / 1024 if sys.platform != "darwin" else rss_kb / 2**20,
+                       "gpu_peak_mb": gpu},
+            "params": self.params, "env": _environment(self.device, self.providers),
+            "started_at": started, "finished_at": _now(), "error": error,
+        }
+
+
+def execute(spec: RunSpec, registry, store: ResultsStore) -> dict:
+    """Run `spec`, write its record, return it. Never raises for a failing run."""
+    hook = registry.pm.hook
+    hook.ftbench_run_start(spec=spec)
+    started, t0 = _now(), time.perf_counter()
+    run = _Run(spec, registry, hook)
+    status, error = "ok", None
+    try:
+        run.execute()
+    except Diverged as exc:
+        status, error = "diverged", {"type": "Diverged", "message": str(exc), "traceback": traceback.format_exc()}
+    except Exception as exc:  # a run's failure is data, not a crash of the suite
+        status, error = "failed", {"type": type(exc).__name__, "message": str(exc),
+                                   "traceback": traceback.format_exc()}
+    record = run.record(status, error, started, time.perf_counter() - t0)
+    store.write(record)
+    try:
+        hook.ftbench_run_end(spec=spec, record=record)
+    except Exception:  # a broken listener must not lose the run; the record is written
+        traceback.print_exc()
+    return record
+
+
+def failed_record(payload: dict, message: str) -> dict:
+    """Write and return a `failed` record for a run that could not execute at all
+    (its worker process died)."""
+    spec: RunSpec = payload["spec"]
+    run = _Run(spec, None, None)
+    now = _now()
+    record = run.record("failed", {"type": "WorkerLost", "message": message, "traceback": ""}, now, 0.0)
+    ResultsStore(payload["results"]).write(record)
+    return record

@@ -1,0 +1,161 @@
+"""The results store: one JSON record per run under results/<suite>/, written
+atomically, plus claim files so two drivers never run one run twice.
+
+A record is written to a temporary file in the same folder, flushed and fsynced,
+then renamed over its final name: a crash leaves either the old file or the new
+one, never half of one. A claim is a file created with O_EXCL holding the pid and
+host of its owner; a claim whose owner is gone (same host, pid not alive) is stale
+and may be taken over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+RECORD_FORMAT = "ftbench.run/1"
+RESOLVED_SUITE = "suite.resolved.yaml"
+_CLAIM_SUFFIX = ".claim"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path` so that readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=False, allow_nan=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ResultsStore:
+    """The folder of one suite's records."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def record_path(self, run_id: str) -> Path:
+        return self.folder / f"{run_id}.json"
+
+    def write(self, record: dict) -> Path:
+        path = self.record_path(record["id"])
+        write_json_atomic(path, record)
+        return path
+
+    def read(self, run_id: str) -> dict | None:
+        """The record of `run_id`, or None if absent or unreadable (a crash before
+        the atomic rename leaves no file; a foreign partial file counts as absent)."""
+        try:
+            with open(self.record_path(run_id)) as fh:
+                record = json.load(fh)
+        except (OSError, json.JSONDecodeError):
+            return None
+        return record if isinstance(record, dict) and record.get("format") == RECORD_FORMAT else None
+
+    def is_done(self, run_id: str) -> bool:
+        """A run is done when its record exists with status ok. Failed and diverged
+        runs are run again by the next `ftbench run`: a transient failure (out of
+        memory, a lost node) deserves a retry, and a deterministic one just fails
+        again with the same record."""
+        record = self.read(run_id)
+        return record is not None and record.get("status") == "ok"
+
+    # ------------------------------------------------------------ claims
+
+    def _claim_path(self, run_id: str) -> Path:
+        return self.folder / f"{run_id}{_CLAIM_SUFFIX}"
+
+    def claim(self, run_id: str) -> bool:
+        """Take the claim on `run_id`; False if another live process holds it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._claim_path(run_id)
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not self._claim_is_stale(path):
+                    return False
+                path.unlink(missing_ok=True)  # the owner died: take it over
+                continue
+            with os.fdopen(fd, "w") as fh:
+                json.dump(owner, fh)
+            return True
+        return False
+
+    def release(self, run_id: str) -> None:
+        self._claim_path(run_id).unlink(missing_ok=True)
+
+    def claims(self) -> dict[str, dict]:
+        """Live claims: run id -> owner."""
+        out = {}
+        for path in self.folder.glob(f"*{_CLAIM_SUFFIX}"):
+            if not self._claim_is_stale(path):
+                out[path.name[: -len(_CLAIM_SUFFIX)]] = _read_owner(path) or {}
+        return out
+
+    @staticmethod
+    def _claim_is_stale(path: Path) -> bool:
+        owner = _read_owner(path)
+        if owner is None:
+            # Being written right now, or garbage: stale only once it is old.
+            try:
+                return time.time() - path.stat().st_mtime > 60
+            except FileNotFoundError:
+                return True
+        if owner.get("host") != socket.gethostname():
+            return False  # cannot check a pid on another host; a user removes it by hand
+        return not _pid_alive(int(owner.get("pid", -1)))
+
+
+def _read_owner(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def iter_record_files(folder: str | Path) -> Iterator[Path]:
+    yield from sorted(Path(folder).glob("*.json"))
+
+
+def load_records(folder: str | Path) -> list[dict]:
+    """Every run record in `folder` (not recursive), sorted by id. Files that are
+    not run records are skipped; an unreadable record file is an error, since a
+    report that silently drops runs would mislead."""
+    from ftbench.errors import UserInputError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserInputError(f"{folder} is not a results folder; pass results/<suite> as written by `ftbench run`")
+    records = []
+    for path in iter_record_files(folder):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserInputError(f"{path} is not valid JSON ({exc}); delete it and rerun `ftbench run` to redo that run") from exc
+        if isinstance(data, dict) and data.get("format") == RECORD_FORMAT:
+            records.append(data)
+    return sorted(records, key=lambda r: r["id"])
