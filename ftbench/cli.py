@@ -12,16 +12,11 @@ from pathlib import Path
 import click
 from tabulate import tabulate
 
+from ftbench.cli_errors import BadInput
 from ftbench import __version__
 from ftbench.components import KINDS
 from ftbench.errors import FtbenchError, UserInputError
 from ftbench.plugins import PLURALS
-
-
-class BadInput(click.ClickException):
-    """Misuse or bad input: exit 2."""
-
-    exit_code = 2
 
 
 class _Group(click.Group):
@@ -270,12 +265,10 @@ def status(results: str) -> None:
 
 def _add_optional_commands() -> None:
     """Commands that live in their own modules."""
-    try:  # TEMPORARY while helpers write these modules
-        from ftbench.cli_gate import baseline, compare, new
-        from ftbench.cli_report import report
-    except ImportError:
-        return
-    for command in (report, baseline, compare, new):
+    from ftbench.cli_gate import COMMANDS
+    from ftbench.cli_report import report
+
+    for command in (report, *COMMANDS):
         cli.add_command(command)
 
 

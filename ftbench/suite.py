@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ftbench.config import BudgetConfig, TrainConfig
 from ftbench.errors import SuiteError, UnknownComponentError, UserInputError
+from ftbench.plugins import PLURALS
 
 PRETRAIN_PREFIX = "pretrain:"
 CHECKPOINT_PREFIX = "ftbench:"
@@ -215,19 +216,20 @@ def _line_index(text: str) -> dict[tuple, int]:
 
 def _where(path: tuple, lines: dict[tuple, int]) -> str:
     shown = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
-    for cut in range(len(path), -1, -1):
+    for cut in range(len(path), 0, -1):  # the root line says nothing: a missing top key has none
         if path[:cut] in lines:
             return f"{shown or '<top>'} (line {lines[path[:cut]]})"
     return shown or "<top>"
 
 
-def _pydantic_problems(exc: ValidationError, lines: dict[tuple, int], prefix: tuple = ()) -> list[str]:
+def _pydantic_problems(exc: ValidationError, lines: dict[tuple, int], prefix: tuple = (),
+                       keys_hint: str = "see docs/suite.md for the keys") -> list[str]:
     problems = []
     for err in exc.errors():
         path = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            message = "unknown key; check its spelling (see docs/suite.md for the keys)"
+            message = f"unknown key; check its spelling ({keys_hint})"
         elif err["type"] == "missing":
             message = "required field is missing"
         problems.append(f"{_where(path, lines)}: {message}")
@@ -321,7 +323,8 @@ def _check_components(suite: Suite, lines: dict[tuple, int], registry) -> list[s
         try:
             comp.params.model_validate(params)
         except ValidationError as exc:
-            problems += _pydantic_problems(exc, lines, path + ("params",))
+            problems += _pydantic_problems(exc, lines, path + ("params",),
+                                           f"`ftbench list {PLURALS[kind]}` shows its parameters")
     return problems
 
 

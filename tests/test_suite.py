@@ -1,0 +1,139 @@
+"""Suite validation (every error path) and matrix expansion."""
+
+import textwrap
+
+import pytest
+
+from ftbench.errors import SuiteError
+from ftbench.suite import expand, parse_suite
+
+BASE = """
+name: demo
+backbones:
+  - name: toy-timm
+datasets:
+  - name: toy
+strategies:
+  - name: toy-full
+budget: {steps: 2}
+"""
+
+
+def problems(text, registry=None):
+    with pytest.raises(SuiteError) as info:
+        parse_suite(textwrap.dedent(text), "s.yaml", registry)
+    return info.value.problems
+
+
+def test_valid_suite_expands_to_one_run(toy_registry):
+    suite = parse_suite(BASE, "s.yaml", toy_registry)
+    specs = expand(suite, toy_registry)
+    assert len(specs) == 1
+    assert specs[0].backbone.params == {"model": "test_resnet", "pretrained": "none"}  # defaults resolved
+
+
+def test_unknown_key_names_path_and_line():
+    found = problems(BASE + "stratgies: []\n")
+    assert found == ["stratgies (line 10): unknown key; check its spelling (see docs/suite.md for the keys)"]
+
+
+def test_all_errors_reported_at_once():
+    text = BASE.replace("{steps: 2}", "{steps: -1}") + "seeds: [a]\ntrain: {lr: fast, optimiser: sgd}\n"
+    found = problems(text)
+    assert len(found) == 4
+    assert any(p.startswith("budget.steps (line 9)") and "greater than 0" in p for p in found)
+    assert any(p.startswith("seeds[0] (line 10)") for p in found)
+    assert any(p.startswith("train.lr (line 11)") for p in found)
+    assert any(p.startswith("train.optimiser (line 11): unknown key") for p in found)
+
+
+def test_missing_required_field():
+    text = "\n".join(line for line in BASE.splitlines() if not line.startswith("budget"))
+    assert problems(text) == ["budget: required field is missing"]
+
+
+def test_invalid_yaml_gives_line():
+    found = problems("name: x\nbackbones: [\n")
+    assert len(found) == 1 and found[0].startswith("not valid YAML at line 3")
+
+
+def test_not_a_mapping():
+    assert "must be a YAML mapping" in problems("- a\n- b\n")[0]
+
+
+def test_unknown_component_suggests_a_name(toy_registry):
+    found = problems(BASE.replace("name: toy-full", "name: toy-ful"), toy_registry)
+    assert len(found) == 1
+    assert found[0].startswith("strategies[0].name (line 8): unknown strategy 'toy-ful'; did you mean 'toy-full'?")
+    assert "`ftbench list strategies` shows all" in found[0]
+
+
+def test_bad_component_params(toy_registry):
+    found = problems(BASE.replace("- name: toy\n", "- name: toy\n    params: {classes: 99, colour: red}\n"),
+                     toy_registry)
+    assert any(p.startswith("datasets[0].params.classes (line 7)") and "less than or equal to 6" in p for p in found)
+    assert any(p == "datasets[0].params.colour (line 7): unknown key; check its spelling (`ftbench list datasets` shows its parameters)" for p in found)
+
+
+def test_strategy_train_override_is_validated():
+    text = BASE.replace("- name: toy-full", "- name: toy-full\n    train: {lr: -1}")
+    found = problems(text)
+    assert len(found) == 1 and found[0].startswith("strategies[0].train.lr") and "greater than 0" in found[0]
+
+
+def test_unknown_pretrain_job():
+    text = BASE.replace("- name: toy-timm", "- name: toy-timm\n    params: {pretrained: 'pretrain:nope'}")
+    assert "no pretrain job named 'nope'" in problems(text)[0]
+
+
+def test_duplicate_labels_and_unknown_rule_labels():
+    text = BASE.replace("- name: toy-full", "- name: toy-full\n  - name: toy-full") + "exclude: [{strategy: fulll}]\n"
+    found = problems(text)
+    assert "two entries share the label 'toy-full'" in found[0]
+    assert "exclude[0].strategy (line 11): 'fulll' matches no strategy" in found[1]
+
+
+def test_bad_severity_and_device():
+    text = BASE.replace("- name: toy\n", "- name: toy\n    shifts: {corruptions: [contrast], severities: [0, 6]}\n")
+    found = problems(text + "device: gpu\n")
+    assert any("severities" in p and "between 1 and 5" in p for p in found)
+    assert any(p.startswith("device") and "auto, cpu, cuda" in p for p in found)
+
+
+MATRIX = """
+name: m
+backbones: [{name: toy-timm}, {name: toy-timm, label: vit, params: {model: test_vit}}]
+datasets: [{name: toy}, {name: toy, label: toy4, params: {classes: 4}}]
+strategies:
+  - {name: toy-full}
+  - {name: toy-full, label: sgd, train: {optimizer: sgd, lr: 0.1}}
+seeds: [0, 1]
+data: [{shots: 2}, {fraction: 0.5}, {}]
+budget: {epochs: 1}
+train: {lr: 0.01}
+"""
+
+
+def test_matrix_expansion_with_overrides_and_rules(toy_registry):
+    suite = parse_suite(MATRIX, "m.yaml", toy_registry)
+    specs = expand(suite, toy_registry)
+    assert len(specs) == 2 * 2 * 2 * 2 * 3
+    sgd = [s for s in specs if s.labels[2] == "sgd"]
+    assert {(s.train.optimizer, s.train.lr) for s in sgd} == {("sgd", 0.1)}
+    assert {s.train.lr for s in specs if s.labels[2] == "toy-full"} == {0.01}
+    assert {s.data.label for s in specs} == {"2-shot", "50%", "all"}
+    assert len({s.id for s in specs}) == len(specs)  # every run has its own id
+
+    ruled = parse_suite(MATRIX + "exclude: [{backbone: vit}, {data: '2-shot'}]\n"
+                        "include: [{backbone: vit, dataset: toy, strategy: sgd, data: all, seed: 0}]\n",
+                        "m.yaml", toy_registry)
+    kept = expand(ruled, toy_registry)
+    assert len(kept) == 2 * 2 * 2 * 2 + 1
+    assert [s.labels for s in kept if s.labels[0] == "vit"] == [("vit", "toy", "sgd")]
+
+
+def test_run_ids_are_stable_and_ignore_device(toy_registry):
+    a = expand(parse_suite(BASE, "s.yaml", toy_registry), toy_registry)[0]
+    b = expand(parse_suite(BASE + "device: cpu\n", "s.yaml", toy_registry), toy_registry)[0]
+    c = expand(parse_suite(BASE.replace("{steps: 2}", "{steps: 3}"), "s.yaml", toy_registry), toy_registry)[0]
+    assert a.id == b.id != c.id
