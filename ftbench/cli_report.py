@@ -1,0 +1,75 @@
+"""`ftbench report`: statistics and tables over a results folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from tabulate import tabulate_formats
+
+from ftbench.cli_errors import BadInput
+from ftbench import stats
+from ftbench.errors import FtbenchError, UserInputError
+from ftbench.plots import write_plots
+from ftbench.report import FORMATS, METRICS, build_report, render
+from ftbench.store import load_records
+
+
+# Tabulate formats beyond those FORMATS already names (by their own name or tabulate's).
+_OTHER_FORMATS = ", ".join(f for f in tabulate_formats
+                           if f not in ("pipe", "github", "simple", "latex", "latex_booktabs"))
+
+
+@click.command("report")
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="terminal", show_default=True, metavar="FORMAT",
+              help=f"Output format: {', '.join(FORMATS)}; or any tabulate format ({_OTHER_FORMATS}).")
+@click.option("--baseline", default="full", show_default=True,
+              help="Strategy that every other one is tested against, on matched seeds.")
+@click.option("--scratch", default="scratch", show_default=True,
+              help="Strategy whose accuracy at the largest data amount sets the data-efficiency target.")
+@click.option("--interval", type=click.Choice(stats.INTERVALS), default="t", show_default=True,
+              help="95% interval over seeds: Student-t, or a seeded percentile or BCa bootstrap.")
+@click.option("--test", type=click.Choice(stats.TESTS), default="ttest", show_default=True,
+              help="Paired test on matched seeds: t-test or Wilcoxon signed-rank.")
+@click.option("--metric", type=click.Choice(METRICS), default="acc", show_default=True,
+              help="Accuracy metric the tables use.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="Significance level of the tests and markers.")
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write PNG figures into this folder (needs `pip install ftbench[plots]`).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the tables to this file instead of standard output.")
+def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: str, test: str, metric: str,
+           alpha: float, plots_dir: Path | None, output: Path | None) -> None:
+    """Tables and statistics over the runs in RESULTS_DIR: accuracy with paired tests
+    against a baseline, training time and cost, data efficiency, domain shift,
+    forgetting, a summary per strategy and ranks across tasks. Cells with failed or
+    missing seeds are listed, never silently averaged.
+
+    Example:
+
+    \b
+        ftbench report results/quickstart
+        ftbench report results/quickstart --format markdown -o report.md --plots plots/
+        ftbench report results/quickstart --baseline lp-ft --test wilcoxon --interval bca
+    """
+    try:
+        result = build_report(load_records(results_dir), baseline=baseline, scratch=scratch, interval=interval,
+                              test=test, alpha=alpha, metric=metric)
+        text = render(result, fmt)
+        written = write_plots(result, plots_dir) if plots_dir else []
+    except UserInputError as exc:
+        raise BadInput(str(exc)) from exc
+    except FtbenchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if output:
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror}; choose another file with -o") from exc
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if plots_dir:
+        click.echo(f"wrote {len(written)} figure(s) to {plots_dir}", err=True)
