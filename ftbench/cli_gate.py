@@ -1,0 +1,122 @@
+"""CLI commands of the regression gate (`ftbench baseline save`, `ftbench compare`)
+and of the plugin scaffold (`ftbench new`). The `ftbench` group adds `COMMANDS`.
+
+Exit codes: 0 pass, 1 regression, 2 bad input.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import click
+
+from ftbench.cli_errors import BadInput
+from ftbench import compare as gate
+from ftbench import scaffold as scaffolding
+from ftbench.errors import UserInputError
+from ftbench.store import load_records
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except UserInputError as exc:
+        raise BadInput(str(exc)) from exc
+
+
+@click.group()
+def baseline() -> None:
+    """Save results as a baseline for `ftbench compare`."""
+
+
+@baseline.command("save")
+@click.argument("results", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Baseline file to write (JSON); commit it next to the suite.")
+def save(results: str, output: str) -> None:
+    """Save the ok runs of a results folder as a compact baseline file.
+
+    It keeps, per cell, the seeds, the test metrics and samples/s per seed, and
+    the environment the runs shared.
+
+    \b
+    Example:
+        ftbench baseline save results/quickstart -o results/baselines/quickstart.json
+    """
+    with _user_errors():
+        data = gate.save_baseline(load_records(results), output)
+    n_runs = sum(len(c["seeds"]) for c in data["cells"])
+    click.echo(f"wrote {output}: {len(data['cells'])} cell(s), {n_runs} ok run(s)")
+
+
+@click.command("compare")
+@click.argument("baseline_path", metavar="BASELINE", type=click.Path(exists=True))
+@click.argument("current_path", metavar="CURRENT", type=click.Path(exists=True))
+@click.option("--acc-drop", type=float, help="Points the mean may drop before it counts.  [default: 1.0]")
+@click.option("--alpha", type=float, help="Level of the one-sided Welch t-test.  [default: 0.05]")
+@click.option("--speed-ratio", type=float,
+              help="Current/baseline samples/s below this is a regression.  [default: 0.9]")
+@click.option("--metric", type=click.Choice(gate.METRICS), help="Test metric to compare.  [default: acc]")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML or TOML file with acc_drop, alpha, speed_ratio, metric, fail_on_missing; "
+                   "flags override it.")
+@click.option("--fail-on-missing/--no-fail-on-missing", default=None,
+              help="Fail when a baseline cell has no ok runs in CURRENT.  [default: report only]")
+@click.option("--format", "fmt", type=click.Choice(["terminal", "markdown", "github"]), default="terminal",
+              show_default=True,
+              help="github: markdown to $GITHUB_STEP_SUMMARY plus ::error/::warning annotations.")
+def compare_cmd(baseline_path: str, current_path: str, acc_drop: float | None, alpha: float | None,
+                speed_ratio: float | None, metric: str | None, config_path: str | None,
+                fail_on_missing: bool | None, fmt: str) -> None:
+    """Compare CURRENT results against a BASELINE; exit 1 on a regression.
+
+    BASELINE and CURRENT are each a baseline file or a results folder. A cell
+    regresses when its mean test accuracy drops by more than --acc-drop points
+    and a one-sided Welch t-test over seeds gives p < --alpha, or when its
+    throughput falls below --speed-ratio of the baseline on the same device.
+    Exit codes: 0 pass, 1 regression, 2 bad input.
+
+    \b
+    Example:
+        ftbench compare results/baselines/quickstart.json results/quickstart --format github
+    """
+    with _user_errors():
+        tolerances = gate.load_tolerances(config_path, acc_drop=acc_drop, alpha=alpha, speed_ratio=speed_ratio,
+                                          metric=metric, fail_on_missing=fail_on_missing)
+        comparison = gate.compare(gate.load_side(baseline_path), gate.load_side(current_path), tolerances)
+    if fmt == "github":
+        gate.write_github(comparison, click.echo)
+    elif fmt == "markdown":
+        click.echo(gate.render_markdown(comparison), nl=False)
+    else:
+        click.echo(gate.render_terminal(comparison))
+    if comparison.failed:
+        click.get_current_context().exit(1)
+
+
+@click.command("new")
+@click.argument("kind", type=click.Choice(scaffolding.KINDS))
+@click.argument("name")
+@click.option("--dir", "dest", type=click.Path(file_okay=False),
+              help="Folder to create.  [default: ./ftbench-NAME]")
+def new(kind: str, name: str, dest: str | None) -> None:
+    """Create an installable plugin package that adds one KIND named NAME.
+
+    NAME is lowercase letters, digits and dashes. The package has a pyproject.toml
+    with the `ftbench` entry point, a documented parameter schema, a working
+    implementation to edit, a README and tests.
+
+    \b
+    Example:
+        ftbench new strategy top-k --dir ftbench-top-k
+        pip install -e './ftbench-top-k[test]' && pytest ftbench-top-k
+    """
+    with _user_errors():
+        path = scaffolding.scaffold(kind, name, dest)
+    click.echo(f"created {path}/ ; next: pip install -e '{path}[test]' && pytest {path}")
+    click.echo(f"then `ftbench list {scaffolding.placeholders(kind, name)['kinds']}` shows '{name}'")
+
+
+COMMANDS = (baseline, compare_cmd, new)
