@@ -1,0 +1,163 @@
+"""torchvision datasets by name, loaded into memory as uint8 tensors.
+
+Nothing is downloaded unless a suite says `download: true`; otherwise the files must
+already be under `root` (default `<cache>/datasets`), where torchvision looks.
+Datasets without an official test split (eurosat, caltech101) get a stratified one
+carved with `split_seed`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision.datasets
+from pydantic import Field
+
+from ftbench.checkpoints import cache_dir
+from ftbench.components import ImageSet, Params, TaskData
+from ftbench.errors import DataError
+
+from ._common import cap, fresh_copy, load_many, pil_to_tensor, resize_batch, stack_images, stratified_split
+
+_DIGITS = tuple(str(d) for d in range(10))
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How to load one torchvision dataset."""
+
+    cls: str  # class name in torchvision.datasets
+    title: str
+    folder: str  # where under root torchvision looks for the files (for messages)
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)  # split -> constructor kwargs
+    grey: bool = False
+    layout: str | None = None  # layout of an in-memory `.data` array: NHWC, NCHW or NHW
+    classes: tuple[str, ...] | None = None  # names when torchvision's are missing or unaligned
+
+
+def _train_test(style: str, train: str = "train", test: str = "test", val: str | None = None) -> dict:
+    if style == "bool":
+        return {"train": {"train": True}, "test": {"train": False}}
+    if style == "none":  # one split: the test split is carved from it
+        return {"train": {}}
+    splits = {"train": {"split": train}, "test": {"split": test}}
+    if val:
+        splits["val"] = {"split": val}
+    return splits
+
+
+SPECS: dict[str, _Spec] = {
+    "cifar10": _Spec("CIFAR10", "CIFAR-10", "cifar-10-batches-py", _train_test("bool"), layout="NHWC"),
+    "cifar100": _Spec("CIFAR100", "CIFAR-100", "cifar-100-python", _train_test("bool"), layout="NHWC"),
+    "svhn": _Spec("SVHN", "SVHN (cropped digits)", ".", _train_test("split"), layout="NCHW", classes=_DIGITS),
+    "stl10": _Spec("STL10", "STL-10", "stl10_binary", _train_test("split"), layout="NCHW"),
+    # torchvision names MNIST classes "0 - zero"; plain digits align with `digits` and svhn
+    "mnist": _Spec("MNIST", "MNIST", "MNIST/raw", _train_test("bool"), grey=True, layout="NHW", classes=_DIGITS),
+    "fashionmnist": _Spec("FashionMNIST", "Fashion-MNIST", "FashionMNIST/raw", _train_test("bool"), grey=True,
+                          layout="NHW"),
+    "flowers102": _Spec("Flowers102", "Oxford Flowers-102", "flowers-102", _train_test("split", val="val")),
+    "oxford-pets": _Spec("OxfordIIITPet", "Oxford-IIIT Pets", "oxford-iiit-pet", _train_test("split", "trainval")),
+    "dtd": _Spec("DTD", "Describable Textures", "dtd", _train_test("split", val="val")),
+    "eurosat": _Spec("EuroSAT", "EuroSAT (RGB)", "eurosat", _train_test("none")),
+    "food101": _Spec("Food101", "Food-101", "food-101", _train_test("split")),
+    "stanford-cars": _Spec("StanfordCars", "Stanford Cars", "stanford_cars", _train_test("split")),
+    "fgvc-aircraft": _Spec("FGVCAircraft", "FGVC Aircraft (variants)", "fgvc-aircraft-2013b",
+                           _train_test("split", "trainval")),
+    "caltech101": _Spec("Caltech101", "Caltech-101", "caltech101", _train_test("none")),
+    "gtsrb": _Spec("GTSRB", "German Traffic Signs", "gtsrb", _train_test("split")),
+}
+
+
+class TorchvisionParams(Params):
+    root: str | None = Field(None, description="folder that holds the dataset's files (torchvision's layout); "
+                                               "default <cache>/datasets")
+    download: bool = Field(False, description="let torchvision download missing files (needs network)")
+    size: int | None = Field(None, ge=8, le=1024, description="resize the shorter side to this and centre-crop "
+                                                              "a square; required when image sizes differ")
+    max_per_split: int | None = Field(None, ge=1, description="keep at most this many images per split "
+                                                              "(a fixed random subset; for quick studies)")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="test share carved from the data where the "
+                                                              "dataset has no test split (eurosat, caltech101)")
+    split_seed: int = Field(0, description="seed of carved splits and of the max_per_split subset")
+
+
+def _root(params: TorchvisionParams) -> Path:
+    return Path(params.root).expanduser() if params.root else cache_dir() / "datasets"
+
+
+def _open(name: str, spec: _Spec, params: TorchvisionParams, kwargs: dict) -> Any:
+    root = _root(params)
+    cls = getattr(torchvision.datasets, spec.cls)
+    try:
+        return cls(root=str(root), download=params.download, **kwargs)
+    except (RuntimeError, OSError, ValueError) as exc:
+        looked = root / spec.folder if spec.folder != "." else root
+        action = ("the download failed; check the network, or place the files there yourself"
+                  if params.download else
+                  "pass `download: true` in its params (needs network) or place the files there")
+        raise DataError(f"dataset '{name}' ({spec.title}): torchvision.datasets.{spec.cls} found no usable files "
+                        f"in {looked} ({exc}); {action}, or set `root:` to the folder that holds them") from None
+
+
+def _labels(ds: Any) -> np.ndarray:
+    """Every label of a torchvision dataset without decoding its images."""
+    for attr in ("targets", "labels", "_labels", "y"):
+        if getattr(ds, attr, None) is not None:
+            return np.asarray(getattr(ds, attr), dtype=np.int64)
+    if hasattr(ds, "_samples"):
+        return np.asarray([target for _, target in ds._samples], dtype=np.int64)
+    return np.asarray([ds[i][1] for i in range(len(ds))], dtype=np.int64)
+
+
+def _classes(ds: Any, spec: _Spec, labels: list[np.ndarray]) -> list[str]:
+    if spec.classes is not None:
+        return list(spec.classes)
+    names = getattr(ds, "classes", None) or getattr(ds, "categories", None)
+    if names:
+        return [str(c) for c in names]
+    return [str(i) for i in range(int(max(lab.max() for lab in labels if len(lab))) + 1)]
+
+
+def _images(name: str, spec: _Spec, ds: Any, index: np.ndarray, size: int | None) -> torch.Tensor:
+    """uint8 [N, C, H, W] of the selected items; in-memory arrays skip PIL."""
+    data = getattr(ds, "data", None)
+    if spec.layout is not None and data is not None:
+        images = torch.as_tensor(np.asarray(data)[index])
+        if spec.layout == "NHWC":
+            images = images.permute(0, 3, 1, 2).contiguous()
+        elif spec.layout == "NHW":
+            images = images[:, None]
+        return resize_batch(images, size) if size is not None else images
+    mode = "L" if spec.grey else "RGB"
+    images = load_many(lambda i: pil_to_tensor(ds[int(i)][0], mode, size), list(index))
+    return stack_images(images, f"dataset '{name}'")
+
+
+@functools.lru_cache(maxsize=2)
+def _load(name: str, params: TorchvisionParams) -> TaskData:
+    spec = SPECS[name]
+    datasets = {split: _open(name, spec, params, kwargs) for split, kwargs in spec.splits.items()}
+    labels = {split: _labels(ds) for split, ds in datasets.items()}
+    picks = {split: np.arange(len(lab)) for split, lab in labels.items()}
+    if "test" not in datasets:
+        picks["train"], picks["test"] = stratified_split(labels["train"], params.test_fraction, params.split_seed,
+                                                          f"dataset '{name}'")
+        datasets["test"], labels["test"] = datasets["train"], labels["train"]
+    sets = {}
+    for split, ds in datasets.items():
+        index = cap(picks[split], params.max_per_split, params.split_seed)
+        images = _images(name, spec, ds, index, params.size)
+        sets[split] = ImageSet(images, torch.from_numpy(labels[split][index]))
+    classes = _classes(datasets["train"], spec, list(labels.values()))
+    return TaskData(classes=classes, train=sets["train"], test=sets["test"], val=sets.get("val"))
+
+
+def make_torchvision(name: str, params: TorchvisionParams, *, seed: int) -> TaskData:
+    """The torchvision dataset `name` (a key of SPECS). `seed` is unused: splits are
+    official or carved with `split_seed`."""
+    return fresh_copy(_load(name, params))
