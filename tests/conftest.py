@@ -30,3 +30,10 @@ def toy_registry():
     finally:
         pm.unregister(toyplugin)
         use_registry(None)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/benchmarks runs only with `pytest tests/benchmarks --benchmark-only`."""
+    if collection_path.name == "benchmarks" and not config.getoption("benchmark_only", False):
+        return True
+    return None
