@@ -118,6 +118,9 @@ def _time_to_target(curve: list[dict], eval_cfg) -> dict | None:
     return {"target_acc": target, "reached": False, "seconds": None, "steps": None, "epoch": None}
 
 
+_SOURCE_BEFORE: dict[str, dict] = {}
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -183,8 +186,14 @@ class _Run:
         source = self._source_set(backbone, prep)
         if source is not None:
             backbone.source_head.to(device)
-            self.metrics["source"] = {"before": self._evaluate("source:before", model, *source, prep,
-                                                               head=backbone.source_head, autocast=autocast)}
+            # The pretrained model's source accuracy is the same for every strategy:
+            # measure it once per (backbone, seed, settings) in this process.
+            key = json.dumps([spec.backbone.model_dump(mode="json"), spec.seed, spec.eval.source_max,
+                              cfg.precision, str(device)], sort_keys=True)
+            if key not in _SOURCE_BEFORE:
+                _SOURCE_BEFORE[key] = self._evaluate("source:before", model, *source, prep,
+                                                     head=backbone.source_head, autocast=autocast)
+            self.metrics["source"] = {"before": dict(_SOURCE_BEFORE[key])}
 
         scomp = reg.get("strategy", spec.strategy.name)
         strategy = scomp.factory(scomp.params.model_validate(spec.strategy.params))
@@ -197,7 +206,8 @@ class _Run:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         result = fit(model, backbone, strategy, train, cfg=cfg, budget_cfg=spec.budget, prep=prep,
-                     seed=spec.seed, val=val if spec.eval.curve else None, on_epoch_end=epoch_end)
+                     seed=spec.seed, val=val if spec.eval.curve else None,
+                     curve_points=spec.eval.curve_points, on_epoch_end=epoch_end)
         self.params["trainable"] = result.trainable_params
         self.timing["train_s"] = result.train_seconds
         self.timing["data_s"] += result.data_seconds

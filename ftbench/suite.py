@@ -79,7 +79,9 @@ class DataAmount(_Strict):
 
 
 class EvalConfig(_Strict):
-    curve: bool = Field(True, description="evaluate on val after every epoch (learning curve, time to target)")
+    curve: bool = Field(True, description="evaluate on val during training (learning curve, time to target)")
+    curve_points: int = Field(10, ge=1, description="at most this many val evaluations: at the first epoch end "
+                                                    "past each 1/curve_points of the budget, and the last")
     target_drop: float = Field(1.0, ge=0, description="time-to-target: first epoch within this many points of the final val accuracy")
     target_acc: float | None = Field(None, description="time-to-target: a fixed val accuracy instead")
     source_max: int | None = Field(2000, ge=1, description="cap on source-task test images for forgetting")

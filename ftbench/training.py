@@ -148,11 +148,13 @@ def _trainable(model: nn.Module) -> set[str]:
 
 def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSet, *,
         cfg: TrainConfig, budget_cfg: BudgetConfig, prep: Preprocess, seed: int,
-        val: ImageSet | None = None,
+        val: ImageSet | None = None, curve_points: int = 10,
         on_epoch_end: Callable[[int, dict], None] | None = None) -> FitResult:
     """Train `model` in place under the budget. `train.images` should already be
     fitted to the model (`Preprocess.fit_images`). Data order is drawn from a
-    generator seeded by `seed` alone, so every strategy sees the same batches."""
+    generator seeded by `seed` alone, so every strategy sees the same batches.
+    With `val`, accuracy is measured at up to `curve_points` epoch ends (few-shot
+    runs have hundreds of tiny epochs; evaluating each would cost more than training)."""
     device = prep.device
     groups = strategy.setup(model, backbone)
     optimizer = build_optimizer(model, groups, cfg)
@@ -167,6 +169,7 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
     features: torch.Tensor | None = None
     labels = train.labels.to(device)
     epoch = 0
+    next_mark = 1 / curve_points
     while budget.exhausted() is None:
         strategy.on_epoch_start(model, TrainState(budget.progress(), epoch, budget.steps))
         _set_bn_modes(model, cfg)
@@ -229,7 +232,9 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
                            "lower the learning rate or set train.grad_clip")
         point = {"epoch": epoch, "step": budget.steps, "samples": budget.samples,
                  "train_seconds": round(budget.seconds, 4), "train_loss": mean_loss}
-        if val is not None and len(val):
+        last = budget.exhausted() is not None
+        if val is not None and len(val) and (last or budget.progress() >= next_mark):
+            next_mark = (math.floor(budget.progress() * curve_points) + 1) / curve_points
             logits = predict_logits(model, val.images, prep, cfg.eval_batch_size, autocast=autocast)
             point["val_acc"] = classification_metrics(logits, val.labels)["acc"]
         result.curve.append(point)
