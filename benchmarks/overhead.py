@@ -74,6 +74,7 @@ def main() -> None:
     cfg = TrainConfig(batch_size=args.batch, lr=1e-3, eval_batch_size=256)
     base = timm.create_model(args.model, num_classes=10)
 
+    plain_loop(copy.deepcopy(base), x_float, labels, 5, args.batch, cfg)  # warm-up: allocator, kernels
     plain, ours = [], []
     for _ in range(args.repeats):
         plain.append(plain_loop(copy.deepcopy(base), x_float, labels, args.steps, args.batch, cfg))

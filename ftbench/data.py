@@ -31,18 +31,21 @@ def _class_permutations(labels: torch.Tensor, seed: int) -> dict[int, torch.Tens
 
 
 def select_subset(labels: torch.Tensor, *, shots: int | None = None, fraction: float | None = None,
-                  seed: int) -> torch.Tensor:
-    """Indices of a stratified training subset: `shots` per class or `fraction` of
-    each class (at least one). Nested: for one seed, the prefix of each class's
-    seeded order is taken, so a smaller subset lies inside a larger one; and it
-    depends only on the labels and the seed, so every strategy sees the same data.
+                  examples: int | None = None, seed: int) -> torch.Tensor:
+    """Indices of a stratified training subset: `shots` per class, `fraction` of
+    each class (at least one), or `examples` in all (that fraction of each class).
+    Nested: for one seed, the prefix of each class's seeded order is taken, so a
+    smaller subset lies inside a larger one; and it depends only on the labels and
+    the seed, so every strategy sees the same data.
 
     >>> labels = torch.tensor([0, 0, 0, 1, 1, 1])
     >>> sorted(select_subset(labels, shots=1, seed=0).tolist()) != []
     True
     """
-    if (shots is None) == (fraction is None):
-        raise ValueError("give exactly one of shots or fraction")
+    if sum(v is not None for v in (shots, fraction, examples)) != 1:
+        raise ValueError("give exactly one of shots, fraction or examples")
+    if examples is not None:
+        fraction = min(1.0, examples / max(1, len(labels)))
     chosen = []
     for idx in _class_permutations(labels, seed).values():
         k = shots if shots is not None else max(1, round(fraction * len(idx)))

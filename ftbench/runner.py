@@ -80,11 +80,14 @@ def _corrupted(registry, name: str, params_json: str, corruption: str, severity:
     return ImageSet(corrupt(test.images, corruption, severity, seed=0), test.labels)
 
 
-def align_classes(target: list[str], other: TaskData, split: ImageSet) -> tuple[ImageSet, list[str]]:
-    """`split` of another dataset relabelled onto `target`'s classes by name; samples
-    of classes the target lacks are dropped (and named in the return value)."""
+def align_classes(target: list[str], other: TaskData, split: ImageSet,
+                  aliases: dict[str, str] | None = None) -> tuple[ImageSet, list[str]]:
+    """`split` of another dataset relabelled onto `target`'s classes by name (after
+    `aliases`: other's name -> target's); samples of classes the target lacks are
+    dropped (and named in the return value)."""
     index = {c: i for i, c in enumerate(target)}
-    mapping = torch.tensor([index.get(c, -1) for c in other.classes])
+    aliases = aliases or {}
+    mapping = torch.tensor([index.get(aliases.get(c, c), -1) for c in other.classes])
     labels = mapping[split.labels]
     keep = labels >= 0
     if not keep.any():
@@ -160,12 +163,11 @@ class _Run:
         if val is None and spec.dataset.val_fraction > 0:
             train, val = carve_val(train, spec.dataset.val_fraction, seed=spec.seed)
         amount = spec.data
-        if amount.shots is not None or (amount.fraction is not None and amount.fraction < 1):
+        if amount.label != "all":
             train = train.subset(select_subset(train.labels, shots=amount.shots, fraction=amount.fraction,
-                                               seed=spec.seed))
-        kind = "shots" if amount.shots is not None else "fraction" if amount.fraction is not None else "all"
-        self.data_amount = {"kind": kind, "value": amount.shots if kind == "shots" else amount.fraction,
-                            "n_train": len(train)}
+                                               examples=amount.examples, seed=spec.seed))
+        kind = next((k for k in ("shots", "fraction", "examples") if getattr(amount, k) is not None), "all")
+        self.data_amount = {"kind": kind, "value": getattr(amount, kind, None), "n_train": len(train)}
 
         bcomp = reg.get("backbone", spec.backbone.name)
         backbone = bcomp.factory(bcomp.params.model_validate(spec.backbone.params),
@@ -234,8 +236,10 @@ class _Run:
         if val is not None:
             out["val"] = self._evaluate(prefix + "val", model, val.images, val.labels, prep, autocast=autocast)
         shifted = {}
-        for name, images, labels in self._shifted_sets(task, prep):
+        for name, images, labels, dropped in self._shifted_sets(task, prep):
             shifted[name] = self._evaluate(f"{prefix}shift:{name}", model, images, labels, prep, autocast=autocast)
+            if dropped:  # classes of the shifted set that the target task does not have
+                shifted[name]["dropped_classes"] = dropped
         out["shifted"] = shifted
         if source is not None:
             after = self._evaluate(prefix + "source:after", model, *source, prep, head=backbone.source_head,
@@ -247,7 +251,8 @@ class _Run:
         return out
 
     def _shifted_sets(self, task: TaskData, prep: Preprocess):
-        """(name, fitted images, labels) of every shifted test set, built once per run."""
+        """(name, fitted images, labels, dropped class names) of every shifted test
+        set, built once per run."""
         if hasattr(self, "_shift_cache"):
             return self._shift_cache
         spec, reg, sets = self.spec, self.registry, []
@@ -255,15 +260,15 @@ class _Run:
         for corruption in spec.dataset.shifts.corruptions:
             for severity in spec.dataset.shifts.severities:
                 s = _corrupted(reg, spec.dataset.name, params_json, corruption, severity)
-                sets.append((f"{corruption}@{severity}", prep.fit_images(s.images), s.labels))
+                sets.append((f"{corruption}@{severity}", prep.fit_images(s.images), s.labels, []))
         for name, s in task.shifted.items():
-            sets.append((name, prep.fit_images(s.images), s.labels))
+            sets.append((name, prep.fit_images(s.images), s.labels, []))
         for ref in spec.dataset.shifts.datasets:
             comp = reg.get("dataset", ref.name)
             other = load_task(reg, ref.name, comp.params.model_validate(ref.params).model_dump(mode="json"))
-            aligned, dropped = align_classes(task.classes, other, other.test)
+            aligned, dropped = align_classes(task.classes, other, other.test, spec.dataset.shifts.aliases)
             label = ref.label or ref.name
-            sets.append((label, prep.fit_images(aligned.images), aligned.labels))
+            sets.append((label, prep.fit_images(aligned.images), aligned.labels, dropped))
         self._shift_cache = sets
         return sets
 

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ftbench.config import BudgetConfig, TrainConfig
+from ftbench.corruptions import check_corruption
 from ftbench.errors import SuiteError, UnknownComponentError, UserInputError
 from ftbench.plugins import PLURALS
 
@@ -41,6 +42,8 @@ class ShiftConfig(_Strict):
     corruptions: list[str] = Field(default_factory=list, description="corruptions of the test split")
     severities: list[int] = Field(default_factory=lambda: [3], description="severities 1-5 of each corruption")
     datasets: list[ComponentRef] = Field(default_factory=list, description="other datasets as OOD test sets")
+    aliases: dict[str, str] = Field(default_factory=dict,
+                                    description="an OOD set's class name -> the target's (STL-10 'car' -> 'automobile')")
 
     @field_validator("severities")
     @classmethod
@@ -62,17 +65,21 @@ class StrategyEntry(ComponentRef):
 class DataAmount(_Strict):
     shots: int | None = Field(None, ge=1, description="labelled examples per class")
     fraction: float | None = Field(None, gt=0, le=1, description="fraction of each class")
+    examples: int | None = Field(None, ge=1, description="labelled examples in all, split across classes "
+                                                         "in proportion (VTAB-1k style)")
 
     @model_validator(mode="after")
     def _one(self) -> "DataAmount":
-        if self.shots is not None and self.fraction is not None:
-            raise ValueError("give shots or fraction, not both")
+        if sum(v is not None for v in (self.shots, self.fraction, self.examples)) > 1:
+            raise ValueError("give one of shots, fraction or examples")
         return self
 
     @property
     def label(self) -> str:
         if self.shots is not None:
             return f"{self.shots}-shot"
+        if self.examples is not None:
+            return f"{self.examples}-examples"
         if self.fraction is not None and self.fraction < 1:
             return f"{self.fraction * 100:g}%"
         return "all"
@@ -277,6 +284,12 @@ def _check_semantics(suite: Suite, lines: dict[tuple, int], registry) -> list[st
             TrainConfig.model_validate({**suite.train.model_dump(), **entry.train})
         except ValidationError as exc:
             problems += _pydantic_problems(exc, lines, ("strategies", i, "train"))
+    for i, entry in enumerate(suite.datasets):
+        for j, name in enumerate(entry.shifts.corruptions):
+            try:
+                check_corruption(name, 1)
+            except UserInputError as exc:
+                problems.append(f"{_where(('datasets', i, 'shifts', 'corruptions', j), lines)}: {exc}")
     for i, entry in enumerate(suite.backbones):
         ref = str(entry.params.get("pretrained", ""))
         if ref.startswith(PRETRAIN_PREFIX) and ref[len(PRETRAIN_PREFIX):] not in suite.pretrain:

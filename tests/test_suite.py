@@ -93,6 +93,14 @@ def test_duplicate_labels_and_unknown_rule_labels():
     assert "exclude[0].strategy (line 11): 'fulll' matches no strategy" in found[1]
 
 
+def test_unknown_corruption_is_caught_before_any_run():
+    text = BASE.replace("- name: toy\n", "- name: toy\n    shifts: {corruptions: [gausian_noise]}\n")
+    found = problems(text)
+    assert len(found) == 1
+    assert found[0].startswith("datasets[0].shifts.corruptions[0] (line 7): unknown corruption 'gausian_noise'; "
+                               "did you mean 'gaussian_noise'?")
+
+
 def test_bad_severity_and_device():
     text = BASE.replace("- name: toy\n", "- name: toy\n    shifts: {corruptions: [contrast], severities: [0, 6]}\n")
     found = problems(text + "device: gpu\n")
@@ -122,6 +130,7 @@ def test_matrix_expansion_with_overrides_and_rules(toy_registry):
     assert {(s.train.optimizer, s.train.lr) for s in sgd} == {("sgd", 0.1)}
     assert {s.train.lr for s in specs if s.labels[2] == "toy-full"} == {0.01}
     assert {s.data.label for s in specs} == {"2-shot", "50%", "all"}
+    assert problems(MATRIX.replace("{shots: 2}", "{shots: 2, fraction: 0.5}"))[0].startswith("data[0] (line 9)")
     assert len({s.id for s in specs}) == len(specs)  # every run has its own id
 
     ruled = parse_suite(MATRIX + "exclude: [{backbone: vit}, {data: '2-shot'}]\n"
@@ -137,3 +146,18 @@ def test_run_ids_are_stable_and_ignore_device(toy_registry):
     b = expand(parse_suite(BASE + "device: cpu\n", "s.yaml", toy_registry), toy_registry)[0]
     c = expand(parse_suite(BASE.replace("{steps: 2}", "{steps: 3}"), "s.yaml", toy_registry), toy_registry)[0]
     assert a.id == b.id != c.id
+
+
+def test_every_shipped_suite_validates():
+    from pathlib import Path
+
+    from ftbench.plugins import default_registry
+    from ftbench.suite import load_suite
+
+    registry = default_registry()
+    suites = sorted((Path(__file__).parents[1] / "suites").glob("*.yaml"))
+    assert len(suites) >= 6
+    for path in suites:
+        suite = load_suite(path, registry)
+        assert expand(suite, registry), path
+        assert path.read_text().startswith("#"), f"{path.name} must open with a comment saying what it does"
