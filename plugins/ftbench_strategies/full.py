@@ -1,0 +1,24 @@
+"""Full fine-tuning: every parameter trains."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ftbench.components import Backbone, Params
+from ftbench_strategies._common import FixedSelection, all_names
+
+
+class FullParams(Params):
+    """Full fine-tuning takes no parameters."""
+
+
+class Full(FixedSelection):
+    """Full fine-tuning: the whole pretrained network and the new head train at the
+    run's learning rate (the standard transfer baseline, e.g. Kornblith et al. 2019,
+    "Do Better ImageNet Models Transfer Better?")."""
+
+    def __init__(self, params: FullParams | None = None):
+        self.params = params or FullParams()
+
+    def select(self, model: nn.Module, backbone: Backbone) -> list[str]:
+        return all_names(model)

@@ -1,0 +1,47 @@
+"""LP-FT: linear probing first, then full fine-tuning from the probed head."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from torch import nn
+
+from ftbench.components import Backbone, ParamGroup, Params, Strategy, TrainState
+from ftbench_strategies._common import all_names, set_trainable
+
+
+class LPFTParams(Params):
+    lp_fraction: float = Field(0.5, gt=0, lt=1, description="fraction of the budget spent training the head only")
+    ft_lr_scale: float = Field(1.0, gt=0, description="learning-rate multiplier of the backbone, which only "
+                                                      "trains in the fine-tuning phase")
+
+
+class LPFT(Strategy):
+    """LP-FT (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features and
+    Underperform Out-of-Distribution"): train the head alone on the frozen backbone
+    for `lp_fraction` of the budget, then everything, starting from the probed head,
+    so the backbone's features are not distorted by a random head's gradients.
+
+    Simplifications, because the core runs one optimiser and one schedule per run: both
+    phases share the run's schedule (the paper restarts it), and `ft_lr_scale` scales
+    the backbone only (it trains in the second phase alone); the head keeps the run's
+    rate in both phases. The switch happens at the first epoch start at or after
+    `lp_fraction`. During the probing phase the core may train the head on cached
+    features, as for `linear-probe`.
+    """
+
+    def __init__(self, params: LPFTParams | None = None):
+        self.params = params or LPFTParams()
+        self.phase = "lp"
+
+    def setup(self, model: nn.Module, backbone: Backbone) -> list[ParamGroup]:
+        self.phase = "lp"
+        head = set(backbone.head_params)
+        set_trainable(model, head)
+        body = [name for name in all_names(model) if name not in head]
+        return [ParamGroup([n for n in all_names(model) if n in head], name="head"),
+                ParamGroup(body, lr_scale=self.params.ft_lr_scale, name="backbone")]
+
+    def on_epoch_start(self, model: nn.Module, state: TrainState) -> None:
+        if self.phase == "lp" and state.progress >= self.params.lp_fraction - 1e-9:
+            self.phase = "ft"
+            set_trainable(model, all_names(model))
