@@ -146,15 +146,16 @@ class TrainState:
     """What a strategy may look at while training runs."""
 
     progress: float  # fraction of the budget used, in [0, 1]
-    epoch: int
-    step: int
+    epoch: int  # epochs completed
+    step: int  # optimizer steps taken
 
 
 class Strategy:
     """How fine-tuning happens. Subclass it and override what your method changes.
 
     The core calls, in order: `setup` once (the model has the target head and the
-    pretrained weights), then `on_epoch_start` before every epoch, `penalty` on
+    pretrained weights), then `on_progress` at every epoch start and at least every
+    1/20 of the budget (never mid-step), `penalty` on
     every step, and `eval_models` once at the end. Parameters that never appear in
     the groups `setup` returns never train; the core checks that frozen ones stay
     bitwise unchanged.
@@ -164,12 +165,14 @@ class Strategy:
         """Set `requires_grad` and return the groups of parameters that may train."""
         return [ParamGroup([n for n, _ in model.named_parameters()])]
 
-    def on_epoch_start(self, model: nn.Module, state: TrainState) -> None:
-        """Change what trains between epochs (gradual unfreezing, LP then FT)."""
+    def on_progress(self, model: nn.Module, state: TrainState) -> None:
+        """Change what trains as the budget is used (gradual unfreezing, LP then FT):
+        called at every epoch start and at least every 1/20 of the budget."""
 
     def penalty(self, model: nn.Module, images: torch.Tensor, logits: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor | None:
-        """An extra loss term added to the task loss (L2-SP, LwF), or None."""
+        """An extra loss term added to the task loss (L2-SP, LwF), or None.
+        `images` is None when the core trains the head on cached features."""
         return None
 
     def eval_models(self, model: nn.Module) -> dict[str, nn.Module]:

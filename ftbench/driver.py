@@ -8,7 +8,9 @@ collects the records the executor yields.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,9 +59,10 @@ def save_resolved_suite(suite: Suite, folder: Path) -> None:
     """The validated suite with every default filled in, beside its results."""
     folder.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False)
-    tmp = folder / f".{RESOLVED_SUITE}.tmp"
-    tmp.write_text(text)
-    tmp.replace(folder / RESOLVED_SUITE)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{RESOLVED_SUITE}.", suffix=".tmp")  # unique per driver
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, folder / RESOLVED_SUITE)
 
 
 def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str | None = None,

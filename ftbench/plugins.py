@@ -113,6 +113,7 @@ def unknown_message(kind: str, name: str, known: list[str]) -> str:
 
 
 _CURRENT: Registry | None = None
+_BY_EXTRA: dict[tuple[str, ...], Registry] = {}
 
 
 def use_registry(registry: Registry | None) -> None:
@@ -123,9 +124,12 @@ def use_registry(registry: Registry | None) -> None:
 
 
 def default_registry(extra: tuple[str, ...] = ()) -> Registry:
-    """This process's registry: installed plugins plus the `extra` modules; built
-    once (a worker process builds its own from the same entry points)."""
-    global _CURRENT
-    if _CURRENT is None:
-        _CURRENT = Registry(make_plugin_manager(extra=extra))
-    return _CURRENT
+    """This process's registry: the one the driver set, else installed plugins plus
+    the `extra` modules, built once per set of extras (a long-lived worker process
+    may serve suites with different `--plugin`s)."""
+    if _CURRENT is not None:
+        return _CURRENT
+    key = tuple(extra)
+    if key not in _BY_EXTRA:
+        _BY_EXTRA[key] = Registry(make_plugin_manager(extra=key))
+    return _BY_EXTRA[key]

@@ -177,6 +177,8 @@ class _Run:
         channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            model.compile()  # in place: parameter names, and so the strategies' groups, stay
         dc = backbone.data_config
         prep = Preprocess(tuple(dc["input_size"]), tuple(dc["mean"]), tuple(dc["std"]), device, channels_last)
         train = ImageSet(prep.fit_images(train.images), train.labels)

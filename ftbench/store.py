@@ -96,6 +96,10 @@ class ResultsStore:
     def release(self, run_id: str) -> None:
         self._claim_path(run_id).unlink(missing_ok=True)
 
+    def claim_owner(self, run_id: str) -> dict | None:
+        """Who holds the claim on `run_id` ({pid, host, since}), or None."""
+        return _read_owner(self._claim_path(run_id))
+
     def claims(self) -> dict[str, dict]:
         """Live claims: run id -> owner."""
         out = {}

@@ -16,7 +16,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -146,6 +146,12 @@ def _trainable(model: nn.Module) -> set[str]:
     return {n for n, p in model.named_parameters() if p.requires_grad}
 
 
+# The strategy is consulted (`on_progress`) at every epoch start and at least this
+# often in budget terms, so phases (LP-FT, gradual unfreezing) switch on time even
+# when the whole budget is one or two epochs.
+PHASE_CHECKS = 20
+
+
 def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSet, *,
         cfg: TrainConfig, budget_cfg: BudgetConfig, prep: Preprocess, seed: int,
         val: ImageSet | None = None, curve_points: int = 10,
@@ -153,25 +159,28 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
     """Train `model` in place under the budget. `train.images` should already be
     fitted to the model (`Preprocess.fit_images`). Data order is drawn from a
     generator seeded by `seed` alone, so every strategy sees the same batches.
-    With `val`, accuracy is measured at up to `curve_points` epoch ends (few-shot
-    runs have hundreds of tiny epochs; evaluating each would cost more than training)."""
+
+    Training runs in segments that end at an epoch end or every 1/PHASE_CHECKS of
+    the budget; each starts with `strategy.on_progress`. The learning curve gets a
+    point (train loss; val accuracy at up to `curve_points` of them) whenever a
+    1/curve_points mark of the budget is passed: few-shot runs have hundreds of
+    tiny epochs, and evaluating each would cost more than training."""
     device = prep.device
     groups = strategy.setup(model, backbone)
     optimizer = build_optimizer(model, groups, cfg)
     autocast, scaler = autocast_for(device, cfg)
     head = model.get_classifier()
     head_names = set(backbone.head_params)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    budget = Budget(budget_cfg, steps_per_epoch)
+    budget = Budget(budget_cfg, math.ceil(len(train) / cfg.batch_size))
     result = FitResult()
-    data_gen = torch.Generator().manual_seed(seed)
+    stream = _batch_stream(len(train), cfg.batch_size, torch.Generator().manual_seed(seed))
     aug_gen = torch.Generator().manual_seed(seed + 7919)
-    features: torch.Tensor | None = None
     labels = train.labels.to(device)
-    epoch = 0
-    next_mark = 1 / curve_points
+    features: torch.Tensor | None = None
+    epoch, next_check, next_point = 0, 1 / PHASE_CHECKS, 1 / curve_points
+    loss_sum, n_steps = torch.zeros((), device=device), 0
     while budget.exhausted() is None:
-        strategy.on_epoch_start(model, TrainState(budget.progress(), epoch, budget.steps))
+        strategy.on_progress(model, TrainState(budget.progress(), epoch, budget.steps))
         _set_bn_modes(model, cfg)
         trainable = _trainable(model)
         result.trainable_params = max(result.trainable_params, sum(
@@ -185,64 +194,81 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
             budget.seconds += time.perf_counter() - t0  # the budget pays for the features once
         elif not head_only:
             features = None  # the backbone may change: cached features would go stale
-        loss_sum = torch.zeros((), device=device)
-        n_steps = 0
-        for idx in batches(len(train), cfg.batch_size, data_gen):
+        epoch_ended = False
+        for idx, epoch_ended in stream:
             t0 = time.perf_counter()
-            y = labels[idx.to(device)]
+            dev_idx = idx.to(device)
+            y = labels[dev_idx]
             x = None if head_only else prep(train.images[idx], cfg.augment, aug_gen)
             t1 = time.perf_counter()
             factor = lr_factor(cfg, budget.progress())
             for g in optimizer.param_groups:
                 g["lr"] = g["base_lr"] * factor
             with autocast or nullcontext():
-                logits = head(features[idx.to(device)]) if head_only else model(x)
+                logits = head(features[dev_idx]) if head_only else model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 extra = strategy.penalty(model, x, logits, y)
                 if extra is not None:
                     loss = loss + extra
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            loss_sum += loss.detach()
+            _backward_step(model, optimizer, scaler, loss, cfg.grad_clip)
+            loss_sum += loss.detach()  # summed on the device: no host sync per step
             n_steps += 1
-            t2 = time.perf_counter()
             result.data_seconds += t1 - t0
             budget.steps += 1
             budget.samples += len(idx)
-            budget.seconds += t2 - t0
-            if budget.exhausted():
+            budget.seconds += time.perf_counter() - t0
+            if epoch_ended or budget.exhausted() or budget.progress() >= next_check:
                 break
-        epoch += 1
+        next_check = (math.floor(budget.progress() * PHASE_CHECKS) + 1) / PHASE_CHECKS
+        epoch += epoch_ended
+        last = budget.exhausted() is not None
+        if not (last or budget.progress() >= next_point or epoch_ended and on_epoch_end):
+            continue
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        mean_loss = (loss_sum / max(n_steps, 1)).item()  # one host sync per epoch
+        mean_loss = (loss_sum / max(n_steps, 1)).item()  # one host sync per curve point or epoch
         if not math.isfinite(mean_loss):
-            raise Diverged(f"training loss became {mean_loss} in epoch {epoch}; "
+            raise Diverged(f"training loss became {mean_loss} by epoch {epoch + 1}; "
                            "lower the learning rate or set train.grad_clip")
-        point = {"epoch": epoch, "step": budget.steps, "samples": budget.samples,
+        point = {"epoch": round(budget.epochs, 4), "step": budget.steps, "samples": budget.samples,
                  "train_seconds": round(budget.seconds, 4), "train_loss": mean_loss}
-        last = budget.exhausted() is not None
-        if val is not None and len(val) and (last or budget.progress() >= next_mark):
-            next_mark = (math.floor(budget.progress() * curve_points) + 1) / curve_points
-            logits = predict_logits(model, val.images, prep, cfg.eval_batch_size, autocast=autocast)
-            point["val_acc"] = classification_metrics(logits, val.labels)["acc"]
-        result.curve.append(point)
-        if on_epoch_end is not None:
+        if last or budget.progress() >= next_point:
+            next_point = (math.floor(budget.progress() * curve_points) + 1) / curve_points
+            if val is not None and len(val):
+                logits = predict_logits(model, val.images, prep, cfg.eval_batch_size, autocast=autocast)
+                point["val_acc"] = classification_metrics(logits, val.labels)["acc"]
+            result.curve.append(point)
+            loss_sum, n_steps = torch.zeros((), device=device), 0
+        if epoch_ended and on_epoch_end is not None:
             on_epoch_end(epoch, point)
     result.epochs, result.steps, result.samples = budget.epochs, budget.steps, budget.samples
     result.train_seconds, result.stopped_by = budget.seconds, budget.exhausted() or ""
     return result
+
+
+def _batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, bool]]:
+    """(index batch, is it the epoch's last) over endless seeded epochs."""
+    while True:
+        chunks = list(batches(n, batch_size, generator))
+        for i, idx in enumerate(chunks):
+            yield idx, i == len(chunks) - 1
+
+
+def _backward_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler, loss: torch.Tensor,
+                   grad_clip: float | None) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
 
 
 def _has_bn(model: nn.Module) -> bool:

@@ -257,7 +257,7 @@ def test_gradual_unfreeze_thaws_several_groups_when_epochs_are_long():
     backbone = make_backbone()
     strategy = GradualUnfreeze(GradualUnfreezeParams(interval=0.1))
     strategy.setup(backbone.model, backbone)
-    strategy.on_epoch_start(backbone.model, TrainState(progress=0.25, epoch=1, step=5))
+    strategy.on_progress(backbone.model, TrainState(progress=0.25, epoch=1, step=5))
     assert [g for _, g in strategy.unfrozen_log] == ORDER[:3]
     trainable = {group_of(n) for n, p in backbone.model.named_parameters() if p.requires_grad}
     assert trainable == set(ORDER[:3])

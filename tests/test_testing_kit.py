@@ -38,7 +38,7 @@ def test_frozen_parameter_that_moves_is_caught():
                 p.requires_grad = name in backbone.head_params
             return groups
 
-        def on_epoch_start(self, model, state):
+        def on_progress(self, model, state):
             with torch.no_grad():  # moves a "frozen" weight behind the core's back
                 next(p for n, p in model.named_parameters() if not p.requires_grad).add_(1.0)
 

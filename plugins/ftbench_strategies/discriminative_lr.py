@@ -89,8 +89,8 @@ class DiscriminativeLR(Strategy):
                                       name=f"{group.name}/{label}" if group.name else label))
         return out
 
-    def on_epoch_start(self, model: nn.Module, state: TrainState) -> None:
-        self.base.on_epoch_start(model, state)
+    def on_progress(self, model: nn.Module, state: TrainState) -> None:
+        self.base.on_progress(model, state)
 
     def penalty(self, model: nn.Module, images: torch.Tensor | None, logits: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor | None:

@@ -21,9 +21,9 @@ class GradualUnfreeze(Strategy):
     """Gradual unfreezing (Howard & Ruder 2018, "Universal Language Model Fine-tuning
     for Text Classification", ULMFiT): training starts with only the head; after every
     `interval` of the budget the next layer group below the trained ones thaws, until
-    the whole network trains. Changes happen at epoch starts, the first one at which
-    the budget used has reached the next multiple of `interval`; when epochs are longer
-    than `interval`, several groups thaw at once.
+    the whole network trains. Changes happen in `on_progress`, which the core calls at
+    every epoch start and at least every 1/20 of the budget; an interval shorter than
+    that thaws several groups at once.
 
     `unfrozen_log` records (budget fraction, group name) in unfreezing order, the head
     at 0.0 first.
@@ -41,7 +41,7 @@ class GradualUnfreeze(Strategy):
         self._thaw(model, 1, 0.0)
         return [ParamGroup(all_names(model), name="all")]
 
-    def on_epoch_start(self, model: nn.Module, state: TrainState) -> None:
+    def on_progress(self, model: nn.Module, state: TrainState) -> None:
         # A tiny tolerance: budget fractions such as 2/6 arrive as 0.33333 from step counts.
         due = 1 + math.floor(state.progress / self._interval + 1e-9)
         self._thaw(model, min(due, len(self._groups)), state.progress)

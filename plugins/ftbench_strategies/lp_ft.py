@@ -24,8 +24,8 @@ class LPFT(Strategy):
     Simplifications, because the core runs one optimiser and one schedule per run: both
     phases share the run's schedule (the paper restarts it), and `ft_lr_scale` scales
     the backbone only (it trains in the second phase alone); the head keeps the run's
-    rate in both phases. The switch happens at the first epoch start at or after
-    `lp_fraction`. During the probing phase the core may train the head on cached
+    rate in both phases. The switch happens at the first `on_progress` call at or
+    after `lp_fraction` (the core calls it at least every 1/20 of the budget). During the probing phase the core may train the head on cached
     features, as for `linear-probe`.
     """
 
@@ -41,7 +41,7 @@ class LPFT(Strategy):
         return [ParamGroup([n for n in all_names(model) if n in head], name="head"),
                 ParamGroup(body, lr_scale=self.params.ft_lr_scale, name="backbone")]
 
-    def on_epoch_start(self, model: nn.Module, state: TrainState) -> None:
+    def on_progress(self, model: nn.Module, state: TrainState) -> None:
         if self.phase == "lp" and state.progress >= self.params.lp_fraction - 1e-9:
             self.phase = "ft"
             set_trainable(model, all_names(model))

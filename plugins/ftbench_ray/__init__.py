@@ -1,0 +1,223 @@
+"""The `ray` executor: each run is a Ray task, on this machine or on a Ray cluster.
+
+    executor: {name: ray, params: {num_gpus: 0.5, address: auto}}
+
+With `shared_fs` (the default) a task runs the core's worker function, which
+claims the run in the results folder, skips it when finished, executes it and
+writes its record there: resume and claim rules are those of every executor.
+Without a shared file system the driver claims each run (and skips finished ones)
+before submitting it; the task executes the run into a temporary folder and
+returns the record, which the driver writes.
+
+Ray is imported only when the executor runs, so `ftbench list` works without it
+(`pip install 'ftbench[ray]'`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import uuid
+from typing import Callable, Iterator
+
+from pydantic import Field
+
+import ftbench
+from ftbench.components import Component, Params
+from ftbench.errors import PluginError, UserInputError
+from ftbench.plugins import default_registry, use_registry
+from ftbench.store import ResultsStore
+
+from .attempts import abandon_attempt, run_attempt
+
+__all__ = ["RayExecutor", "RayParams"]
+
+
+class RayParams(Params):
+    num_cpus: float = Field(1, ge=0, description="CPUs per run; also its torch threads (at least 1)")
+    num_gpus: float = Field(0, ge=0, description="GPUs per run; a fraction packs runs onto one GPU (0.5: two)")
+    address: str | None = Field(None, description="null: start Ray on this machine; 'auto' or "
+                                                  "'ray://host:10001': join a running Ray cluster")
+    max_retries: int = Field(1, ge=0, description="times Ray reruns a run whose worker died (killed, out of "
+                                                  "memory, node lost); after that it is recorded failed")
+    shared_fs: bool = Field(True, description="workers see the results folder and write the records; false: "
+                                              "they return records and the driver writes them")
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise PluginError("the ray executor needs Ray: pip install 'ftbench[ray]' (or pip install ray)") from exc
+    return ray
+
+
+_worker_plugins: tuple[str, ...] | None = None  # the plugin modules of this worker's registry
+
+
+def _prepare_worker(payload: dict, threads: int) -> None:
+    """Set the run's torch threads, and drop this worker's registry when the run
+    names other plugin modules than the last: a Ray worker outlives a suite, and
+    the process-wide registry is built once (from the first run's modules)."""
+    global _worker_plugins
+    import torch
+
+    torch.set_num_threads(threads)
+    plugins = tuple(payload.get("plugins", ()))
+    if plugins != _worker_plugins:
+        use_registry(None)
+        _worker_plugins = plugins
+
+
+def _shared_task(run_one: Callable[[dict], dict], payload: dict, token: str, threads: int) -> dict:
+    """Runs on a Ray worker: the core's worker function, in the shared folder."""
+    _prepare_worker(payload, threads)
+    return run_attempt(run_one, payload, token)
+
+
+def _private_task(payload: dict, threads: int) -> dict:
+    """Runs on a Ray worker without the results folder: execute into a temporary
+    folder and return the record (the driver holds the claim and writes it)."""
+    from ftbench.runner import execute
+
+    _prepare_worker(payload, threads)
+    registry = default_registry(tuple(payload.get("plugins", ())))
+    with tempfile.TemporaryDirectory(prefix="ftbench-run-") as tmp:
+        return execute(payload["spec"], registry, ResultsStore(tmp))
+
+
+def _runtime_env() -> dict:
+    """What a cluster's workers need from this driver's environment: ftbench's
+    settings (the cache folder) and this folder on the import path, for `--plugin`
+    modules (the cluster's nodes must see the same paths: a shared file system)."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("FTBENCH_")}
+    paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return {"env_vars": env}
+
+
+class RayExecutor:
+    """Runs each run as a Ray task and yields records as tasks finish."""
+
+    def __init__(self, params: RayParams):
+        self.params = params
+
+    def map(self, run_one: Callable[[dict], dict], payloads: list[dict]) -> Iterator[dict]:
+        ray = _import_ray()
+        started_here = self._connect(ray)
+        try:
+            yield from self._run(ray, run_one, payloads)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _connect(self, ray) -> bool:
+        """Join or start Ray; True when this call did (and must disconnect). A Ray
+        already initialised in this process is used as it is. Workers of a local
+        Ray inherit this process's environment, folder and import path; a cluster's
+        get them through a runtime environment (a per-task one would start fresh
+        workers, seconds each)."""
+        if ray.is_initialized():
+            return False
+        address = self.params.address
+        if address is None:
+            ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+            self._check_fits(ray)
+            return True
+        try:
+            ray.init(address=address, runtime_env=_runtime_env(), logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UserInputError(f"cannot join the Ray cluster at {address!r} ({exc}); start one with "
+                                 "`ray start --head`, or leave address unset to run Ray on this machine") from exc
+        return True
+
+    def _check_fits(self, ray) -> None:
+        """A task asking for more than a local Ray has would wait for ever."""
+        have = ray.cluster_resources()
+        for name, want in (("CPU", self.params.num_cpus), ("GPU", self.params.num_gpus)):
+            if want > have.get(name, 0):
+                ray.shutdown()
+                raise UserInputError(f"each run asks Ray for {want:g} {name}(s) but this machine has "
+                                     f"{have.get(name, 0):g}; lower num_{name.lower()}s in the executor params")
+
+    def _placed(self, payload: dict) -> dict:
+        """`device: auto` means the CPU for a task given no GPU: Ray leaves the
+        node's GPUs visible to such a task, and it would crowd onto GPU 0 unaccounted.
+        (The device is not part of a run's id.)"""
+        spec = payload["spec"]
+        if self.params.num_gpus == 0 and spec.device == "auto":
+            return {**payload, "spec": dataclasses.replace(spec, device="cpu")}
+        return payload
+
+    def _run(self, ray, run_one, payloads: list[dict]) -> Iterator[dict]:
+        from ray.exceptions import RayError, RayTaskError
+
+        from ftbench.runner import failed_record
+
+        p = self.params
+        threads = max(1, int(p.num_cpus))
+        options = {"num_cpus": p.num_cpus, "num_gpus": p.num_gpus, "max_retries": p.max_retries}
+        task = ray.remote(_shared_task if p.shared_fs else _private_task).options(**options)
+        pending: dict = {}  # object ref -> (payload, token)
+        ready: list[dict] = []  # settled on the driver without a task (shared_fs false)
+        try:
+            for payload in payloads:
+                payload = self._placed(payload)
+                token = uuid.uuid4().hex
+                if p.shared_fs:
+                    ref = task.remote(run_one, payload, token, threads)
+                else:
+                    settled = _settle_on_driver(payload)
+                    if settled is not None:
+                        ready.append(settled)
+                        continue
+                    ref = task.remote(payload, threads)
+                pending[ref] = (payload, token)
+            yield from ready
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                payload, token = pending.pop(done[0])
+                store = ResultsStore(payload["results"])
+                try:
+                    record = ray.get(done[0])
+                    if not p.shared_fs:
+                        store.write(record)
+                except RayTaskError as exc:  # the worker function raised: a plugin that cannot load, a bug
+                    raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
+                except RayError as exc:  # the worker died more than max_retries times
+                    if p.shared_fs:
+                        abandon_attempt(payload, token)
+                    first = (str(exc).strip().splitlines() or [""])[0]
+                    record = failed_record(payload, f"its Ray worker died {p.max_retries + 1} time(s) "
+                                                    f"({type(exc).__name__}: {first}); see the Ray logs")
+                finally:
+                    if not p.shared_fs:
+                        store.release(payload["spec"].id)
+                yield record
+        finally:
+            for ref, (payload, _) in pending.items():  # interrupted: stop what has not finished
+                ray.cancel(ref)
+                if not p.shared_fs:
+                    ResultsStore(payload["results"]).release(payload["spec"].id)
+
+
+def _settle_on_driver(payload: dict) -> dict | None:
+    """shared_fs false: claim the run here. A stub when another driver holds it,
+    the record when it is finished; None when it should be submitted."""
+    from ftbench.driver import CLAIMED
+
+    spec, store = payload["spec"], ResultsStore(payload["results"])
+    if not store.claim(spec.id):
+        return {"id": spec.id, "status": CLAIMED, "cell": spec.cell, "seed": spec.seed}
+    if not payload.get("rerun") and store.is_done(spec.id):
+        store.release(spec.id)
+        return store.read(spec.id)
+    return None
+
+
+@ftbench.hookimpl
+def ftbench_register_executors():
+    return [Component("ray", RayExecutor, RayParams,
+                      "Runs each run as a Ray task, on this machine or a Ray cluster (pip install 'ftbench[ray]').")]
