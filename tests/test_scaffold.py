@@ -139,3 +139,33 @@ def test_cli_new_creates_ftbench_name_in_the_current_folder(tmp_path: Path, monk
     assert bad.exit_code == 2 and bad.output.startswith("Error: invalid name 'My_Data'")
     again = CliRunner().invoke(group, ["new", "dataset", "my-data"])
     assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_generated_strategy_installs_and_runs_in_a_suite_next_to_builtins(tmp_path):
+    """`ftbench new strategy`, pip-install the package (into a target folder, so the
+    test environment stays clean), and ftbench finds it through its entry point."""
+    from ftbench.store import load_records
+
+    package = scaffold("strategy", "top-k", tmp_path / "src")
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "--target", str(target), str(package)], check=True)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "# next to the built-ins\nname: plugin-check\n"
+        "backbones: [{name: timm, params: {model: test_resnet, pretrained: none, input_size: 16}}]\n"
+        "datasets: [{name: digits}]\n"
+        "strategies: [{name: full}, {name: top-k, params: {train_groups: 1}}]\n"
+        "data: [{shots: 5}]\nbudget: {steps: 3}\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+    ftbench = [sys.executable, "-m", "ftbench"]
+    listed = subprocess.run([*ftbench, "list", "strategies"], env=env, capture_output=True, text=True, check=True)
+    assert "top-k" in listed.stdout
+    run = subprocess.run([*ftbench, "run", str(suite), "--results", str(tmp_path / "res"), "-q"],
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    records = load_records(tmp_path / "res")
+    assert {r["cell"]["strategy"] for r in records} == {"full", "top-k"}
+    top_k = next(r for r in records if r["cell"]["strategy"] == "top-k")
+    assert top_k["status"] == "ok" and top_k["params"]["trainable"] < top_k["params"]["total"]
+    assert any("ftbench-top-k" in provider or "top-k" in provider for provider in top_k["env"]["plugins"].values())
