@@ -38,7 +38,9 @@ def run_payload(payload: dict) -> dict:
     try:
         if not payload.get("rerun") and store.is_done(spec.id):
             return store.read(spec.id)
-        return execute(spec, registry, store)
+        # A bar per run only where the suite's bar is: in the driver's own process.
+        progress = payload.get("progress", False) and os.getpid() == payload.get("driver_pid")
+        return execute(spec, registry, store, progress=progress)
     finally:
         store.release(spec.id)
 
@@ -93,7 +95,8 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     params = {**(ref.params if name == ref.name else {}), **(executor_params or {})}
     executor = comp.factory(comp.params.model_validate(params))
     registry.pm.hook.ftbench_suite_start(suite=suite, runs=todo)
-    payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun} for s in todo]
+    payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun,
+                 "progress": not quiet, "driver_pid": os.getpid()} for s in todo]
     bar = tqdm(total=len(todo), desc=suite.name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True)
     try:
         for record in executor.map(run_payload, payloads):

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 import ftbench
 from ftbench.components import ImageSet, TaskData
@@ -131,8 +132,8 @@ def _now() -> str:
 class _Run:
     """The state of one run while it executes; `record()` is its JSON."""
 
-    def __init__(self, spec: RunSpec, registry, hook):
-        self.spec, self.registry, self.hook = spec, registry, hook
+    def __init__(self, spec: RunSpec, registry, hook, progress: bool = False):
+        self.spec, self.registry, self.hook, self.progress = spec, registry, hook, progress
         self.metrics: dict[str, Any] = {}
         self.timing = {"wall_s": 0.0, "train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "samples_per_s": None}
         self.budget: dict[str, Any] = {"limits": spec.budget.limits(), "used": None, "stopped_by": None}
@@ -204,14 +205,23 @@ class _Run:
         torch.manual_seed(spec.seed)  # model-side randomness (re-init, dropout), apart from data order
         self.params["total"] = sum(p.numel() for p in model.parameters())
 
+        bar = tqdm(total=100, desc=f"  {spec.labels[2]} {spec.data.label} s{spec.seed}", unit="%", leave=False,
+                   position=1, file=sys.stderr, disable=not self.progress, dynamic_ncols=True,
+                   bar_format="{desc}: {percentage:3.0f}% of budget |{bar}| {elapsed}<{remaining}{postfix}")
+
         def epoch_end(epoch: int, point: dict) -> None:
+            bar.update(round(point["progress"] * 100) - bar.n)
+            bar.set_postfix_str(f"loss {point['train_loss']:.3f}", refresh=False)
             self.hook.ftbench_epoch_end(spec=spec, epoch=epoch, metrics=point)
 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        result = fit(model, backbone, strategy, train, cfg=cfg, budget_cfg=spec.budget, prep=prep,
-                     seed=spec.seed, val=val if spec.eval.curve else None,
-                     curve_points=spec.eval.curve_points, on_epoch_end=epoch_end)
+        try:
+            result = fit(model, backbone, strategy, train, cfg=cfg, budget_cfg=spec.budget, prep=prep,
+                         seed=spec.seed, val=val if spec.eval.curve else None,
+                         curve_points=spec.eval.curve_points, on_epoch_end=epoch_end)
+        finally:
+            bar.close()
         self.params["trainable"] = result.trainable_params
         self.timing["train_s"] = result.train_seconds
         self.timing["data_s"] += result.data_seconds
@@ -301,12 +311,13 @@ class _Run:
         }
 
 
-def execute(spec: RunSpec, registry, store: ResultsStore) -> dict:
-    """Run `spec`, write its record, return it. Never raises for a failing run."""
+def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False) -> dict:
+    """Run `spec`, write its record, return it. Never raises for a failing run.
+    `progress` shows a bar over the run's budget on stderr."""
     hook = registry.pm.hook
     hook.ftbench_run_start(spec=spec)
     started, t0 = _now(), time.perf_counter()
-    run = _Run(spec, registry, hook)
+    run = _Run(spec, registry, hook, progress)
     status, error = "ok", None
     try:
         run.execute()

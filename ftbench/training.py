@@ -231,7 +231,8 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
             raise Diverged(f"training loss became {mean_loss} by epoch {epoch + 1}; "
                            "lower the learning rate or set train.grad_clip")
         point = {"epoch": round(budget.epochs, 4), "step": budget.steps, "samples": budget.samples,
-                 "train_seconds": round(budget.seconds, 4), "train_loss": mean_loss}
+                 "train_seconds": round(budget.seconds, 4), "progress": round(budget.progress(), 4),
+                 "train_loss": mean_loss}
         if last or budget.progress() >= next_point:
             next_point = (math.floor(budget.progress() * curve_points) + 1) / curve_points
             if val is not None and len(val):
