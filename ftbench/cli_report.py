@@ -11,7 +11,8 @@ from ftbench.cli_errors import BadInput
 from ftbench import stats
 from ftbench.errors import FtbenchError, UserInputError
 from ftbench.plots import write_plots
-from ftbench.report import FORMATS, METRICS, build_report, render
+from ftbench.render import FORMATS, render
+from ftbench.report import METRICS, build_report
 from ftbench.store import load_records
 
 

@@ -5,29 +5,23 @@ across tasks, and the cells that miss seeds.
 A cell is (backbone, dataset, strategy, data); its seeds are replicates. A task is a
 cell without its strategy: strategies are compared within a task on matched seeds.
 Every table says how many seeds it averages, which interval it shows and which test
-marked its values. `render` turns a Report into text, LaTeX, CSV or JSON.
+marked its values. `ftbench.render.render` turns a Report into text, LaTeX, CSV or JSON.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
-from tabulate import tabulate, tabulate_formats
 
 from ftbench import stats
 from ftbench.errors import UserInputError
 
-FORMATS: tuple[str, ...] = ("terminal", "markdown", "github", "latex", "csv", "json")
 METRICS: tuple[str, ...] = ("acc", "balanced_acc")
 BEST, TIED = "*", "†"
-_TABLEFMT = {"terminal": "simple", "markdown": "pipe", "github": "github", "latex": "latex_booktabs"}
 
 
 class Cell(NamedTuple):
@@ -39,6 +33,13 @@ class Cell(NamedTuple):
     @property
     def task(self) -> tuple[str, str, str]:
         return self.backbone, self.dataset, self.data
+
+
+def json_number(x: float | int | None) -> float | int | None:
+    """A JSON number: nan and inf become null; floats keep 6 decimals."""
+    if x is None or isinstance(x, (int, np.integer)):
+        return None if x is None else int(x)
+    return round(float(x), 6) if math.isfinite(x) else None
 
 
 @dataclass
@@ -66,8 +67,8 @@ class Est:
         return out + self.mark
 
     def to_json(self) -> dict:
-        return {"mean": _num(self.mean), "low": _num(self.low), "high": _num(self.high),
-                "n": self.n, "mark": self.mark}
+        return {"mean": json_number(self.mean), "low": json_number(self.low),
+                "high": json_number(self.high), "n": self.n, "mark": self.mark}
 
 
 @dataclass
@@ -636,7 +637,7 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
     """Every table of a report over run `records` (as `ftbench.store.load_records` reads them).
 
     >>> report = build_report(load_records("results/quickstart"))   # doctest: +SKIP
-    >>> print(render(report, "markdown"))                             # doctest: +SKIP
+    >>> print(ftbench.render.render(report, "markdown"))                             # doctest: +SKIP
     """
     for name, value, allowed in (("interval", interval, stats.INTERVALS), ("test", test, stats.TESTS),
                                  ("metric", metric, METRICS)):
@@ -658,112 +659,3 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
     options = {"baseline": baseline, "scratch": scratch, "interval": interval, "test": test, "alpha": alpha,
                "metric": metric, "confidence": ctx.confidence, "seeds": study.seeds, "records": len(records)}
     return Report(tables, options, study, ranking)
-
-
-# ------------------------------------------------------------------ rendering
-
-
-def render(report: Report, fmt: str = "terminal") -> str:
-    """The report as text: terminal, markdown, github, latex, csv or json (or any
-    other tabulate format name)."""
-    if fmt == "json":
-        return json.dumps(_report_json(report), indent=1, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        return _render_csv(report)
-    tablefmt = _TABLEFMT.get(fmt, fmt if fmt in tabulate_formats else None)
-    if tablefmt is None:
-        raise UserInputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)} "
-                             "(or a tabulate format name)")
-    return "\n\n".join(_render_table(t, fmt, tablefmt) for t in report.tables) + "\n"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (Est, Num)):
-        return value.text()
-    return "" if value is None else str(value)
-
-
-def _render_table(table: Table, fmt: str, tablefmt: str) -> str:
-    if fmt in ("markdown", "github"):
-        esc = _markdown_escape
-        if table.empty:
-            return f"### {table.title}\n\n{esc(table.empty)}"
-        body = tabulate([[esc(_text(v)) for v in row] for row in table.rows], table.headers, tablefmt,
-                        disable_numparse=True, colalign=_align(table))
-        return f"### {table.title}\n\n{body}\n\n" + "\n".join(f"- {esc(n)}" for n in table.notes)
-    if fmt == "latex":
-        if table.empty:
-            return _latex_unicode(rf"\noindent\textbf{{{_latex_escape(table.title)}}}: {_latex_escape(table.empty)}")
-        body = tabulate([[_text(v) for v in row] for row in table.rows], table.headers, tablefmt,
-                        disable_numparse=True, colalign=_align(table))
-        notes = " \\\\\n".join(_latex_escape(n) for n in table.notes)
-        return _latex_unicode("\\begin{table}[ht]\n\\centering\n\\caption{" + _latex_escape(table.title) + "}\n"
-                              + body + "\n\\par\\smallskip\\footnotesize\n" + notes + "\n\\end{table}")
-    if table.empty:
-        return f"{table.title}: {table.empty}"
-    body = tabulate([[_text(v) for v in row] for row in table.rows], table.headers, tablefmt,
-                    disable_numparse=True, colalign=_align(table))
-    return f"{table.title}\n{body}\n" + "\n".join(f"  {n}" for n in table.notes)
-
-
-def _markdown_escape(text: str) -> str:
-    return text.replace("*", r"\*")  # a marker must not start emphasis
-
-
-def _align(table: Table) -> list[str]:
-    return ["left"] * table.label_cols + ["right"] * (len(table.headers) - table.label_cols)
-
-
-_LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\^{}",
-                                                    "\\": r"\textbackslash{}"}
-# Characters that pdflatex does not know without extra packages.
-_LATEX_UNICODE = {"±": r"$\pm$", "†": r"$^\dagger$", "Δ": r"$\Delta$", "α": r"$\alpha$", "χ²": r"$\chi^2$",
-                  "×": r"$\times$", "−": "-", "–": "--", "—": "---", "≥": r"$\geq$"}
-
-
-def _latex_escape(text: str) -> str:
-    return text.translate(str.maketrans(_LATEX_SPECIAL))
-
-
-def _latex_unicode(text: str) -> str:
-    for char, tex in _LATEX_UNICODE.items():
-        text = text.replace(char, tex)
-    return text
-
-
-def _render_csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for i, table in enumerate(report.tables):
-        if i:
-            writer.writerow([])
-        if table.empty:
-            writer.writerow([f"# {table.title}: {table.empty}"])
-            continue
-        writer.writerow([f"# {table.title}"])
-        writer.writerow(table.headers)
-        writer.writerows([[_text(v) for v in row] for row in table.rows])
-        writer.writerows([[f"# {n}"] for n in table.notes])
-    return out.getvalue()
-
-
-def _num(x: float | int | None) -> float | int | None:
-    """A JSON number: nan and inf become null; floats keep 6 decimals."""
-    if x is None or isinstance(x, (int, np.integer)):
-        return None if x is None else int(x)
-    return round(float(x), 6) if math.isfinite(x) else None
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Est):
-        return value.to_json()
-    if isinstance(value, Num):
-        return _num(value.value)
-    return value
-
-
-def _report_json(report: Report) -> dict:
-    return {"format": "ftbench.report/1", "options": report.options,
-            "tables": [{"key": t.key, "title": t.title, "headers": t.headers,
-                        "rows": [[_json_value(v) for v in row] for row in t.rows],
-                        "notes": t.notes, "empty": t.empty} for t in report.tables]}

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fixtures.report_records import make_record, make_records, write_records
+from ftbench import render as rr
 from ftbench import report as rp
 from ftbench.cli_report import report as report_command
 from ftbench.errors import UserInputError
@@ -44,9 +45,9 @@ def fixture_report(results) -> rp.Report:
     return rp.build_report(load_records(results))
 
 
-@pytest.mark.parametrize("fmt", rp.FORMATS)
+@pytest.mark.parametrize("fmt", rr.FORMATS)
 def test_render_matches_golden(fixture_report, fmt):
-    text = rp.render(fixture_report, fmt)
+    text = rr.render(fixture_report, fmt)
     path = GOLDEN / f"golden.{fmt}"
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,7 @@ def test_render_matches_golden(fixture_report, fmt):
 
 
 def test_json_keeps_numbers_as_numbers(fixture_report):
-    data = json.loads(rp.render(fixture_report, "json"))
+    data = json.loads(rr.render(fixture_report, "json"))
     acc = next(t for t in data["tables"] if t["key"] == "accuracy")
     first = acc["rows"][0]
     assert first[:4] == ["resnet10t-glyphs", "digits", "5-shot", "full"]
@@ -107,7 +108,7 @@ def test_axes_without_data_say_so():
     for rec in records:
         rec["metrics"]["source"] = None
     report = rp.build_report(records)
-    text = rp.render(report, "terminal")
+    text = rr.render(report, "terminal")
     assert "Forgetting (source task): no backbone with a source task in these runs" in text
     assert "Domain shift: no shifted test sets in these runs" in text
     assert "Data efficiency: every strategy ran at one data amount only" in text
@@ -140,7 +141,7 @@ def test_wilcoxon_and_bootstrap_options():
     notes = " ".join(report.table("accuracy").notes)
     assert "Wilcoxon signed-rank test vs full" in notes and "percentile bootstrap" in notes
     again = rp.build_report(_planted(5.0), test="wilcoxon", interval="percentile")
-    assert rp.render(report, "json") == rp.render(again, "json")  # seeded
+    assert rr.render(report, "json") == rr.render(again, "json")  # seeded
 
 
 def test_missing_baseline_is_explained():
@@ -154,11 +155,11 @@ def test_bad_options_are_user_errors():
     with pytest.raises(UserInputError, match="no run records"):
         rp.build_report([])
     with pytest.raises(UserInputError, match="unknown format 'docx'"):
-        rp.render(rp.build_report(make_records(seeds=1)), "docx")
+        rr.render(rp.build_report(make_records(seeds=1)), "docx")
 
 
 def test_any_tabulate_format_renders(fixture_report):
-    assert rp.render(fixture_report, "rounded_outline").startswith("Summary per strategy\n╭")
+    assert rr.render(fixture_report, "rounded_outline").startswith("Summary per strategy\n╭")
 
 
 # ------------------------------------------------------------------ the command
@@ -167,7 +168,7 @@ def test_any_tabulate_format_renders(fixture_report):
 def test_cli_prints_the_tables(results, fixture_report):
     res = CliRunner().invoke(report_command, [str(results), "--format", "markdown"])
     assert res.exit_code == 0, res.output
-    assert res.stdout == rp.render(fixture_report, "markdown")
+    assert res.stdout == rr.render(fixture_report, "markdown")
 
 
 def test_cli_writes_a_file(results, tmp_path):
