@@ -67,7 +67,7 @@ def _param_summary(comp) -> str:
     parts = []
     for name, field in comp.params.model_fields.items():
         default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-        parts.append(f"{name}={default}")
+        parts.append(f"{field.alias or name}={default}")  # a suite writes the alias (lwf's `lambda`)
     return ", ".join(parts) or "-"
 
 
