@@ -66,8 +66,7 @@ def uint8_data(args) -> ImageSet:
 def ftbench_throughput(args, device: torch.device, cfg: TrainConfig, data: ImageSet) -> tuple[float, float]:
     """(images/s by the synchronised wall clock, images/s that fit reports)."""
     backbone = _backbone(args, device, cfg.channels_last)
-    dc = backbone.data_config
-    prep = Preprocess(tuple(dc["input_size"]), tuple(dc["mean"]), tuple(dc["std"]), device, cfg.channels_last)
+    prep = Preprocess.for_model(backbone.data_config, device, cfg.channels_last)
     train = ImageSet(prep.fit_images(data.images), data.labels)
     kwargs = dict(cfg=cfg, prep=prep, seed=0)
     fit(backbone.model, backbone, Strategy(), train, budget_cfg=BudgetConfig(steps=args.warmup), **kwargs)

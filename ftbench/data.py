@@ -75,6 +75,12 @@ class Preprocess:
     device: torch.device
     channels_last: bool = False
 
+    @classmethod
+    def for_model(cls, data_config: dict, device: torch.device, channels_last: bool = False) -> "Preprocess":
+        """From a backbone's data config (input_size, mean, std)."""
+        return cls(tuple(data_config["input_size"]), tuple(data_config["mean"]), tuple(data_config["std"]),
+                   device, channels_last)
+
     def __post_init__(self) -> None:
         c = self.input_size[0]
         self._mean = torch.tensor(self.mean, device=self.device).view(1, c, 1, 1) * 255.0

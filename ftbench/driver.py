@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import yaml
 from tqdm import tqdm
 
 from ftbench.plugins import default_registry, use_registry
-from ftbench.store import RESOLVED_SUITE, ResultsStore
+from ftbench.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite import RunSpec, Suite, expand
 
 CLAIMED = "claimed-elsewhere"
@@ -59,12 +58,7 @@ class SuiteOutcome:
 
 def save_resolved_suite(suite: Suite, folder: Path) -> None:
     """The validated suite with every default filled in, beside its results."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{RESOLVED_SUITE}.", suffix=".tmp")  # unique per driver
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, folder / RESOLVED_SUITE)
+    write_text_atomic(folder / RESOLVED_SUITE, yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
 
 
 def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str | None = None,

@@ -52,7 +52,7 @@ def train_source_model(config: dict, job: PretrainJob, registry, device_name: st
                              num_classes=len(task.classes), seed=job.seed)
     model = backbone.model.to(device)
     dc = backbone.data_config
-    prep = Preprocess(tuple(dc["input_size"]), tuple(dc["mean"]), tuple(dc["std"]), device)
+    prep = Preprocess.for_model(dc, device)
     train = ImageSet(prep.fit_images(task.train.images), task.train.labels)
     strategy = Strategy()  # the base strategy trains every parameter
     t0 = time.perf_counter()

@@ -180,8 +180,7 @@ class _Run:
             model = model.to(memory_format=torch.channels_last)
         if cfg.compile:
             model.compile()  # in place: parameter names, and so the strategies' groups, stay
-        dc = backbone.data_config
-        prep = Preprocess(tuple(dc["input_size"]), tuple(dc["mean"]), tuple(dc["std"]), device, channels_last)
+        prep = Preprocess.for_model(backbone.data_config, device, channels_last)
         train = ImageSet(prep.fit_images(train.images), train.labels)
         val = ImageSet(prep.fit_images(val.images), val.labels) if val is not None and len(val) else None
         test = ImageSet(prep.fit_images(task.test.images), task.test.labels)
