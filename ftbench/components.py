@@ -58,15 +58,71 @@ class Component:
 # ---------------------------------------------------------------- data
 
 
+class ImageSource(Protocol):
+    """Where streamed images come from: `source[i]` decodes image i as uint8 [C, H, W].
+    It must be picklable (DataLoader workers may be spawned processes)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> torch.Tensor: ...
+
+
+class StreamedImages:
+    """Images too large to hold in memory: the items `index` of an `ImageSource`,
+    each decoded when a batch needs it (by DataLoader workers while training).
+    Every image has the shape `chw`. Indexing with an index tensor or a boolean
+    mask gives another view of the same source, as a tensor's would."""
+
+    dtype = torch.uint8
+    ndim = 4
+
+    def __init__(self, source: ImageSource, chw: tuple[int, int, int], index: torch.Tensor | None = None):
+        self.source, self.chw = source, tuple(int(v) for v in chw)
+        self.index = torch.arange(len(source)) if index is None else torch.as_tensor(index, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self), *self.chw)
+
+    def __getitem__(self, key: torch.Tensor | slice) -> "StreamedImages":
+        if isinstance(key, int):
+            raise TypeError("use load(i) for one image; indexing selects a view")
+        return StreamedImages(self.source, self.chw, self.index[key])
+
+    def load(self, i: int) -> torch.Tensor:
+        """Image i of this view, decoded, uint8 [C, H, W]."""
+        image = self.source[int(self.index[i])]
+        if image.dtype != torch.uint8 or tuple(image.shape) != self.chw:
+            raise ValueError(f"streamed image {int(self.index[i])} is {image.dtype} {tuple(image.shape)}, "
+                             f"expected uint8 {self.chw}: a streamed dataset needs one image size "
+                             "(set `size:` in its params)")
+        return image
+
+    def materialize(self) -> torch.Tensor:
+        """Every image decoded into one uint8 [N, C, H, W] tensor (for small views)."""
+        out = torch.empty(self.shape, dtype=torch.uint8)
+        for i in range(len(self)):
+            out[i] = self.load(i)
+        return out
+
+    def __repr__(self) -> str:
+        return f"StreamedImages({type(self.source).__name__}, n={len(self)}, chw={self.chw})"
+
+
 @dataclass
 class ImageSet:
-    """Images held in memory as uint8 [N, C, H, W] with int64 labels [N]."""
+    """Images with int64 labels [N]. `images` is uint8 [N, C, H, W] held in memory
+    or, for datasets too large for memory, `StreamedImages` decoded batch by batch."""
 
-    images: torch.Tensor
+    images: torch.Tensor | StreamedImages
     labels: torch.Tensor
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+        if not isinstance(self.images, StreamedImages) and (self.images.dtype != torch.uint8
+                                                              or self.images.ndim != 4):
             raise ValueError(f"images must be uint8 [N,C,H,W], got {self.images.dtype} {tuple(self.images.shape)}")
         if len(self.images) != len(self.labels):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
@@ -74,6 +130,10 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.images, StreamedImages)
 
     def subset(self, index: torch.Tensor) -> "ImageSet":
         return ImageSet(self.images[index], self.labels[index])

@@ -1,19 +1,29 @@
-"""The in-memory data path: subsets, validation splits and on-device batches.
+"""The data path: subsets, validation splits and batches on the device.
 
-Small datasets are held as uint8 tensors (on the GPU when there is one); each batch
-is gathered by index, converted, augmented and normalised as one tensor operation,
-so the hot loop does no per-sample Python work.
+Datasets that fit are held as uint8 tensors (on the GPU when there is one); each
+batch is gathered by index, converted, augmented and normalised as one tensor
+operation, so the hot loop does no per-sample Python work. Larger ones arrive as
+`StreamedImages`: a DataLoader's workers decode each batch's images (into pinned
+memory when the device is a GPU) while the model trains on the previous one, and the
+same batched conversion, augmentation and normalisation follow on the device. Both
+paths draw the same index order and the same augmentation, so a run gives the same
+result whichever path its data takes.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
 
-from ftbench.components import ImageSet
+from ftbench.components import ImageSet, StreamedImages
+
+T = TypeVar("T")
 
 # Pre-resize a whole split once when it fits in this many bytes at the model's size;
 # larger ones are resized batch by batch.
@@ -74,21 +84,28 @@ class Preprocess:
     std: tuple[float, ...]
     device: torch.device
     channels_last: bool = False
+    workers: int = 0  # DataLoader workers that decode streamed datasets (0: in this process)
 
     @classmethod
-    def for_model(cls, data_config: dict, device: torch.device, channels_last: bool = False) -> "Preprocess":
+    def for_model(cls, data_config: dict, device: torch.device, channels_last: bool = False,
+                  workers: int = 0) -> "Preprocess":
         """From a backbone's data config (input_size, mean, std)."""
         return cls(tuple(data_config["input_size"]), tuple(data_config["mean"]), tuple(data_config["std"]),
-                   device, channels_last)
+                   device, channels_last, workers)
 
     def __post_init__(self) -> None:
         c = self.input_size[0]
         self._mean = torch.tensor(self.mean, device=self.device).view(1, c, 1, 1) * 255.0
         self._std = torch.tensor(self.std, device=self.device).view(1, c, 1, 1) * 255.0
 
-    def fit_images(self, images: torch.Tensor) -> torch.Tensor:
-        """Match channels and, when the result fits in memory, size, once; uint8 stays uint8."""
+    def fit_images(self, images: torch.Tensor | StreamedImages) -> torch.Tensor | StreamedImages:
+        """Match channels and, when the result fits in memory, size, once; uint8 stays uint8.
+        Streamed images stay streamed: each batch is matched on the device instead."""
         c, h, w = self.input_size
+        if isinstance(images, StreamedImages):
+            if images.chw[0] not in (c, 1):
+                raise ValueError(f"images have {images.chw[0]} channels, the model takes {c}")
+            return images
         if images.shape[1] == 1 and c == 3:
             images = images.expand(-1, 3, -1, -1)
         elif images.shape[1] != c:
@@ -107,7 +124,10 @@ class Preprocess:
 
     def __call__(self, images: torch.Tensor, augment: str = "none",
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        x = self._resize(images.to(self.device, non_blocking=True).float())
+        x = images.to(self.device, non_blocking=True)
+        if x.shape[1] == 1 and self.input_size[0] == 3:
+            x = x.expand(-1, 3, -1, -1)
+        x = self._resize(x.float())
         if augment != "none":
             x = _augment(x, augment, generator)
         x = (x - self._mean) / self._std
@@ -145,3 +165,110 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None) -> Itera
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
+
+
+# ---------------------------------------------------------------- streaming
+
+
+def default_workers() -> int:
+    """DataLoader workers for streamed datasets when a suite does not say: every core
+    but one, at most 8."""
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def memory_limit_bytes() -> int:
+    """Decoded datasets larger than this stream instead of being held in memory:
+    FTBENCH_IN_MEMORY_GB if set, else a quarter of the machine's physical memory."""
+    env = os.environ.get("FTBENCH_IN_MEMORY_GB")
+    if env:
+        try:
+            return int(float(env) * 1024**3)
+        except ValueError:
+            raise ValueError(f"FTBENCH_IN_MEMORY_GB={env!r} is not a number of gigabytes") from None
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume 16 GB of memory
+        return 4 * 1024**3
+
+
+class _Decode(Dataset):
+    """A map-style dataset over a StreamedImages view, for the DataLoader."""
+
+    def __init__(self, images: StreamedImages):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images.load(i)
+
+
+class Feed(Generic[T]):
+    """Batches for a sequence of items that each name an index batch (`index_of`):
+    `next()` returns (item, uint8 images) or, with `images=False`, (item, None).
+
+    In-memory images are gathered by index. Streamed images are decoded by a
+    DataLoader whose batch sampler draws from the same item sequence, so the order
+    is the one an in-memory run sees; the loader runs ahead by a few batches. When a
+    caller wants items without images (a head training on cached features), the
+    loader stops and the items it had drawn are handed out first, in order, so no
+    item is skipped or repeated whichever way the caller switches."""
+
+    def __init__(self, images: torch.Tensor | StreamedImages, items: Iterable[T],
+                 index_of: Callable[[T], torch.Tensor], device: torch.device, workers: int = 0):
+        self.images, self.items, self.index_of = images, iter(items), index_of
+        self.device, self.workers = device, workers
+        self._drawn: deque[T] = deque()  # drawn from `items` by the loader, not yet returned
+        self._batches: Iterator[torch.Tensor] | None = None
+
+    def next(self, images: bool = True) -> tuple[T, torch.Tensor | None]:
+        """The next item and its images; StopIteration when the items run out."""
+        if not isinstance(self.images, StreamedImages):
+            item = next(self.items)
+            return item, self.images[self.index_of(item)] if images else None
+        if not images:
+            self.close()
+            return (self._drawn.popleft() if self._drawn else next(self.items)), None
+        if self._batches is None:
+            self._batches = iter(self._loader())
+        batch = next(self._batches)
+        return self._drawn.popleft(), batch
+
+    def __iter__(self) -> Iterator[tuple[T, torch.Tensor]]:
+        while True:
+            try:
+                yield self.next()
+            except StopIteration:
+                return
+
+    def _sampler(self) -> Iterator[list[int]]:
+        for item in list(self._drawn):  # drawn by a loader that was stopped: replay them first
+            yield self.index_of(item).tolist()
+        for item in self.items:
+            self._drawn.append(item)
+            yield self.index_of(item).tolist()
+
+    def _loader(self) -> DataLoader:
+        workers = self.workers
+        return DataLoader(_Decode(self.images), batch_sampler=self._sampler(), num_workers=workers,
+                          pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None)
+
+    def close(self) -> None:
+        """Stop the loader's workers (batches they decoded ahead are dropped, their
+        items are kept for the next call)."""
+        batches, self._batches = self._batches, None
+        shutdown = getattr(batches, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+
+def in_order(images: torch.Tensor | StreamedImages, batch_size: int, device: torch.device,
+             workers: int = 0) -> Iterator[torch.Tensor]:
+    """Every image once, in order, in batches of `batch_size` (for evaluation)."""
+    feed = Feed(images, batches(len(images), batch_size, None), lambda idx: idx, device, workers)
+    try:
+        for _, batch in feed:
+            yield batch
+    finally:
+        feed.close()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ftbench.data import Preprocess, batches
+from ftbench.data import Preprocess, in_order
 
 
 def pre_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -17,16 +17,16 @@ def pre_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, prep: Preprocess, batch_size: int,
+def predict_logits(model: nn.Module, images, prep: Preprocess, batch_size: int,
                    head: nn.Module | None = None, autocast=None) -> torch.Tensor:
-    """Logits for uint8 `images`, by `model` or, given `head`, by `head` on the model's
+    """Logits for uint8 `images` (a tensor or StreamedImages), by `model` or, given `head`, by `head` on the model's
     pre-logits features (the source head for forgetting)."""
     was_training = model.training
     model.eval()
     out = []
     try:
-        for idx in batches(len(images), batch_size, None):
-            x = prep(images[idx])
+        for batch in in_order(images, batch_size, prep.device, prep.workers):
+            x = prep(batch)
             with autocast or nullcontext():
                 logits = head(pre_logits(model, x)) if head is not None else model(x)
             out.append(logits.float())

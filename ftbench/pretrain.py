@@ -14,7 +14,7 @@ import torch
 
 from ftbench import checkpoints
 from ftbench.components import ImageSet, Strategy
-from ftbench.data import Preprocess
+from ftbench.data import Preprocess, default_workers
 from ftbench.evaluate import classification_metrics, predict_logits
 from ftbench.runner import load_task, resolve_device, seed_everything
 from ftbench.suite import PretrainJob, pretrain_config, pretrain_key
@@ -52,7 +52,7 @@ def train_source_model(config: dict, job: PretrainJob, registry, device_name: st
                              num_classes=len(task.classes), seed=job.seed)
     model = backbone.model.to(device)
     dc = backbone.data_config
-    prep = Preprocess.for_model(dc, device)
+    prep = Preprocess.for_model(dc, device, workers=default_workers())
     train = ImageSet(prep.fit_images(task.train.images), task.train.labels)
     strategy = Strategy()  # the base strategy trains every parameter
     t0 = time.perf_counter()

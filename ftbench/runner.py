@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 import ftbench
 from ftbench.components import ImageSet, TaskData
-from ftbench.data import Preprocess, carve_val, select_subset
+from ftbench.data import Preprocess, carve_val, default_workers, select_subset
 from ftbench.errors import DataError, Diverged
 from ftbench.evaluate import classification_metrics, predict_logits
 from ftbench.store import RECORD_FORMAT, ResultsStore
@@ -75,10 +75,10 @@ def load_task(registry, name: str, params: dict) -> TaskData:
 
 @functools.lru_cache(maxsize=64)
 def _corrupted(registry, name: str, params_json: str, corruption: str, severity: int) -> ImageSet:
-    from ftbench.corruptions import corrupt
+    from ftbench.corruptions import corrupt_images
 
     test = _load_task(registry, name, params_json).test
-    return ImageSet(corrupt(test.images, corruption, severity, seed=0), test.labels)
+    return ImageSet(corrupt_images(test.images, corruption, severity, seed=0), test.labels)
 
 
 def align_classes(target: list[str], other: TaskData, split: ImageSet,
@@ -180,7 +180,8 @@ class _Run:
             model = model.to(memory_format=torch.channels_last)
         if cfg.compile:
             model.compile()  # in place: parameter names, and so the strategies' groups, stay
-        prep = Preprocess.for_model(backbone.data_config, device, channels_last)
+        workers = spec.loader_workers if spec.loader_workers is not None else default_workers()
+        prep = Preprocess.for_model(backbone.data_config, device, channels_last, workers)
         train = ImageSet(prep.fit_images(train.images), train.labels)
         val = ImageSet(prep.fit_images(val.images), val.labels) if val is not None and len(val) else None
         test = ImageSet(prep.fit_images(task.test.images), task.test.labels)

@@ -127,6 +127,9 @@ class Suite(_Strict):
     executor: ComponentRef = Field(default_factory=lambda: ComponentRef(name="sequential"))
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on GPU)")
+    loader_workers: int | None = Field(None, ge=0, description="DataLoader worker processes per run that decode "
+                                                               "streamed datasets; default every core but one "
+                                                               "(at most 8); 0 decodes in the run's process")
 
     @field_validator("name")
     @classmethod
@@ -161,6 +164,7 @@ class RunSpec:
     data: DataAmount
     device: str = "auto"
     deterministic: bool = False
+    loader_workers: int | None = None  # how data is read, not what: not in the config or id
     labels: tuple[str, str, str] = ("", "", "")  # backbone, dataset, strategy labels
 
     def config(self) -> dict:
@@ -389,7 +393,8 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
             strategy=_resolve(registry, "strategy", s),
             train=TrainConfig.model_validate({**suite.train.model_dump(), **s.train}),
             budget=suite.budget, eval=suite.eval, seed=seed, data=amount,
-            device=suite.device, deterministic=suite.deterministic, labels=labels))
+            device=suite.device, deterministic=suite.deterministic, loader_workers=suite.loader_workers,
+            labels=labels))
     return specs
 
 

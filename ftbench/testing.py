@@ -19,7 +19,8 @@ import timm
 import torch
 from pydantic import Field, ValidationError
 
-from ftbench.components import Backbone, Component, ImageSet, LayerGroup, Params, Strategy, TaskData
+from ftbench.components import (Backbone, Component, ImageSet, LayerGroup, Params, Strategy, StreamedImages,
+                                TaskData)
 
 # ---------------------------------------------------------------- tiny parts
 
@@ -134,6 +135,10 @@ def check_strategy(component: Component, params: Params | None = None) -> None:
     _check_record("strategy", component, params)
 
 
+def _decoded(images) -> torch.Tensor:
+    return images.materialize() if isinstance(images, StreamedImages) else images
+
+
 def check_dataset(component: Component, params: Params | None = None) -> None:
     """A dataset returns uint8 NCHW images, int labels within its classes, and the
     same data for the same parameters."""
@@ -146,7 +151,8 @@ def check_dataset(component: Component, params: Params | None = None) -> None:
         assert split.labels.min() >= 0 and split.labels.max() < len(task.classes), \
             f"{component.name}: {split_name} labels outside 0..{len(task.classes) - 1}"
     again = component.factory(params, seed=0)
-    assert torch.equal(task.train.images, again.train.images), f"{component.name}: not deterministic"
+    assert torch.equal(_decoded(task.train.images), _decoded(again.train.images)), \
+        f"{component.name}: not deterministic"
     _check_record("dataset", component, params)
 
 

@@ -1,6 +1,6 @@
 """The training loop every strategy shares.
 
-`fit` trains `model` on an in-memory training set until the budget's first limit
+`fit` trains `model` on a training set (in memory or streamed) until the budget's first limit
 is reached. The strategy decides what trains (and at which learning-rate scale),
 may change that between epochs and may add a penalty; the core owns the
 optimiser, schedule, precision, batch-norm handling, budget and timing.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -24,7 +24,7 @@ from torch import nn
 
 from ftbench.components import Backbone, ImageSet, ParamGroup, Strategy, TrainState
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.data import Preprocess, batches
+from ftbench.data import Feed, Preprocess, batches, in_order
 from ftbench.errors import Diverged
 from ftbench.evaluate import classification_metrics, pre_logits, predict_logits
 
@@ -173,75 +173,78 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
     head_names = set(backbone.head_params)
     budget = Budget(budget_cfg, math.ceil(len(train) / cfg.batch_size))
     result = FitResult()
-    stream = _batch_stream(len(train), cfg.batch_size, torch.Generator().manual_seed(seed))
     aug_gen = torch.Generator().manual_seed(seed + 7919)
     labels = train.labels.to(device)
     features: torch.Tensor | None = None
     epoch, next_check, next_point = 0, 1 / PHASE_CHECKS, 1 / curve_points
     loss_sum, n_steps = torch.zeros((), device=device), 0
-    while budget.exhausted() is None:
-        strategy.on_progress(model, TrainState(budget.progress(), epoch, budget.steps))
-        _set_bn_modes(model, cfg)
-        trainable = _trainable(model)
-        result.trainable_params = max(result.trainable_params, sum(
-            p.numel() for n, p in model.named_parameters() if n in trainable))
-        head_only = (cfg.cache_features and cfg.augment == "none" and trainable <= head_names
-                     and (cfg.bn == "eval" or not _has_bn(model)))
-        if head_only and features is None:
-            t0 = time.perf_counter()
-            features = _features(model, train.images, prep, cfg, autocast)
-            result.data_seconds += time.perf_counter() - t0
-            budget.seconds += time.perf_counter() - t0  # the budget pays for the features once
-        elif not head_only:
-            features = None  # the backbone may change: cached features would go stale
-        epoch_ended = False
-        for idx, epoch_ended in stream:
-            t0 = time.perf_counter()
-            dev_idx = idx.to(device)
-            y = labels[dev_idx]
-            x = None if head_only else prep(train.images[idx], cfg.augment, aug_gen)
-            t1 = time.perf_counter()
-            factor = lr_factor(cfg, budget.progress())
-            for g in optimizer.param_groups:
-                g["lr"] = g["base_lr"] * factor
-            with autocast or nullcontext():
-                logits = head(features[dev_idx]) if head_only else model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-                extra = strategy.penalty(model, x, logits, y)
-                if extra is not None:
-                    loss = loss + extra
-            _backward_step(model, optimizer, scaler, loss, cfg.grad_clip)
-            loss_sum += loss.detach()  # summed on the device: no host sync per step
-            n_steps += 1
-            result.data_seconds += t1 - t0
-            budget.steps += 1
-            budget.samples += len(idx)
-            budget.seconds += time.perf_counter() - t0
-            if epoch_ended or budget.exhausted() or budget.progress() >= next_check:
-                break
-        next_check = (math.floor(budget.progress() * PHASE_CHECKS) + 1) / PHASE_CHECKS
-        epoch += epoch_ended
-        last = budget.exhausted() is not None
-        if not (last or budget.progress() >= next_point or epoch_ended and on_epoch_end):
-            continue
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        mean_loss = (loss_sum / max(n_steps, 1)).item()  # one host sync per curve point or epoch
-        if not math.isfinite(mean_loss):
-            raise Diverged(f"training loss became {mean_loss} by epoch {epoch + 1}; "
-                           "lower the learning rate or set train.grad_clip")
-        point = {"epoch": round(budget.epochs, 4), "step": budget.steps, "samples": budget.samples,
-                 "train_seconds": round(budget.seconds, 4), "progress": round(budget.progress(), 4),
-                 "train_loss": mean_loss}
-        if last or budget.progress() >= next_point:
-            next_point = (math.floor(budget.progress() * curve_points) + 1) / curve_points
-            if val is not None and len(val):
-                logits = predict_logits(model, val.images, prep, cfg.eval_batch_size, autocast=autocast)
-                point["val_acc"] = classification_metrics(logits, val.labels)["acc"]
-            result.curve.append(point)
-            loss_sum, n_steps = torch.zeros((), device=device), 0
-        if epoch_ended and on_epoch_end is not None:
-            on_epoch_end(epoch, point)
+    feed = Feed(train.images, _batch_stream(len(train), cfg.batch_size, torch.Generator().manual_seed(seed)),
+                lambda item: item[0], device, prep.workers)
+    with closing(feed):  # stops a streaming loader's workers however training ends
+        while budget.exhausted() is None:
+            strategy.on_progress(model, TrainState(budget.progress(), epoch, budget.steps))
+            _set_bn_modes(model, cfg)
+            trainable = _trainable(model)
+            result.trainable_params = max(result.trainable_params, sum(
+                p.numel() for n, p in model.named_parameters() if n in trainable))
+            head_only = (cfg.cache_features and cfg.augment == "none" and trainable <= head_names
+                         and (cfg.bn == "eval" or not _has_bn(model)))
+            if head_only and features is None:
+                t0 = time.perf_counter()
+                features = _features(model, train.images, prep, cfg, autocast)
+                result.data_seconds += time.perf_counter() - t0
+                budget.seconds += time.perf_counter() - t0  # the budget pays for the features once
+            elif not head_only:
+                features = None  # the backbone may change: cached features would go stale
+            epoch_ended = False
+            while True:
+                t0 = time.perf_counter()
+                (idx, epoch_ended), images = feed.next(images=not head_only)
+                dev_idx = idx.to(device)
+                y = labels[dev_idx]
+                x = None if head_only else prep(images, cfg.augment, aug_gen)
+                t1 = time.perf_counter()
+                factor = lr_factor(cfg, budget.progress())
+                for g in optimizer.param_groups:
+                    g["lr"] = g["base_lr"] * factor
+                with autocast or nullcontext():
+                    logits = head(features[dev_idx]) if head_only else model(x)
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                    extra = strategy.penalty(model, x, logits, y)
+                    if extra is not None:
+                        loss = loss + extra
+                _backward_step(model, optimizer, scaler, loss, cfg.grad_clip)
+                loss_sum += loss.detach()  # summed on the device: no host sync per step
+                n_steps += 1
+                result.data_seconds += t1 - t0
+                budget.steps += 1
+                budget.samples += len(idx)
+                budget.seconds += time.perf_counter() - t0
+                if epoch_ended or budget.exhausted() or budget.progress() >= next_check:
+                    break
+            next_check = (math.floor(budget.progress() * PHASE_CHECKS) + 1) / PHASE_CHECKS
+            epoch += epoch_ended
+            last = budget.exhausted() is not None
+            if not (last or budget.progress() >= next_point or epoch_ended and on_epoch_end):
+                continue
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            mean_loss = (loss_sum / max(n_steps, 1)).item()  # one host sync per curve point or epoch
+            if not math.isfinite(mean_loss):
+                raise Diverged(f"training loss became {mean_loss} by epoch {epoch + 1}; "
+                               "lower the learning rate or set train.grad_clip")
+            point = {"epoch": round(budget.epochs, 4), "step": budget.steps, "samples": budget.samples,
+                     "train_seconds": round(budget.seconds, 4), "progress": round(budget.progress(), 4),
+                     "train_loss": mean_loss}
+            if last or budget.progress() >= next_point:
+                next_point = (math.floor(budget.progress() * curve_points) + 1) / curve_points
+                if val is not None and len(val):
+                    logits = predict_logits(model, val.images, prep, cfg.eval_batch_size, autocast=autocast)
+                    point["val_acc"] = classification_metrics(logits, val.labels)["acc"]
+                result.curve.append(point)
+                loss_sum, n_steps = torch.zeros((), device=device), 0
+            if epoch_ended and on_epoch_end is not None:
+                on_epoch_end(epoch, point)
     result.epochs, result.steps, result.samples = budget.epochs, budget.steps, budget.samples
     result.train_seconds, result.stopped_by = budget.seconds, budget.exhausted() or ""
     return result
@@ -277,12 +280,12 @@ def _has_bn(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def _features(model: nn.Module, images: torch.Tensor, prep: Preprocess, cfg: TrainConfig, autocast) -> torch.Tensor:
+def _features(model: nn.Module, images, prep: Preprocess, cfg: TrainConfig, autocast) -> torch.Tensor:
     was_training = model.training
     model.eval()
     out = []
-    for idx in batches(len(images), cfg.eval_batch_size, None):
+    for batch in in_order(images, cfg.eval_batch_size, prep.device, prep.workers):
         with autocast or nullcontext():
-            out.append(pre_logits(model, prep(images[idx])).float())
+            out.append(pre_logits(model, prep(batch)).float())
     model.train(was_training)
     return torch.cat(out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -12,8 +12,14 @@ from PIL import Image
 from sklearn.model_selection import train_test_split
 from torchvision.transforms.v2 import functional as TF
 
-from ftbench.components import ImageSet, TaskData
+from ftbench.components import ImageSet, StreamedImages, TaskData
+from ftbench.data import memory_limit_bytes
 from ftbench.errors import DataError
+
+Stream = Literal["auto"] | bool
+STREAM_HELP = ("decode images batch by batch in DataLoader workers instead of holding them in memory; "
+               "auto: stream when the decoded split would exceed FTBENCH_IN_MEMORY_GB (default a quarter "
+               "of the machine's memory). Results are the same either way")
 
 
 def pil_to_tensor(image: Image.Image, mode: str, size: int | None) -> torch.Tensor:
@@ -43,6 +49,63 @@ def stack_images(images: Sequence[torch.Tensor], what: str) -> torch.Tensor:
     if not images:
         raise DataError(f"{what}: no images selected")
     return torch.stack(list(images))
+
+
+class FileImages:
+    """Image files as an image source (see `StreamedImages`): `self[i]` decodes
+    paths[i] in `mode` at `size`. Picklable, for DataLoader workers."""
+
+    def __init__(self, paths: Sequence[str], mode: str, size: int | None, what: str):
+        self.paths, self.mode, self.size, self.what = list(paths), mode, size, what
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        try:
+            with Image.open(self.paths[i]) as image:
+                return pil_to_tensor(image, self.mode, self.size)
+        except OSError as exc:
+            raise DataError(f"{self.what}: cannot read {self.paths[i]} ({exc}); remove or replace it") from None
+
+
+class DatasetImages:
+    """The PIL images of a torchvision-style dataset (`ds[i] = (image, target)`) as an
+    image source, decoded in `mode` at `size`."""
+
+    def __init__(self, ds: Any, mode: str, size: int | None):
+        self.ds, self.mode, self.size = ds, mode, size
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return pil_to_tensor(self.ds[int(i)][0], self.mode, self.size)
+
+
+def image_set(source: Any, labels: np.ndarray, index: np.ndarray, what: str, stream: Stream,
+              size: int | None) -> ImageSet:
+    """The images `index` of `source` with their labels: decoded into memory, or
+    streamed when `stream` says so (auto: when the decoded split would not fit in
+    the memory limit). Streaming needs one image size, so it needs `size`."""
+    if len(index) == 0:
+        raise DataError(f"{what}: no images selected")
+    labels_t = torch.from_numpy(labels[index])
+    if stream is not False:
+        chw = tuple(source[int(index[0])].shape)
+        decoded = len(index) * chw[0] * chw[1] * chw[2]
+        if stream == "auto" and decoded <= memory_limit_bytes():
+            stream = False
+        elif size is None:
+            why = "stream: true" if stream is True else (
+                f"its {len(index)} images would take about {decoded / 1024**3:.1f} GB decoded, more than the "
+                f"in-memory limit of {memory_limit_bytes() / 1024**3:.1f} GB (FTBENCH_IN_MEMORY_GB)")
+            raise DataError(f"{what}: {why}, so it must stream, and streaming needs one image size; set `size:` "
+                            "(e.g. size: 224) in its params")
+        else:
+            return ImageSet(StreamedImages(source, chw, torch.from_numpy(index)), labels_t)
+    images = stack_images(load_many(source.__getitem__, [int(i) for i in index]), what)
+    return ImageSet(images, labels_t)
 
 
 def load_many(load: Callable[[int], torch.Tensor], indices: Sequence[int]) -> list[torch.Tensor]:

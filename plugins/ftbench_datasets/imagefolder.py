@@ -15,15 +15,13 @@ import functools
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 from pydantic import Field, field_validator, model_validator
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from ftbench.components import ImageSet, Params, TaskData
 from ftbench.errors import DataError
 
-from ._common import cap, fresh_copy, load_many, pil_to_tensor, stack_images, stratified_split
+from ._common import STREAM_HELP, FileImages, Stream, cap, fresh_copy, image_set, stratified_split
 
 
 class ImageFolderParams(Params):
@@ -37,6 +35,7 @@ class ImageFolderParams(Params):
     split_seed: int = Field(0, description="seed of the stratified train/test split (not the run seed)")
     max_per_class: int | None = Field(None, ge=1, description="keep at most this many images per class and "
                                                               "domain (a fixed random subset)")
+    stream: Stream = Field("auto", description=STREAM_HELP)
 
     @field_validator("test_domains")
     @classmethod
@@ -82,16 +81,10 @@ def _per_class_cap(labels: np.ndarray, index: np.ndarray, limit: int | None, see
     return np.sort(np.concatenate(kept))
 
 
-def _image_set(paths: list[str], labels: np.ndarray, index: np.ndarray, size: int, label: str) -> ImageSet:
-    def load(i: int) -> torch.Tensor:
-        try:
-            with Image.open(paths[i]) as image:
-                return pil_to_tensor(image, "RGB", size)
-        except OSError as exc:
-            raise DataError(f"imagefolder {label}: cannot read {paths[i]} ({exc}); remove or replace it") from None
-
-    images = stack_images(load_many(load, list(index)), f"imagefolder {label}")
-    return ImageSet(images, torch.from_numpy(labels[index]))
+def _image_set(paths: list[str], labels: np.ndarray, index: np.ndarray, params: ImageFolderParams,
+               label: str) -> ImageSet:
+    source = FileImages(paths, "RGB", params.size, f"imagefolder {label}")
+    return image_set(source, labels, index, f"imagefolder {label}", params.stream, params.size)
 
 
 def _domains(root: Path) -> list[str]:
@@ -116,8 +109,8 @@ def _load(params: ImageFolderParams) -> TaskData:
     index = _per_class_cap(labels, np.arange(len(labels)), params.max_per_class, params.split_seed)
     train, test = stratified_split(labels[index], params.test_fraction, params.split_seed, f"imagefolder {label}")
     task = TaskData(classes=classes,
-                    train=_image_set(paths, labels, index[train], params.size, label),
-                    test=_image_set(paths, labels, index[test], params.size, label))
+                    train=_image_set(paths, labels, index[train], params, label),
+                    test=_image_set(paths, labels, index[test], params, label))
     if params.train_domain is not None:
         others = params.test_domains if params.test_domains is not None else [
             d for d in _domains(root) if d != params.train_domain]
@@ -125,7 +118,7 @@ def _load(params: ImageFolderParams) -> TaskData:
             d_classes, d_paths, d_labels = _scan(root / domain, f"domain '{domain}'")
             _check_aligned(domain, d_classes, classes, params.train_domain)
             d_index = _per_class_cap(d_labels, np.arange(len(d_labels)), params.max_per_class, params.split_seed)
-            task.shifted[domain] = _image_set(d_paths, d_labels, d_index, params.size, f"domain '{domain}'")
+            task.shifted[domain] = _image_set(d_paths, d_labels, d_index, params, f"domain '{domain}'")
     return task
 
 

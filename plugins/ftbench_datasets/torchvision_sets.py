@@ -1,9 +1,11 @@
-"""torchvision datasets by name, loaded into memory as uint8 tensors.
+"""torchvision datasets by name, as uint8 tensors in memory or streamed from their files.
 
 Nothing is downloaded unless a suite says `download: true`; otherwise the files must
 already be under `root` (default `<cache>/datasets`), where torchvision looks.
 Datasets without an official test split (eurosat, caltech101) get a stratified one
-carved with `split_seed`.
+carved with `split_seed`. Datasets of image files stream (`stream:`) when they are
+too large to decode into memory; those torchvision keeps as one array (CIFAR, SVHN,
+STL-10, MNIST, Fashion-MNIST) are in memory already.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ftbench.checkpoints import cache_dir
 from ftbench.components import ImageSet, Params, TaskData
 from ftbench.errors import DataError
 
-from ._common import cap, fresh_copy, load_many, pil_to_tensor, resize_batch, stack_images, stratified_split
+from ._common import STREAM_HELP, DatasetImages, Stream, cap, fresh_copy, image_set, resize_batch, stratified_split
 
 _DIGITS = tuple(str(d) for d in range(10))
 
@@ -84,6 +86,7 @@ class TorchvisionParams(Params):
     test_fraction: float = Field(0.2, gt=0, lt=1, description="test share carved from the data where the "
                                                               "dataset has no test split (eurosat, caltech101)")
     split_seed: int = Field(0, description="seed of carved splits and of the max_per_split subset")
+    stream: Stream = Field("auto", description=STREAM_HELP + " (datasets of image files only)")
 
 
 def _root(params: TorchvisionParams) -> Path:
@@ -123,19 +126,23 @@ def _classes(ds: Any, spec: _Spec, labels: list[np.ndarray]) -> list[str]:
     return [str(i) for i in range(int(max(lab.max() for lab in labels if len(lab))) + 1)]
 
 
-def _images(name: str, spec: _Spec, ds: Any, index: np.ndarray, size: int | None) -> torch.Tensor:
-    """uint8 [N, C, H, W] of the selected items; in-memory arrays skip PIL."""
+def _split(name: str, spec: _Spec, ds: Any, labels: np.ndarray, index: np.ndarray,
+           params: TorchvisionParams) -> ImageSet:
+    """The selected items as an ImageSet; in-memory arrays skip PIL, image files may stream."""
     data = getattr(ds, "data", None)
     if spec.layout is not None and data is not None:
+        if params.stream is True:
+            raise DataError(f"dataset '{name}': torchvision holds {spec.title} in memory as one array, so it "
+                            "cannot stream; remove `stream: true`")
         images = torch.as_tensor(np.asarray(data)[index])
         if spec.layout == "NHWC":
             images = images.permute(0, 3, 1, 2).contiguous()
         elif spec.layout == "NHW":
             images = images[:, None]
-        return resize_batch(images, size) if size is not None else images
-    mode = "L" if spec.grey else "RGB"
-    images = load_many(lambda i: pil_to_tensor(ds[int(i)][0], mode, size), list(index))
-    return stack_images(images, f"dataset '{name}'")
+        images = resize_batch(images, params.size) if params.size is not None else images
+        return ImageSet(images, torch.from_numpy(labels[index]))
+    source = DatasetImages(ds, "L" if spec.grey else "RGB", params.size)
+    return image_set(source, labels, index, f"dataset '{name}'", params.stream, params.size)
 
 
 @functools.lru_cache(maxsize=2)
@@ -151,8 +158,7 @@ def _load(name: str, params: TorchvisionParams) -> TaskData:
     sets = {}
     for split, ds in datasets.items():
         index = cap(picks[split], params.max_per_split, params.split_seed)
-        images = _images(name, spec, ds, index, params.size)
-        sets[split] = ImageSet(images, torch.from_numpy(labels[split][index]))
+        sets[split] = _split(name, spec, ds, labels[split], index, params)
     classes = _classes(datasets["train"], spec, list(labels.values()))
     return TaskData(classes=classes, train=sets["train"], test=sets["test"], val=sets.get("val"))
 
