@@ -30,6 +30,7 @@ gate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/data_path.py
+	$(BIN)/python benchmarks/streaming.py
 	$(BIN)/python benchmarks/strategies.py
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only -p no:cacheprovider
 

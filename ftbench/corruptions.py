@@ -112,10 +112,12 @@ def _jpeg(x: torch.Tensor, c: float, gens: Gens) -> torch.Tensor:
     # PIL, because torchvision.io's JPEG codec is deprecated (torchvision 0.29);
     # threads, because PIL's codec releases the GIL
     images = _to_uint8(x).permute(0, 2, 3, 1).numpy()
-    if len(images) < 16:
-        return torch.from_numpy(np.stack([_jpeg_round_trip(i, int(c)) for i in images])).permute(0, 3, 1, 2).float() / 255
-    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-        out = list(pool.map(functools.partial(_jpeg_round_trip, quality=int(c)), images))
+    round_trip = functools.partial(_jpeg_round_trip, quality=int(c))
+    if len(images) < 16:  # one image at a time (a streamed set): no pool to start
+        out = [round_trip(image) for image in images]
+    else:
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            out = list(pool.map(round_trip, images))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from ftbench.components import ImageSet, StreamedImages
+from ftbench.errors import UserInputError
 
 T = TypeVar("T")
 
@@ -111,16 +112,18 @@ class Preprocess:
         elif images.shape[1] != c:
             raise ValueError(f"images have {images.shape[1]} channels, the model takes {c}")
         if tuple(images.shape[2:]) != (h, w) and len(images) * c * h * w <= _PRERESIZE_BYTES:
-            chunks = [self._resize(images[i:i + 4096].float()).round().clamp(0, 255).to(torch.uint8)
-                      for i in range(0, len(images), 4096)]
+            chunks = [self._resize(images[i:i + 4096].float()).to(torch.uint8) for i in range(0, len(images), 4096)]
             images = torch.cat(chunks) if chunks else images.new_zeros((0, c, h, w))
         return images.contiguous().to(self.device)
 
     def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        """Float images at the model's size, rounded to whole uint8 levels, so images
+        resized once up front and those resized batch by batch are the same."""
         h, w = self.input_size[1:]
         if tuple(x.shape[2:]) == (h, w):
             return x
-        return F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        return x.round_().clamp_(0, 255)
 
     def __call__(self, images: torch.Tensor, augment: str = "none",
                  generator: torch.Generator | None = None) -> torch.Tensor:
@@ -171,9 +174,10 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None) -> Itera
 
 
 def default_workers() -> int:
-    """DataLoader workers for streamed datasets when a suite does not say: every core
-    but one, at most 8."""
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+    """DataLoader workers for streamed datasets when a suite does not say: the run's
+    CPU threads but one, at most 8 (an executor running several runs on one machine
+    gives each a share of the threads, and so of the decoding processes)."""
+    return max(0, min(8, torch.get_num_threads() - 1))
 
 
 def memory_limit_bytes() -> int:
@@ -184,7 +188,8 @@ def memory_limit_bytes() -> int:
         try:
             return int(float(env) * 1024**3)
         except ValueError:
-            raise ValueError(f"FTBENCH_IN_MEMORY_GB={env!r} is not a number of gigabytes") from None
+            raise UserInputError(f"FTBENCH_IN_MEMORY_GB={env!r} is not a number of gigabytes; "
+                                 "set it to one, e.g. FTBENCH_IN_MEMORY_GB=8") from None
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
     except (ValueError, OSError, AttributeError):  # not POSIX: assume 16 GB of memory

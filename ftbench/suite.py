@@ -128,8 +128,8 @@ class Suite(_Strict):
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on GPU)")
     loader_workers: int | None = Field(None, ge=0, description="DataLoader worker processes per run that decode "
-                                                               "streamed datasets; default every core but one "
-                                                               "(at most 8); 0 decodes in the run's process")
+                                                               "streamed datasets; default the run's CPU threads "
+                                                               "but one (at most 8); 0 decodes in the run's process")
 
     @field_validator("name")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -36,19 +36,6 @@ def resize_batch(images: torch.Tensor, size: int) -> torch.Tensor:
     if images.shape[-2:] == (size, size):
         return images
     return TF.center_crop(TF.resize(images, size, antialias=True), [size, size])
-
-
-def stack_images(images: Sequence[torch.Tensor], what: str) -> torch.Tensor:
-    """Stack [C, H, W] images into [N, C, H, W]; a clear error when sizes differ.
-    `what` names the data in messages ("dataset 'eurosat'")."""
-    shapes = {tuple(img.shape) for img in images}
-    if len(shapes) > 1:
-        a, b = sorted(shapes)[:2]
-        raise DataError(f"{what}: images differ in size ({a[2]}x{a[1]} and {b[2]}x{b[1]}, "
-                        "W x H); set `size:` (e.g. size: 224) in its params to resize them")
-    if not images:
-        raise DataError(f"{what}: no images selected")
-    return torch.stack(list(images))
 
 
 class FileImages:
@@ -91,30 +78,41 @@ def image_set(source: Any, labels: np.ndarray, index: np.ndarray, what: str, str
     if len(index) == 0:
         raise DataError(f"{what}: no images selected")
     labels_t = torch.from_numpy(labels[index])
-    if stream is not False:
-        chw = tuple(source[int(index[0])].shape)
-        decoded = len(index) * chw[0] * chw[1] * chw[2]
-        if stream == "auto" and decoded <= memory_limit_bytes():
-            stream = False
-        elif size is None:
+    first = source[int(index[0])]
+    decoded = len(index) * first.numel()
+    if stream is True or (stream == "auto" and decoded > memory_limit_bytes()):
+        if size is None:
             why = "stream: true" if stream is True else (
                 f"its {len(index)} images would take about {decoded / 1024**3:.1f} GB decoded, more than the "
                 f"in-memory limit of {memory_limit_bytes() / 1024**3:.1f} GB (FTBENCH_IN_MEMORY_GB)")
             raise DataError(f"{what}: {why}, so it must stream, and streaming needs one image size; set `size:` "
                             "(e.g. size: 224) in its params")
-        else:
-            return ImageSet(StreamedImages(source, chw, torch.from_numpy(index)), labels_t)
-    images = stack_images(load_many(source.__getitem__, [int(i) for i in index]), what)
-    return ImageSet(images, labels_t)
+        return ImageSet(StreamedImages(source, tuple(first.shape), torch.from_numpy(index)), labels_t)
+    return ImageSet(decode_all(source, index, first, what), labels_t)
 
 
-def load_many(load: Callable[[int], torch.Tensor], indices: Sequence[int]) -> list[torch.Tensor]:
-    """`load(i)` for every index, in order, decoding in threads (PIL releases the GIL)."""
+def decode_all(source: Any, index: np.ndarray, first: torch.Tensor, what: str) -> torch.Tensor:
+    """Every image `index` of `source` decoded into one preallocated uint8 [N, C, H, W]
+    tensor (no second copy), in threads (PIL releases the GIL). `first` is image
+    index[0], already decoded; `what` names the data in messages ("dataset 'eurosat'")."""
+    out = torch.empty((len(index), *first.shape), dtype=torch.uint8)
+
+    def fill(k: int) -> None:
+        image = first if k == 0 else source[int(index[k])]
+        if image.shape != first.shape:
+            (_, h, w), (_, h2, w2) = first.shape, image.shape
+            raise DataError(f"{what}: images differ in size ({w}x{h} and {w2}x{h2}, W x H); set `size:` "
+                            "(e.g. size: 224) in its params to resize them")
+        out[k] = image
+
     workers = min(8, os.cpu_count() or 1)
-    if len(indices) < 64 or workers == 1:
-        return [load(i) for i in indices]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(load, indices))
+    if len(index) < 64 or workers == 1:
+        for k in range(len(index)):
+            fill(k)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(fill, range(len(index))))
+    return out
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, split_seed: int,
