@@ -13,6 +13,7 @@ result whichever path its data takes.
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
@@ -256,8 +257,12 @@ class Feed(Generic[T]):
 
     def _loader(self) -> DataLoader:
         workers = self.workers
+        # Fork where it is safe (Linux): a run inside a spawned executor process would
+        # otherwise spawn each worker too, a fresh interpreter importing torch (seconds).
+        context = "fork" if workers and sys.platform == "linux" else None
         return DataLoader(_Decode(self.images), batch_sampler=self._sampler(), num_workers=workers,
-                          pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None)
+                          pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
+                          multiprocessing_context=context)
 
     def close(self) -> None:
         """Stop the loader's workers (batches they decoded ahead are dropped, their
@@ -270,7 +275,9 @@ class Feed(Generic[T]):
 
 def in_order(images: torch.Tensor | StreamedImages, batch_size: int, device: torch.device,
              workers: int = 0) -> Iterator[torch.Tensor]:
-    """Every image once, in order, in batches of `batch_size` (for evaluation)."""
+    """Every image once, in order, in batches of `batch_size` (for evaluation). A set
+    of one batch is decoded in this process: starting workers would cost more."""
+    workers = workers if len(images) > batch_size else 0
     feed = Feed(images, batches(len(images), batch_size, None), lambda idx: idx, device, workers)
     try:
         for _, batch in feed:

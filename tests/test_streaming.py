@@ -2,6 +2,7 @@
 give the same batches, the same training and the same records as in memory."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -97,6 +98,12 @@ def test_feed_matches_memory_whichever_way_the_caller_switches(workers):
             streamed.next()
     finally:
         streamed.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork is used on Linux only")
+def test_loader_workers_fork_even_inside_spawned_processes():
+    feed = Feed(_streamed(toy_images(4, 3, 8, seed=0).images), [torch.arange(4)], lambda i: i, CPU, workers=2)
+    assert feed._loader().multiprocessing_context.get_start_method() == "fork"
 
 
 def test_in_order_covers_every_image_once():
@@ -248,6 +255,7 @@ budget: {{steps: 10}}
 train: {{batch_size: 8, lr: 0.01}}
 eval: {{curve_points: 3}}
 loader_workers: {workers}
+executor: {executor}
 """
 
 
@@ -267,10 +275,13 @@ def test_a_streamed_suite_gives_the_records_of_the_same_suite_in_memory(tmp_path
     for domain in ("photo", "sketch"):
         _write_domain(tmp_path / "data", domain, ["cat", "dog", "owl"])
     results = {}
-    for mode, stream, workers in (("memory", "false", 0), ("streamed", "true", 2)):
+    pool = "{name: pool, params: {workers: 2}}"  # spawned processes whose DataLoaders fork workers
+    for mode, stream, workers, executor in (("memory", "false", 0, "{name: sequential}"),
+                                            ("streamed", "true", 2, "{name: sequential}"),
+                                            ("pool", "true", 1, pool)):
         path = tmp_path / f"{mode}.yaml"
         path.write_text(SUITE.format(mode=mode, root=json.dumps(str(tmp_path / "data")), stream=stream,
-                                     workers=workers))
+                                     workers=workers, executor=executor))
         out = tmp_path / mode
         result = CliRunner().invoke(cli, ["--plugin", "tests.toyplugin", "run", str(path), "--results", str(out),
                                           "-q"], obj={})
@@ -279,4 +290,11 @@ def test_a_streamed_suite_gives_the_records_of_the_same_suite_in_memory(tmp_path
     assert len(results["memory"]) == 6
     assert set(results["memory"]["full", "all"][1]) == {"gaussian_noise@3", "rotate@3", "sketch"}
     assert results["streamed"] == results["memory"]
+    # pool workers get a share of the machine's threads, so float sums may differ in the last bits
+    for cell, (test, shifted, curve, _) in results["memory"].items():
+        p_test, p_shifted, p_curve, _ = results["pool"][cell]
+        assert p_test["acc"] == pytest.approx(test["acc"], abs=1e-6)
+        assert {k: v["acc"] for k, v in p_shifted.items()} == pytest.approx({k: v["acc"] for k, v in shifted.items()},
+                                                                            abs=1e-6)
+        assert [q["train_loss"] for q in p_curve] == pytest.approx([q["train_loss"] for q in curve], rel=1e-4)
     assert results["memory"]["full", "all"][0]["acc"] > 50  # it learned something (3 classes)
