@@ -125,6 +125,32 @@ def _time_to_target(curve: list[dict], eval_cfg) -> dict | None:
 _SOURCE_BEFORE: dict[str, dict] = {}
 
 
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak resident memory (Linux: VmHWM, via clear_refs), so a
+    run that follows others in one process reports its own peak. False where that
+    cannot be done."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb(reset: bool) -> tuple[float, str]:
+    """(peak resident MB, scope): since the run started ("run") when the peak was
+    reset, else the process's peak so far ("process")."""
+    if reset:
+        try:
+            for line in open("/proc/self/status").read().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024, "run"
+        except OSError:
+            pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (rss / 1024 if sys.platform != "darwin" else rss / 2**20), "process"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -141,6 +167,7 @@ class _Run:
         self.data_amount: dict[str, Any] = {"kind": "all", "value": None, "n_train": None}
         self.providers: dict[str, str] = {}
         self.device = torch.device("cpu")
+        self.peak_reset = False  # whether the CPU peak memory was reset when this run started
 
     def _evaluate(self, split: str, model, images: torch.Tensor, labels: torch.Tensor, prep, head=None,
                   autocast=None) -> dict:
@@ -297,15 +324,14 @@ class _Run:
     def record(self, status: str, error: dict | None, started: str, wall: float) -> dict:
         spec = self.spec
         self.timing["wall_s"] = wall
-        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_mb, scope = _peak_rss_mb(self.peak_reset)
         gpu = (torch.cuda.max_memory_allocated(self.device) / 2**20
                if self.device.type == "cuda" else None)
         return {
             "format": RECORD_FORMAT, "id": spec.id, "suite": spec.suite, "status": status,
             "cell": spec.cell, "seed": spec.seed, "data_amount": self.data_amount, "config": spec.config(),
             "metrics": self.metrics, "timing": self.timing, "budget": self.budget,
-            "memory": {"cpu_peak_rss_mb": rss_kb / 1024 if sys.platform != "darwin" else rss_kb / 2**20,
-                       "gpu_peak_mb": gpu},
+            "memory": {"cpu_peak_rss_mb": rss_mb, "cpu_peak_scope": scope, "gpu_peak_mb": gpu},
             "params": self.params, "env": _environment(self.device, self.providers),
             "started_at": started, "finished_at": _now(), "error": error,
         }
@@ -318,6 +344,7 @@ def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False
     hook.ftbench_run_start(spec=spec)
     started, t0 = _now(), time.perf_counter()
     run = _Run(spec, registry, hook, progress)
+    run.peak_reset = _reset_peak_rss()
     status, error = "ok", None
     try:
         run.execute()

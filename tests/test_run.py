@@ -50,6 +50,7 @@ def test_suite_writes_one_record_per_run_and_resumes(suite_file, tmp_path):
     assert rec["budget"]["stopped_by"] == "steps" and rec["budget"]["used"]["steps"] == 4
     assert rec["params"]["trainable"] == rec["params"]["total"] > 0
     assert rec["timing"]["samples_per_s"] > 0 and rec["env"]["torch"]
+    assert rec["memory"]["cpu_peak_scope"] == ("run" if os.path.exists("/proc/self/clear_refs") else "process")
     assert (out / "suite.resolved.yaml").exists()
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
 
@@ -178,3 +179,18 @@ def test_duplicate_component_names_both_providers():
 def test_unimportable_plugin_is_a_clear_error():
     result = CliRunner().invoke(cli, ["--plugin", "no_such_module", "list"], obj={})
     assert result.exit_code == 2 and "--plugin no_such_module: cannot import it" in result.output
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
+def test_peak_memory_is_reset_for_each_run():
+    from ftbench.runner import _peak_rss_mb, _reset_peak_rss
+
+    assert _reset_peak_rss()
+    block = bytearray(300 * 2**20)  # 300 MB, touched
+    block[::4096] = b"x" * len(block[::4096])
+    high, scope = _peak_rss_mb(True)
+    del block
+    assert _reset_peak_rss()
+    after, _ = _peak_rss_mb(True)
+    assert scope == "run" and high - after > 250
+    assert _peak_rss_mb(False)[1] == "process"
