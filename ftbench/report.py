@@ -336,6 +336,12 @@ def _accuracy_table(ctx: _Ctx) -> tuple[Table, dict[Cell, tuple[float, float]]]:
              f"p: {stats.test_label(ctx.test)} vs {ctx.baseline} on matched seeds, Holm-Bonferroni over {m} "
              f"comparison{'s' if m != 1 else ''}",
              ctx.marker_note("within each backbone/dataset/data")]
+    pairs = [c.n_pairs for c in comparisons.values() if c.n_pairs >= 2]
+    if ctx.test == "wilcoxon" and pairs and stats.wilcoxon_min_p(min(pairs)) >= ctx.alpha:
+        n = min(pairs)
+        notes.append(f"with {n} pairs the Wilcoxon test cannot give p below {stats.wilcoxon_min_p(n):g} "
+                     f"(all {n} differences of one sign), so it can never be significant at α = {ctx.alpha:g}: "
+                     "run more seeds or use --test ttest")
     if not any(c.strategy == ctx.baseline for c in cells):
         notes.append(f"no '{ctx.baseline}' runs, so no paired tests; choose another baseline with --baseline")
     headers = [*_CELL_HEADERS, "Acc (%)", f"Δ vs {ctx.baseline}", "p (Holm)", "d_z", "pairs"]

@@ -126,6 +126,16 @@ def paired_test(a: Sequence[float], b: Sequence[float], *, test: PairedTest = "t
     return Paired(n, s.mean, s.low, s.high, p, d_z)
 
 
+def wilcoxon_min_p(n: int) -> float:
+    """The smallest two-sided p-value the exact Wilcoxon signed-rank test can give
+    for n pairs without ties or zeros (all differences of one sign): 2 / 2**n.
+
+    >>> wilcoxon_min_p(5)
+    0.0625
+    """
+    return 2.0 ** (1 - n)
+
+
 def test_label(test: PairedTest) -> str:
     """How a footnote names the paired test."""
     return "paired t-test" if test == "ttest" else "Wilcoxon signed-rank test"

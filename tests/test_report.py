@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import scipy.stats as sps
 import pytest
 from click.testing import CliRunner
 
@@ -142,6 +143,17 @@ def test_wilcoxon_and_bootstrap_options():
     assert "Wilcoxon signed-rank test vs full" in notes and "percentile bootstrap" in notes
     again = rp.build_report(_planted(5.0), test="wilcoxon", interval="percentile")
     assert rr.render(report, "json") == rr.render(again, "json")  # seeded
+
+
+def test_wilcoxon_with_too_few_seeds_says_it_cannot_be_significant():
+    five = rp.build_report(_planted(5.0, seeds=5), test="wilcoxon")
+    row = five.table("accuracy").rows[1]
+    assert row[7].value == pytest.approx(sps.wilcoxon([1, 2, 3, 4, 5], [0] * 5).pvalue)  # 0.0625: the floor
+    assert any("with 5 pairs the Wilcoxon test cannot give p below 0.0625" in n
+               for n in five.table("accuracy").notes)
+    six = rp.build_report(_planted(5.0, seeds=6), test="wilcoxon")
+    assert not any("cannot give p below" in n for n in six.table("accuracy").notes)
+    assert not any("cannot give p below" in n for n in rp.build_report(_planted(5.0)).table("accuracy").notes)
 
 
 def test_missing_baseline_is_explained():
