@@ -102,7 +102,8 @@ class Preprocess:
 
     def fit_images(self, images: torch.Tensor | StreamedImages) -> torch.Tensor | StreamedImages:
         """Match channels and, when the result fits in memory, size, once; uint8 stays uint8.
-        Streamed images stay streamed: each batch is matched on the device instead."""
+        The result moves to the device when it fits there (`fits_on_device`). Streamed
+        images stay streamed: each batch is matched on the device instead."""
         c, h, w = self.input_size
         if isinstance(images, StreamedImages):
             if images.chw[0] not in (c, 1):
@@ -115,7 +116,9 @@ class Preprocess:
         if tuple(images.shape[2:]) != (h, w) and len(images) * c * h * w <= _PRERESIZE_BYTES:
             chunks = [self._resize(images[i:i + 4096].float()).to(torch.uint8) for i in range(0, len(images), 4096)]
             images = torch.cat(chunks) if chunks else images.new_zeros((0, c, h, w))
-        return images.contiguous().to(self.device)
+        images = images.contiguous()
+        free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else None
+        return images.to(self.device) if fits_on_device(images.numel(), free) else images
 
     def _resize(self, x: torch.Tensor) -> torch.Tensor:
         """Float images at the model's size, rounded to whole uint8 levels, so images
@@ -138,6 +141,14 @@ class Preprocess:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
+
+
+def fits_on_device(nbytes: int, free_bytes: int | None) -> bool:
+    """Whether a uint8 split of `nbytes` should live on the accelerator: always on the
+    CPU (free_bytes None), else when it takes at most a third of the free memory, so
+    the model, activations and the other splits keep room. A split that stays in host
+    memory is gathered there and each batch is copied over."""
+    return free_bytes is None or nbytes <= free_bytes // 3
 
 
 def _augment(x: torch.Tensor, how: str, generator: torch.Generator | None) -> torch.Tensor:

@@ -83,3 +83,10 @@ def test_warmup_and_slanted_triangular():
     stlr = TrainConfig(schedule="slanted-triangular")
     assert lr_factor(stlr, 0.1) == pytest.approx(1.0) and lr_factor(stlr, 1.0) == pytest.approx(1 / 32)
     assert lr_factor(stlr, 0.05) == pytest.approx(0.5)
+
+
+def test_a_split_lives_on_the_gpu_only_when_it_leaves_room():
+    from ftbench.data import fits_on_device
+
+    assert fits_on_device(10**12, None)  # CPU: the data is where it is
+    assert fits_on_device(3 * 2**30, 9 * 2**30) and not fits_on_device(3 * 2**30 + 1, 9 * 2**30)
