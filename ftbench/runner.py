@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,7 +143,7 @@ def _peak_rss_mb(reset: bool) -> tuple[float, str]:
     reset, else the process's peak so far ("process")."""
     if reset:
         try:
-            for line in open("/proc/self/status").read().splitlines():
+            for line in Path("/proc/self/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024, "run"
         except OSError:
