@@ -298,3 +298,12 @@ def test_a_streamed_suite_gives_the_records_of_the_same_suite_in_memory(tmp_path
                                                                             abs=1e-6)
         assert [q["train_loss"] for q in p_curve] == pytest.approx([q["train_loss"] for q in curve], rel=1e-4)
     assert results["memory"]["full", "all"][0]["acc"] > 50  # it learned something (3 classes)
+
+
+def test_stream_setting_is_auto_true_or_false():
+    from pydantic import ValidationError
+
+    assert ImageFolderParams(root="x", stream="true").stream is True
+    assert TorchvisionParams(stream="auto").stream == "auto" and TorchvisionParams(stream=False).stream is False
+    with pytest.raises(ValidationError, match="use auto, true or false, not 'maybe'"):
+        ImageFolderParams(root="x", stream="maybe")
