@@ -215,7 +215,7 @@ class Strategy:
 
     The core calls, in order: `setup` once (the model has the target head and the
     pretrained weights), then `on_progress` at every epoch start and at least every
-    1/20 of the budget (never mid-step), `penalty` on
+    1/20 of the budget (never mid-step), `schedule_progress` and `penalty` on
     every step, and `eval_models` once at the end. Parameters that never appear in
     the groups `setup` returns never train; the core checks that frozen ones stay
     bitwise unchanged.
@@ -228,6 +228,12 @@ class Strategy:
     def on_progress(self, model: nn.Module, state: TrainState) -> None:
         """Change what trains as the budget is used (gradual unfreezing, LP then FT):
         called at every epoch start and at least every 1/20 of the budget."""
+
+    def schedule_progress(self, progress: float) -> float:
+        """Where the run's learning-rate schedule stands when `progress` of the budget
+        is used. The default follows the budget; a strategy whose phases each get a
+        whole schedule (LP-FT's fine-tuning phase restarts it) maps each phase onto [0, 1]."""
+        return progress
 
     def penalty(self, model: nn.Module, images: torch.Tensor, logits: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor | None:

@@ -204,7 +204,7 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
                 y = labels[dev_idx]
                 x = None if head_only else prep(images, cfg.augment, aug_gen)
                 t1 = time.perf_counter()
-                factor = lr_factor(cfg, budget.progress())
+                factor = lr_factor(cfg, strategy.schedule_progress(budget.progress()))
                 for g in optimizer.param_groups:
                     g["lr"] = g["base_lr"] * factor
                 with autocast or nullcontext():

@@ -280,6 +280,20 @@ def test_lp_ft_probes_then_fine_tunes_from_the_probed_head(monkeypatch):
     assert calls == [1]  # the probing phase trained on cached features
 
 
+@pytest.mark.parametrize("restart", [True, False])
+def test_lp_ft_restarts_the_schedule_for_fine_tuning(monkeypatch, restart):
+    seen = []
+    real = training.lr_factor
+    monkeypatch.setattr(training, "lr_factor", lambda cfg, p: seen.append(p) or real(cfg, p))
+    cfg = CFG.model_copy(update={"schedule": "cosine"})
+    train(LPFT(LPFTParams(lp_fraction=0.5, restart_schedule=restart)), steps=20, cfg=cfg)
+    budget = [i / 20 for i in range(20)]  # progress before each step
+    if restart:  # each half runs the whole schedule: 0, 0.1, ..., 0.9 twice
+        assert seen == pytest.approx([p * 2 for p in budget[:10]] * 2)
+    else:
+        assert seen == pytest.approx(budget)
+
+
 def test_lp_ft_scales_only_the_backbone_rate():
     backbone = make_backbone()
     groups = LPFT(LPFTParams(ft_lr_scale=0.1)).setup(backbone.model, backbone)

@@ -13,6 +13,8 @@ class LPFTParams(Params):
     lp_fraction: float = Field(0.5, gt=0, lt=1, description="fraction of the budget spent training the head only")
     ft_lr_scale: float = Field(1.0, gt=0, description="learning-rate multiplier of the backbone, which only "
                                                       "trains in the fine-tuning phase")
+    restart_schedule: bool = Field(True, description="each phase runs the whole learning-rate schedule (warm-up, "
+                                                     "decay), as in the paper; false: one schedule across both")
 
 
 class LPFT(Strategy):
@@ -21,20 +23,24 @@ class LPFT(Strategy):
     for `lp_fraction` of the budget, then everything, starting from the probed head,
     so the backbone's features are not distorted by a random head's gradients.
 
-    Simplifications, because the core runs one optimiser and one schedule per run: both
-    phases share the run's schedule (the paper restarts it), and `ft_lr_scale` scales
-    the backbone only (it trains in the second phase alone); the head keeps the run's
+    As in the paper, each phase runs the run's whole learning-rate schedule
+    (`restart_schedule`; the schedule restarts where the fine-tuning phase begins).
+    Simplifications, because the core runs one optimiser per run: the head's
+    optimiser state carries over into the second phase, and `ft_lr_scale` scales the
+    backbone only (it trains in the second phase alone); the head keeps the run's
     rate in both phases. The switch happens at the first `on_progress` call at or
-    after `lp_fraction` (the core calls it at least every 1/20 of the budget). During the probing phase the core may train the head on cached
-    features, as for `linear-probe`.
+    after `lp_fraction` (the core calls it at least every 1/20 of the budget). During
+    the probing phase the core may train the head on cached features, as for
+    `linear-probe`.
     """
 
     def __init__(self, params: LPFTParams | None = None):
         self.params = params or LPFTParams()
         self.phase = "lp"
+        self.switched_at = 1.0  # budget progress where fine-tuning began
 
     def setup(self, model: nn.Module, backbone: Backbone) -> list[ParamGroup]:
-        self.phase = "lp"
+        self.phase, self.switched_at = "lp", 1.0
         head = set(backbone.head_params)
         set_trainable(model, head)
         body = [name for name in all_names(model) if name not in head]
@@ -43,5 +49,12 @@ class LPFT(Strategy):
 
     def on_progress(self, model: nn.Module, state: TrainState) -> None:
         if self.phase == "lp" and state.progress >= self.params.lp_fraction - 1e-9:
-            self.phase = "ft"
+            self.phase, self.switched_at = "ft", state.progress
             set_trainable(model, all_names(model))
+
+    def schedule_progress(self, progress: float) -> float:
+        if not self.params.restart_schedule:
+            return progress
+        if self.phase == "lp":
+            return min(1.0, progress / self.params.lp_fraction)
+        return (progress - self.switched_at) / (1.0 - self.switched_at) if self.switched_at < 1 else 1.0
