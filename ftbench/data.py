@@ -105,14 +105,13 @@ class Preprocess:
         The result moves to the device when it fits there (`fits_on_device`). Streamed
         images stay streamed: each batch is matched on the device instead."""
         c, h, w = self.input_size
-        if isinstance(images, StreamedImages):
-            if images.chw[0] not in (c, 1):
-                raise ValueError(f"images have {images.chw[0]} channels, the model takes {c}")
-            return images
-        if images.shape[1] == 1 and c == 3:
-            images = images.expand(-1, 3, -1, -1)
-        elif images.shape[1] != c:
+        grey_to_rgb = images.shape[1] == 1 and c == 3  # expanded here, or per batch in __call__
+        if images.shape[1] != c and not grey_to_rgb:
             raise ValueError(f"images have {images.shape[1]} channels, the model takes {c}")
+        if isinstance(images, StreamedImages):
+            return images
+        if grey_to_rgb:
+            images = images.expand(-1, 3, -1, -1)
         if tuple(images.shape[2:]) != (h, w) and len(images) * c * h * w <= _PRERESIZE_BYTES:
             chunks = [self._resize(images[i:i + 4096].float()).to(torch.uint8) for i in range(0, len(images), 4096)]
             images = torch.cat(chunks) if chunks else images.new_zeros((0, c, h, w))

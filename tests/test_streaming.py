@@ -23,6 +23,7 @@ from ftbench.training import fit
 from ftbench_datasets import imagefolder, torchvision_sets
 from ftbench_datasets.imagefolder import ImageFolderParams, make_imagefolder
 from ftbench_datasets.torchvision_sets import TorchvisionParams, make_torchvision
+from tests.test_datasets import _eurosat_root
 
 CPU = torch.device("cpu")
 
@@ -215,11 +216,7 @@ def test_imagefolder_streams_when_told_or_when_too_large(tmp_path, monkeypatch):
 
 
 def test_torchvision_file_datasets_stream_and_array_datasets_say_they_cannot(tmp_path, monkeypatch):
-    for cls, size in {"Forest": (12, 12), "River": (20, 16)}.items():
-        folder = tmp_path / "eurosat" / "2750" / cls
-        folder.mkdir(parents=True)
-        for i in range(5):
-            Image.new("RGB", size, (40 * i, 10, 200)).save(folder / f"{cls}_{i}.png")
+    _eurosat_root(tmp_path, {"Forest": (12, 12), "River": (20, 16)})
     with pytest.raises(DataError, match=r"'eurosat': stream: true.*streaming needs one image size.*`size:`"):
         make_torchvision("eurosat", TorchvisionParams(root=str(tmp_path), stream=True), seed=0)
     monkeypatch.setenv("FTBENCH_IN_MEMORY_GB", str(100 / 1024**3))

@@ -92,11 +92,12 @@ def image_set(source: Any, labels: np.ndarray, index: np.ndarray, what: str, str
     labels_t = torch.from_numpy(labels[index])
     first = source[int(index[0])]
     decoded = len(index) * first.numel()
-    if stream is True or (stream == "auto" and decoded > memory_limit_bytes()):
+    limit = memory_limit_bytes() if stream == "auto" else None
+    if stream is True or (limit is not None and decoded > limit):
         if size is None:
             why = "stream: true" if stream is True else (
                 f"its {len(index)} images would take about {decoded / 1024**3:.1f} GB decoded, more than the "
-                f"in-memory limit of {memory_limit_bytes() / 1024**3:.1f} GB (FTBENCH_IN_MEMORY_GB)")
+                f"in-memory limit of {limit / 1024**3:.1f} GB (FTBENCH_IN_MEMORY_GB)")
             raise DataError(f"{what}: {why}, so it must stream, and streaming needs one image size; set `size:` "
                             "(e.g. size: 224) in its params")
         return ImageSet(StreamedImages(source, tuple(first.shape), torch.from_numpy(index)), labels_t)
