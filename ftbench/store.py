@@ -15,8 +15,9 @@ import os
 import socket
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 RECORD_FORMAT = "ftbench.run/1"
 RESOLVED_SUITE = "suite.resolved.yaml"
@@ -29,13 +30,21 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file (unique per writer, so two
-    drivers never share one) renamed over it: readers see the old or the new file."""
+    """Write `text` to `path` so that readers see the old or the new file."""
+    with atomic_file(path) as fh:
+        fh.write(text)
+
+
+@contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator[IO]:
+    """A file to write `path` through: a temporary file beside it (unique per writer,
+    so two drivers never share one), synced and renamed over `path` when the block
+    ends, removed if it raises. Readers see the old or the new file, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -17,9 +17,7 @@ import functools
 import hashlib
 import json
 import math
-import os
 import string
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +29,7 @@ from pydantic import Field, field_validator
 
 from ftbench.checkpoints import cache_dir
 from ftbench.components import ImageSet, Params, TaskData
+from ftbench.store import atomic_file
 
 from ._common import fresh_copy
 
@@ -209,15 +208,8 @@ def _disk_path(p: GlyphsParams) -> Path:
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 @functools.lru_cache(maxsize=8)
