@@ -20,6 +20,12 @@ def all_names(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_parameters()]
 
 
+def train_only(model: nn.Module, names: list[str], group: str) -> list[ParamGroup]:
+    """Make exactly the named parameters trainable; one group of them at the run's rate."""
+    set_trainable(model, names)
+    return [ParamGroup(names, name=group)]
+
+
 def body_groups(backbone: Backbone) -> list[LayerGroup]:
     """The layer groups below the head, stem first."""
     return backbone.groups[:-1]
@@ -39,6 +45,4 @@ class FixedSelection(Strategy):
         raise NotImplementedError
 
     def setup(self, model: nn.Module, backbone: Backbone) -> list[ParamGroup]:
-        names = self.select(model, backbone)
-        set_trainable(model, names)
-        return [ParamGroup(names, name="trainable")]
+        return train_only(model, self.select(model, backbone), "trainable")

@@ -7,7 +7,7 @@ from pydantic import Field
 from torch import nn
 
 from ftbench.components import Backbone, ParamGroup, Params, Strategy
-from ftbench_strategies._common import all_names, set_trainable
+from ftbench_strategies._common import all_names, train_only
 
 
 class L2SPParams(Params):
@@ -34,9 +34,7 @@ class L2SP(Strategy):
         named = dict(model.named_parameters())
         self._body = [(named[n], named[n].detach().clone()) for n in named if n not in head]
         self._head = [named[n] for n in named if n in head]
-        names = all_names(model)
-        set_trainable(model, names)
-        return [ParamGroup(names, name="all")]
+        return train_only(model, all_names(model), "all")
 
     def penalty(self, model: nn.Module, images: torch.Tensor | None, logits: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor:

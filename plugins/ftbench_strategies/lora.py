@@ -12,7 +12,7 @@ from torch import nn
 
 from ftbench.components import Backbone, ParamGroup, Params, Strategy
 from ftbench.errors import UserInputError
-from ftbench_strategies._common import set_trainable
+from ftbench_strategies._common import train_only
 
 
 class LoRAParams(Params):
@@ -104,8 +104,7 @@ class LoRA(Strategy):
         head = set(backbone.head_params)
         adapters = {f"{w}.lora_{ab}.weight" for w in self.wrapped for ab in "AB"}
         names = [n for n, _ in model.named_parameters() if n in head or n in adapters]
-        set_trainable(model, names)
-        return [ParamGroup(names, name="lora+head")]
+        return train_only(model, names, "lora+head")
 
     def final_model(self, model: nn.Module) -> nn.Module:
         merged = copy.deepcopy(model)

@@ -12,7 +12,7 @@ from torch import nn
 from ftbench.components import Backbone, ParamGroup, Params, Strategy
 from ftbench.errors import UserInputError
 from ftbench.evaluate import pre_logits
-from ftbench_strategies._common import all_names, set_trainable
+from ftbench_strategies._common import all_names, train_only
 
 
 class LwFParams(Params):
@@ -59,9 +59,7 @@ class LwF(Strategy):
             caught["features"] = args[0]
 
         self._hook = model.get_classifier().register_forward_pre_hook(catch)
-        names = all_names(model)
-        set_trainable(model, names)
-        return [ParamGroup(names, name="all")]
+        return train_only(model, all_names(model), "all")
 
     def penalty(self, model: nn.Module, images: torch.Tensor | None, logits: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor | None:

@@ -9,7 +9,7 @@ from pydantic import Field
 from torch import nn
 
 from ftbench.components import Backbone, ParamGroup, Params, Strategy
-from ftbench_strategies._common import all_names, set_trainable
+from ftbench_strategies._common import all_names, train_only
 
 
 class ScratchParams(Params):
@@ -41,9 +41,7 @@ class Scratch(Strategy):
             if seeded:
                 torch.manual_seed(self.params.init_seed)
             reinitialise(model)
-        names = all_names(model)
-        set_trainable(model, names)
-        return [ParamGroup(names, name="all")]
+        return train_only(model, all_names(model), "all")
 
 
 @torch.no_grad()

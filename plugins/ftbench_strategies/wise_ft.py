@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from ftbench.components import Backbone, ParamGroup, Params, Strategy
-from ftbench_strategies._common import all_names, set_trainable
+from ftbench_strategies._common import all_names, train_only
 
 
 class WiSEFTParams(Params):
@@ -46,9 +46,7 @@ class WiSEFT(Strategy):
 
     def setup(self, model: nn.Module, backbone: Backbone) -> list[ParamGroup]:
         self._start = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        names = all_names(model)
-        set_trainable(model, names)
-        return [ParamGroup(names, name="all")]
+        return train_only(model, all_names(model), "all")
 
     def eval_models(self, model: nn.Module) -> dict[str, nn.Module]:
         return {f"alpha={alpha:g}": self.interpolate(model, alpha) for alpha in self.params.alphas}
