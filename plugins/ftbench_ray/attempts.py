@@ -23,27 +23,26 @@ from typing import Callable
 from ftbench.store import ResultsStore, write_json_atomic
 
 
-def _note_path(store: ResultsStore, run_id: str, token: str) -> Path:
-    return store.folder / f".{run_id}.{token}.attempt"
-
-
-def _release_if_owned_by_note(store: ResultsStore, run_id: str, note: Path) -> None:
+def _release_earlier_attempt(payload: dict, token: str) -> Path:
+    """Release the claim of this submission's dead earlier attempt, if its note shows
+    it still owns it; returns the note's path."""
+    store = ResultsStore(payload["results"])
+    run_id = payload["spec"].id
+    note = store.folder / f".{run_id}.{token}.attempt"
     try:
         noted = json.loads(note.read_text())
     except (OSError, ValueError):
-        return  # no earlier attempt of this submission got as far as claiming
+        return note  # no earlier attempt of this submission got as far as claiming
     owner = store.claim_owner(run_id)  # stale or not
     if owner and (owner.get("host"), owner.get("pid")) == (noted.get("host"), noted.get("pid")):
         store.release(run_id)
+    return note
 
 
 def run_attempt(run_one: Callable[[dict], dict], payload: dict, token: str) -> dict:
     """Worker side: clear what an earlier, dead attempt of this submission left,
     note this attempt, then run the core's worker function."""
-    store = ResultsStore(payload["results"])
-    run_id = payload["spec"].id
-    note = _note_path(store, run_id, token)
-    _release_if_owned_by_note(store, run_id, note)
+    note = _release_earlier_attempt(payload, token)
     write_json_atomic(note, {"host": socket.gethostname(), "pid": os.getpid()})
     try:
         return run_one(payload)
@@ -54,8 +53,4 @@ def run_attempt(run_one: Callable[[dict], dict], payload: dict, token: str) -> d
 def abandon_attempt(payload: dict, token: str) -> None:
     """Driver side, after the last attempt of a submission died: release the claim
     it left and remove its note."""
-    store = ResultsStore(payload["results"])
-    run_id = payload["spec"].id
-    note = _note_path(store, run_id, token)
-    _release_if_owned_by_note(store, run_id, note)
-    note.unlink(missing_ok=True)
+    _release_earlier_attempt(payload, token).unlink(missing_ok=True)
