@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from ftbench.data import Feed, Preprocess, batches
+from ftbench.runner import proc_status_kb
 from ftbench_datasets.imagefolder import ImageFolderParams, make_imagefolder
 
 MEAN, STD = (0.5,) * 3, (0.25,) * 3
@@ -88,12 +89,12 @@ def child_growth_mb(root: Path, size: int, batch: int, stream: bool) -> float:
 
 
 def vm_kb(field: str) -> int:
-    """A memory figure of this process from /proc (Linux). VmHWM, the peak, belongs
-    to this process image (ru_maxrss would carry over the parent's peak across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status (this measurement needs Linux)")
+    """A memory figure of this process (Linux). VmHWM, the peak, belongs to this
+    process image (ru_maxrss would carry over the parent's peak across exec)."""
+    value = proc_status_kb(field)
+    if value is None:
+        raise RuntimeError(f"no {field} in /proc/self/status (this measurement needs Linux)")
+    return value
 
 
 def main() -> None:

@@ -138,16 +138,24 @@ def _reset_peak_rss() -> bool:
         return False
 
 
+def proc_status_kb(field: str) -> int | None:
+    """A memory figure of this process from /proc/self/status in kB (Linux: VmRSS,
+    VmHWM ...), or None where there is no such file or field."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def _peak_rss_mb(reset: bool) -> tuple[float, str]:
     """(peak resident MB, scope): since the run started ("run") when the peak was
     reset, else the process's peak so far ("process")."""
-    if reset:
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024, "run"
-        except OSError:
-            pass
+    peak = proc_status_kb("VmHWM") if reset else None
+    if peak is not None:
+        return peak / 1024, "run"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return (rss / 1024 if sys.platform != "darwin" else rss / 2**20), "process"
 
