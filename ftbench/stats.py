@@ -198,9 +198,17 @@ def hedges_gz(diff: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     dz = float(d.mean() / d.std(ddof=1))
     df, t_obs, j = n - 1, dz * math.sqrt(n), 1 - 3 / (4 * (n - 1) - 1)
 
-    def ncp(q: float) -> float:  # the noncentrality at which t_obs is the q-quantile
-        lo, hi = t_obs - 50, t_obs + 50
-        return optimize.brentq(lambda nc: stats.nct.cdf(t_obs, df, nc) - q, lo, hi)
+    def ncp(q: float) -> float:
+        """The noncentrality at which t_obs is the q-quantile; cdf falls as ncp grows."""
+        f = lambda nc: stats.nct.cdf(t_obs, df, nc) - q  # noqa: E731
+        step = 1.0 + abs(t_obs)
+        lo, hi = t_obs - step, t_obs + step
+        while f(lo) < 0 or f(hi) > 0:  # widen until the root is bracketed
+            step *= 2
+            lo, hi = t_obs - step, t_obs + step
+            if step > 1e4 or not (math.isfinite(f(lo)) and math.isfinite(f(hi))):
+                return math.nan  # nct.cdf gives up far in the tail: no finite bound
+        return optimize.brentq(f, lo, hi)
 
     tail = (1 - confidence) / 2
     return j * dz, j * ncp(1 - tail) / math.sqrt(n), j * ncp(tail) / math.sqrt(n)
@@ -485,12 +493,6 @@ def data_auc(n_train: Sequence[float], acc: Sequence[float]) -> float:
     if len(x) < 2 or x[-1] == x[0]:
         return math.nan
     return float(np.trapezoid(y, x) / (x[-1] - x[0]))
-
-
-def smallest_matching(n_train: Sequence[float], acc: Sequence[float], target: float) -> float | None:
-    """The smallest data amount whose accuracy is >= `target`; None if none is."""
-    hits = [n for n, a in zip(n_train, acc) if a >= target]
-    return min(hits) if hits else None
 
 
 def _logit(acc: np.ndarray | float) -> np.ndarray:

@@ -166,11 +166,6 @@ def test_data_auc_hand_example():
     assert math.isnan(stats.data_auc([10], [50]))
 
 
-def test_smallest_matching():
-    assert stats.smallest_matching([50, 200, 1000], [80.0, 95.0, 98.0], 94.0) == 200
-    assert stats.smallest_matching([50, 200], [80.0, 90.0], 94.0) is None
-
-
 def test_effective_robustness_on_a_constructed_logit_line():
     test = np.array([60.0, 70.0, 80.0, 90.0])
     logit = lambda p: np.log(p / (100 - p))  # noqa: E731

@@ -35,12 +35,12 @@ def _strategy_task(cell: Cell) -> tuple[str, tuple[str, str, str]]:
 
 
 def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
-                   aucs: dict[tuple[str, str, str], dict[int, float]], er: dict[Cell, dict[int, float]],
+                   aucs: dict[tuple[str, str, str], dict[int, float]], er: dict[tuple[Cell, str], dict[int, float]],
                    drop: dict[Cell, dict[int, float]]) -> Table:
     columns = [_seedwise(ctx, ctx.acc, _strategy_task, 1),
                _seedwise(ctx, ctx.study.values(timing("train_s")), _strategy_task, 2),
                _seedwise(ctx, aucs, lambda k: (k[2], k[:2]), 1),
-               _seedwise(ctx, er, _strategy_task, 1),
+               _seedwise(ctx, er, lambda k: (k[0].strategy, (k[0].task, k[1])), 1),
                _seedwise(ctx, drop, _strategy_task, 1)]
     strategies = sorted({s for col, _ in columns for s in col}, key=ctx.strategy_key)
     title = "Summary per strategy"
@@ -61,10 +61,10 @@ def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
                                                                                                   "per strategy"),
              f"{stats.interval_label(ctx.interval, ctx.confidence)}: per seed, the mean over the tasks every "
              f"strategy ran ({counts[0]} backbone/dataset/data for Acc, {counts[1]} for Train s, {counts[2]} "
-             f"backbone/dataset for AUC, {counts[3]} for Eff. robustness, {counts[4]} for Drop)",
+             f"backbone/dataset for AUC, {counts[3]} task/shifted-set pairs for Eff. robustness, {counts[4]} for Drop)",
              f"W/T/L vs {ctx.baseline}: tasks where the strategy is significantly better / not different / worse "
              f"(accuracy table: {stats.test_label(ctx.test)}, Holm-adjusted p < {ctx.alpha:g})",
-             ctx.marker_note("(lower Train s and Drop)").replace("Holm over the group", "Holm over the strategies")]
+             ctx.marker_note("(lower Train s and Drop)").replace("the group's pairs", "the strategies' pairs")]
     notes += ctx.study.notes
     headers = ["Strategy", "Acc (%)", f"W/T/L vs {ctx.baseline}", "Train s", "Data AUC", "Eff. robustness", "Drop"]
     return Table("summary", title, headers, rows, notes, label_cols=1)
