@@ -473,6 +473,8 @@ def probability_of_improvement(x_tasks: list[Sequence[float]], y_tasks: list[Seq
         return np.mean([stats.mannwhitneyu(x, y, axis=-1, method="asymptotic").statistic
                         / (x.shape[-1] * y.shape[-1]) for x, y in zip(xa, ya)], axis=0)
 
+    if all(len(x) < 2 and len(y) < 2 for x, y in zip(xs, ys)):
+        return float(mean_u(xs, ys)), math.nan, math.nan  # one seed each: nothing to resample
     rng = np.random.default_rng(seed)
     boot = mean_u(_resample(xs, rng, reps), _resample(ys, rng, reps))
     tail = (1 - confidence) / 2 * 100

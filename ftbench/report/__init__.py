@@ -13,7 +13,7 @@ from __future__ import annotations
 from ftbench import stats
 from ftbench.errors import UserInputError
 from ftbench.report.accuracy import _accuracy_table
-from ftbench.report.core import (BEST, METRICS, TIED, Cell, Est, Num, Ranking, Report, Study, Table, _Ctx,
+from ftbench.report.core import (BEST, METRICS, TIED, UNTESTED, Cell, Est, Num, Ranking, Report, Study, Table, _Ctx,
                                  json_number, load_study, shifted_mean, source_metric, split_metric,
                                  time_to_target, timing)
 from ftbench.report.data_efficiency import _data_table
@@ -24,7 +24,7 @@ from ftbench.report.ranking import _ranking_table
 from ftbench.report.summary import _summary_table
 from ftbench.report.time import _time_table
 
-__all__ = ["BEST", "METRICS", "TIED", "Cell", "Est", "Num", "Ranking", "Report", "Study", "Table", "build_report",
+__all__ = ["BEST", "METRICS", "TIED", "UNTESTED", "Cell", "Est", "Num", "Ranking", "Report", "Study", "Table", "build_report",
            "json_number", "load_study", "shifted_mean", "source_metric", "split_metric", "time_to_target", "timing"]
 
 
