@@ -323,3 +323,38 @@ def test_welch_diff_matches_scipy():
     diff, low, high = stats.welch_diff(X, Y)
     ci = sps.ttest_ind(X, Y, equal_var=False).confidence_interval()
     assert (diff, low, high) == (pytest.approx(np.mean(X) - np.mean(Y)), pytest.approx(ci.low), pytest.approx(ci.high))
+
+
+def test_the_claimed_minimum_detectable_effect_is_found_80_percent_of_the_time():
+    n, sd, alpha = 4, 1.5, 0.05 / 3
+    mde, _ = stats.power_paired(n, sd, alpha)
+    rng = np.random.default_rng(8)
+    d = mde + rng.normal(0, sd, size=(4000, n))
+    t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
+    hit = np.mean(2 * sps.t.sf(np.abs(t), n - 1) < alpha)
+    assert abs(hit - 0.8) < 4 * math.sqrt(0.8 * 0.2 / 4000)
+
+
+def test_holm_against_the_baseline_keeps_family_wise_error_under_identical_strategies():
+    rng = np.random.default_rng(21)
+    reps, k, n, alpha = 2000, 5, 5, 0.05
+    values = rng.normal(0, 1, (reps, 1, n)) + rng.normal(0, 1, (reps, k, n))
+    d = values[:, 1:] - values[:, :1]  # k - 1 strategies against the baseline
+    p = 2 * sps.t.sf(np.abs(d.mean(2) / (d.std(2, ddof=1) / math.sqrt(n))), n - 1)
+    fwe = np.mean([np.any(stats.holm(row) < alpha) for row in p])
+    assert fwe <= alpha + 2 * math.sqrt(alpha * (1 - alpha) / reps)
+
+
+def test_tost_at_the_margin_rejects_at_most_alpha():
+    """A true difference of exactly the margin is not equivalent: TOST may claim it at most alpha of the time."""
+    rng = np.random.default_rng(4)
+    reps, n, margin = 400, 5, 1.0
+    hits = sum(stats.tost_paired(margin + rng.normal(0, 1, n), np.zeros(n), margin) < 0.05 for _ in range(reps))
+    assert hits / reps <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / reps)
+
+
+def test_friedman_permutation_keeps_its_level_under_the_null():
+    rng = np.random.default_rng(6)
+    reps = 200
+    hits = sum(stats.friedman(rng.normal(0, 1, (3, 3))).p < 0.05 for _ in range(reps))
+    assert hits / reps <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / reps)
