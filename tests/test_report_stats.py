@@ -199,3 +199,9 @@ def test_point13_tost_hedges_wilson_and_mcnemar():
 def test_margin_must_be_positive():
     with pytest.raises(UserInputError, match="equivalence margin must be a positive number"):
         rp.build_report(_one_task(), margin=0)
+
+
+def test_latex_output_is_ascii_for_pdflatex():
+    records = make_records(seeds=2, datasets=("digits", "letters"), data=(0, 2))
+    text = rr.render(rp.build_report(records, interval="percentile"), "latex")
+    assert [c for c in text if ord(c) > 127] == []
