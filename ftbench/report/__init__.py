@@ -24,8 +24,9 @@ from ftbench.report.ranking import _ranking_table
 from ftbench.report.summary import _summary_table
 from ftbench.report.time import _time_table
 
-__all__ = ["BEST", "METRICS", "TIED", "UNTESTED", "Cell", "Est", "Num", "Ranking", "Report", "Study", "Table", "build_report",
-           "json_number", "load_study", "shifted_mean", "source_metric", "split_metric", "time_to_target", "timing"]
+__all__ = ["BEST", "METRICS", "TIED", "UNTESTED", "Cell", "Est", "Num", "Ranking", "Report", "Study", "Table",
+           "build_report", "json_number", "load_study", "shifted_mean", "source_metric", "split_metric",
+           "time_to_target", "timing"]
 
 
 def build_report(records: list[dict], *, baseline: str = "full", scratch: str = "scratch", interval: str = "t",
@@ -55,5 +56,6 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
     tables = [_summary_table(ctx, vs_base, aucs, er, drop), accuracy, _time_table(ctx), data, shift, forget,
               *([ranks] if ranks else []), _incomplete_table(ctx)]
     options = {"baseline": baseline, "scratch": scratch, "interval": interval, "test": test, "alpha": alpha,
-               "metric": metric, "margin": margin, "confidence": ctx.confidence, "seeds": study.seeds, "records": len(records)}
+               "metric": metric, "margin": margin, "confidence": ctx.confidence, "seeds": study.seeds,
+               "records": len(records)}
     return Report(tables, options, study, ranking)

@@ -13,7 +13,7 @@ from ftbench.report.core import Cell, Est, Table, _Ctx, _mark, _seed_note, timin
 
 
 def _seedwise(ctx: _Ctx, data: dict[Any, dict[int, float]], split: Callable[[Any], tuple[str, Any]],
-              digits: int) -> tuple[dict[str, Est], int]:
+              digits: int, log: bool = False) -> tuple[dict[str, Est], int]:
     """Per strategy: for each seed, the mean over the tasks every strategy ran; then
     mean ± interval over those seeds. `split(key)` gives (strategy, task)."""
     by_strategy: dict[str, dict[Any, dict[int, float]]] = defaultdict(dict)
@@ -26,7 +26,7 @@ def _seedwise(ctx: _Ctx, data: dict[Any, dict[int, float]], split: Callable[[Any
     out = {}
     for strategy, tasks in by_strategy.items():
         seeds = sorted(set.intersection(*(set(tasks[t]) for t in shared))) if shared else []
-        out[strategy] = ctx.est({s: float(np.mean([tasks[t][s] for t in shared])) for s in seeds}, digits)
+        out[strategy] = ctx.est({s: float(np.mean([tasks[t][s] for t in shared])) for s in seeds}, digits, log=log)
     return out, len(shared)
 
 
@@ -38,7 +38,7 @@ def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
                    aucs: dict[tuple[str, str, str], dict[int, float]], er: dict[tuple[Cell, str], dict[int, float]],
                    drop: dict[Cell, dict[int, float]]) -> Table:
     columns = [_seedwise(ctx, ctx.acc, _strategy_task, 1),
-               _seedwise(ctx, ctx.study.values(timing("train_s")), _strategy_task, 2),
+               _seedwise(ctx, ctx.study.values(timing("train_s")), _strategy_task, 2, log=True),
                _seedwise(ctx, aucs, lambda k: (k[2], k[:2]), 1),
                _seedwise(ctx, er, lambda k: (k[0].strategy, (k[0].task, k[1])), 1),
                _seedwise(ctx, drop, _strategy_task, 1)]
@@ -61,8 +61,9 @@ def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
                                                                                                   "per strategy"),
              f"{stats.interval_label(ctx.interval, ctx.confidence)}: per seed, the mean over the tasks every "
              f"strategy ran ({counts[0]} backbone/dataset/data for Acc, {counts[1]} for Train s, {counts[2]} "
-             f"backbone/dataset for AUC, {counts[3]} task/shifted-set pairs for Eff. robustness, {counts[4]} for Drop)",
-             f"W/T/L vs {ctx.baseline}: tasks where the strategy is significantly better / not different / worse "
+             f"backbone/dataset for AUC, {counts[3]} task/shifted-set pairs for Eff. robustness, {counts[4]} for "
+             "Drop); Train s is a geometric mean with a log-scale interval",
+             f"W/T/L vs {ctx.baseline}: tasks where the strategy is significantly better / not shown different / worse "
              f"(accuracy table: {stats.test_label(ctx.test)}, Holm-adjusted p < {ctx.alpha:g})",
              ctx.marker_note("(lower Train s and Drop)").replace("the group's pairs", "the strategies' pairs")]
     notes += ctx.study.notes
