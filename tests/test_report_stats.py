@@ -146,7 +146,7 @@ def test_point10_failures_are_an_outcome_of_the_cell():
     for rec in records[:2]:
         rec["status"], rec["metrics"] = "diverged", {}
     row = _row(rp.build_report(records), "accuracy", "full")
-    assert row[4] == 3 and row[6] == "2/5 2 diverged"
+    assert row[4] == 3 and row[6] == "2/5 (2 diverged)"
 
 
 def test_point11_power_note_matches_statsmodels():

@@ -90,7 +90,7 @@ def _failures(study: Study, cell: Cell) -> str:
     counts = defaultdict(int)
     for rec in bad.values():
         counts[str(rec.get("status"))] += 1
-    return f"{len(bad)}/{total} " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"{len(bad)}/{total} (" + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + ")"
 
 
 def _power_notes(ctx: _Ctx, diffs: list[np.ndarray], m: int, rows: list[list]) -> list[str]:
