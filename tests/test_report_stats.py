@@ -132,12 +132,13 @@ def test_point8_effective_robustness_does_not_move_when_a_strategy_is_added():
     assert all(new[k] == pytest.approx(v) for k, v in old.items())
     assert {k[2] for k in new} == {"blur@2", "gaussian_noise@3"}  # one row per shift type, never averaged
     assert "logit" in " ".join(after.table("shift").notes)
+    assert after.table("summary").headers[5:7] == ["ER blur@2", "ER gaussian_noise@3"]
 
 
 def test_point9_forgetting_of_scratch_is_not_applicable():
     report = rp.build_report(make_records(seeds=2, datasets=("digits",), data=(1,)))
     assert _row(report, "forgetting", "scratch")[5:] == ["n/a"] * 4
-    drop = {r[0]: r[6] for r in report.table("summary").rows}
+    drop = {r[0]: r[-1] for r in report.table("summary").rows}
     assert math.isnan(drop["scratch"].mean) and drop["linear-probe"].mark == rp.BEST
 
 
