@@ -54,7 +54,7 @@ def _accuracy_table(ctx: _Ctx) -> tuple[Table, dict[Cell, tuple[float, float]]]:
              "cell's seeds, left out of its mean (a method that fails is not as good as its ok seeds say)",
              f"Δ = strategy − {ctx.baseline} on matched seeds with its {ctx.confidence:.0%} Student-t CI; g_z = "
              f"Hedges' g of the paired differences (d_z = mean Δ / sd Δ, small-sample corrected) with its "
-             f"{ctx.confidence:.0%} noncentral-t CI",
+             f"{ctx.confidence:.0%} noncentral-t CI (from 3 pairs)",
              f"p: {stats.test_label(ctx.test)} vs {ctx.baseline} on matched seeds, raw and Holm-Bonferroni over {m} "
              f"comparison{'s' if m != 1 else ''}; constant differences (no variance) get the exact sign-flip p",
              f"p ≈: paired TOST that |Δ| < {ctx.margin:g} points (set with --margin); p ≈ < {ctx.alpha:g} backs "
