@@ -1,8 +1,11 @@
-"""Statistics over seeds: summaries with intervals, paired tests, ranks across tasks,
-data efficiency, domain shift and forgetting.
+"""Statistics over seeds: summaries with intervals, paired tests, which cells can be
+told from the best, effect sizes, equivalence and power, test-set uncertainty, ranks
+across tasks, data efficiency, domain shift and forgetting.
 
 Pure functions on numbers; nothing here knows a record. Distributions come from
-scipy, never from hand-written formulas. Accuracies are percentages.
+scipy, never from hand-written formulas; TOST, power, Wilson and McNemar come from
+statsmodels. Accuracies are percentages. Every method is chosen to stay honest at
+the 3-5 seeds people run: see README's "How to read the report".
 """
 
 from __future__ import annotations
