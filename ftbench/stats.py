@@ -226,7 +226,9 @@ def tost_paired(a: Sequence[float], b: Sequence[float], margin: float) -> float:
         return math.nan
     from statsmodels.stats.weightstats import ttost_paired
 
-    return float(ttost_paired(a, b, -margin, margin)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(ttost_paired(a, b, -margin, margin)[0])
 
 
 def power_paired(n: int, sd_diff: float, alpha: float, power: float = 0.8) -> tuple[float, float]:
@@ -332,7 +334,9 @@ def welch_diff(a: Sequence[float], b: Sequence[float], confidence: float = 0.95)
     diff = float(a.mean() - b.mean())
     if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
         return diff, math.nan, math.nan
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # near-identical seeds: scipy warns of cancellation
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
     return diff, float(ci.low), float(ci.high)
 
 
