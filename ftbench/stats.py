@@ -23,8 +23,9 @@ PairedTest = Literal["ttest", "wilcoxon"]
 INTERVALS: tuple[str, ...] = ("t", "percentile", "bca")
 TESTS: tuple[str, ...] = ("ttest", "wilcoxon")
 BOOTSTRAP_RESAMPLES = 4999
-# A percentile bootstrap of the mean covers about 85% at n = 5 and 74% at n = 3 when it
-# says 95% (it ignores the t distribution's extra width); below this n the t interval is used.
+# A percentile bootstrap of the mean of normal seeds covers 76% at n = 3, 83% at n = 5 and
+# 91% at n = 10 when it says 95% (simulated, 2000 samples each: it ignores the t
+# distribution's extra width); below this n the t interval is used.
 BOOTSTRAP_MIN_N = 10
 
 

@@ -59,7 +59,7 @@ def _ranking_table(ctx: _Ctx) -> tuple[Table | None, Ranking | None]:
              f"its seeds; {ctx.confidence:.0%} stratified bootstrap percentile interval (seeds resampled within "
              "tasks, seeded), [low, high]",
              *([f"with fewer than {stats.BOOTSTRAP_MIN_N} seeds per task the bootstrap intervals cover less than "
-                f"they say (about 85% for a stated 95% at 5 seeds): read them as rough"]
+                f"they say (about 83% for a stated 95% at 5 seeds): read them as rough"]
                if min(len(x) for runs in per_task.values() for x in runs) < stats.BOOTSTRAP_MIN_N else []),
              f"P(> {ctx.baseline}): chance a run of the strategy beats a run of {ctx.baseline} on the same task "
              "(Mann-Whitney U / nm, ties 1/2), averaged over tasks, same bootstrap",
