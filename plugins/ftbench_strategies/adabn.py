@@ -29,9 +29,10 @@ def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 @torch.no_grad()
 def reestimate_bn(model: nn.Module, data: UnlabelledData, max_images: int | None = None) -> nn.Module:
-    """A copy of `model` whose batch-norm running mean and variance are the plain
-    average over `data` (momentum None: a cumulative average, not an EMA); every
-    weight and every other buffer stays as it was."""
+    """A copy of `model` whose batch-norm running mean and variance are re-estimated
+    on `data`: the average of the batch statistics (momentum None, as torch's
+    `swa_utils.update_bn`; the norms in train mode, every other module in eval mode,
+    so dropout stays off). Every weight and every other buffer stays as it was."""
     adapted = copy.deepcopy(model)
     adapted.eval()
     norms = _batch_norms(adapted)
