@@ -348,3 +348,30 @@ def test_feature_extract_runs_end_to_end_and_records_its_choice(registry, tmp_pa
     assert record["metrics"]["strategy"]["C"] in (0.01, 1.0)
     assert record["params"]["trainable"] < record["params"]["total"]
     assert record["timing"]["train_s"] > 0
+
+
+# ---------------------------------------------------------------- report
+
+
+def test_domain_shift_table_flags_adapted_strategies_and_fits_without_them():
+    from ftbench import report as rp
+    from tests.fixtures.report_records import make_records
+
+    records = make_records(datasets=("digits",), data=(2,))
+    plain = rp.build_report(records).table("shift")
+    for rec in records:
+        if rec["cell"]["strategy"] == "scratch":  # pretend it adapted, and shifted far better
+            rec["unlabelled"] = {"source": "domain:printed", "n": 300}
+            for m in rec["metrics"]["shifted"].values():
+                m["acc"] += 20
+    table = rp.build_report(records).table("shift")
+    assert table.headers[-1] == "Adapted"
+    adapted = {row[3]: row[-1] for row in table.rows}
+    assert adapted == {"full": "—", "linear-probe": "—", "scratch": "domain:printed"}
+    fit_note = next(n for n in table.notes if n.startswith("digits: shifted ="))
+    assert "over 6 runs not adapted" in fit_note  # 2 strategies x 3 seeds: the adapted runs stay off the line
+    # so the plain rows' effective robustness is what a study without the adapted runs gives
+    alone = rp.build_report([r for r in records if not r.get("unlabelled")]).table("shift")
+    expected = {row[3]: row[8].mean for row in alone.rows}
+    assert {row[3]: row[8].mean for row in table.rows if row[3] != "scratch"} == pytest.approx(expected)
+    assert {row[3]: row[8].mean for row in plain.rows if row[3] != "scratch"} != pytest.approx(expected)
