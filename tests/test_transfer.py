@@ -11,7 +11,6 @@ from pydantic import Field
 
 import ftbench
 from ftbench.components import Component, ImageSet, Params, Strategy, TaskData, UnlabelledData
-from ftbench.data import Preprocess
 from ftbench.errors import SuiteError
 from ftbench.plugins import Registry, make_plugin_manager, use_registry
 from ftbench.runner import execute
@@ -23,9 +22,7 @@ from ftbench_strategies.dann import DANN, DOMAIN_HEAD, domain_classifier, grad_r
 from ftbench_strategies.feature_extract import FeatureExtract, FeatureExtractParams, KNNHead
 from ftbench_strategies.self_training import SelfTraining, SelfTrainingParams
 
-from tests.test_strategies import PREP, TEST, TRAIN, make_backbone, train
-
-CPU = torch.device("cpu")
+from tests.test_strategies import PREP, TEST, make_backbone, train
 
 
 # ---------------------------------------------------------------- a plugin for these tests
