@@ -61,8 +61,9 @@ class DANN(Strategy):
     cannot tell apart. Loss: task CE + weight * BCE(domain), with the reversal's
     strength ramped 0 -> 1 by 2 / (1 + exp(-10 p)) - 1. The classifier trains with
     the run's optimiser and learning rate (the paper uses one SGD for both) and is
-    dropped before evaluation. Each step draws one target batch of the run's batch
-    size. Needs a suite `adapt:`.
+    dropped before evaluation, though the record's trainable-parameter count includes
+    it (so it can exceed the model's total). Each step draws one target batch of the
+    run's batch size. Needs a suite `adapt:`.
     """
 
     wants_unlabelled = True
