@@ -105,7 +105,7 @@ def test_every_strategy_is_registered_with_documented_params():
     reg = Registry(make_plugin_manager(load_entrypoints=False, extra=("ftbench_strategies",)))
     assert set(reg.names("strategy")) == {
         "full", "linear-probe", "scratch", "freeze", "surgical", "gradual-unfreeze", "discriminative-lr",
-        "lp-ft", "l2-sp", "wise-ft", "bitfit", "lora", "lwf"}
+        "lp-ft", "l2-sp", "wise-ft", "bitfit", "lora", "lwf", "feature-extract", "adabn", "dann", "self-training"}
     for comp in reg.all("strategy"):
         assert issubclass(comp.params, Params)
         assert all(f.description for f in comp.params.model_fields.values()), comp.name
