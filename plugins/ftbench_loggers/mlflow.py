@@ -3,11 +3,17 @@
 Each child run holds the resolved config as params (flattened, dotted keys), the
 learning curve as metrics at every point (step = samples seen), the final metrics,
 the cell labels, seed and status as tags, and the record as `record.json`.
+
+By default runs go to `<results>/mlflow.db` (SQLite) with artifacts in
+`<results>/mlartifacts`: MLflow 3 refuses the old `./mlruns` file store unless
+MLFLOW_ALLOW_FILE_STORE=true. `mlflow ui --backend-store-uri sqlite:///<results>/mlflow.db`
+shows them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -22,8 +28,8 @@ _MAX_PARAM = 6000
 
 class MLflowParams(Params):
     tracking_uri: str | None = Field(
-        None, description="where runs go: a folder, file:, sqlite:///..., or http(s):// server; "
-                          "default $MLFLOW_TRACKING_URI, else ./mlruns")
+        None, description="where runs go: sqlite:///file.db, http(s)://server, databricks, ...; "
+                          "default $MLFLOW_TRACKING_URI, else sqlite:///<results>/mlflow.db")
     experiment: str | None = Field(None, description="experiment name; default the suite's name")
 
 
@@ -34,15 +40,25 @@ class MLflowLogger(Logger):
         super().__init__(params, results=results)
         from mlflow.tracking import MlflowClient
 
-        # MlflowClient(None) reads $MLFLOW_TRACKING_URI and falls back to ./mlruns.
-        self.client = MlflowClient(tracking_uri=params.tracking_uri)
+        self.local = not (params.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+        uri = params.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or self.default_uri(results)
+        self.client = MlflowClient(tracking_uri=uri)
         self.parent_id: str | None = None
         self.experiment_id: str | None = None
+
+    @staticmethod
+    def default_uri(results: Path) -> str:
+        Path(results).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(results).resolve() / 'mlflow.db'}"
 
     def _experiment(self, suite) -> str:
         name = self.params.experiment or suite.name
         found = self.client.get_experiment_by_name(name)
-        return found.experiment_id if found else self.client.create_experiment(name)
+        if found:
+            return found.experiment_id
+        # Beside the local database rather than MLflow's default ./mlruns in the working folder.
+        where = (self.results.resolve() / "mlartifacts").as_uri() if self.local else None
+        return self.client.create_experiment(name, artifact_location=where)
 
     def start(self, suite, runs: list) -> None:
         self.experiment_id = self._experiment(suite)
