@@ -58,8 +58,11 @@ class PeftParams(Params):
 
 
 def make_config(params: PeftParams, targets: list[str]):
-    """The peft config object for `params` with these target module names."""
-    return peft_methods()[params.method](target_modules=targets, **params.config)
+    """The peft config object for `params` with these target module names. IA3
+    gets `feedforward_modules: []` unless given (scale every layer's output) since
+    a vision backbone has no layer peft knows as feed-forward."""
+    defaults = {"feedforward_modules": []} if params.method == "ia3" else {}
+    return peft_methods()[params.method](target_modules=targets, **{**defaults, **params.config})
 
 
 def plain_layers(model: nn.Module, backbone: Backbone, target: str) -> list[str]:
@@ -80,19 +83,20 @@ def plain_layers(model: nn.Module, backbone: Backbone, target: str) -> list[str]
 class Peft(Strategy):
     """A PEFT method (LoRA: Hu et al. 2022; LoHa: Hyeon-Woo et al. 2022; LoKr:
     Yeh et al. 2023; IA3: Liu et al. 2022; BOFT: Liu et al. 2024; VeRA: Kopiczko
-    et al. 2024) injected into the backbone in place with
-    `peft.inject_adapter_in_model`. Parameter names of adapted layers change
+    et al. 2024) injected into the backbone's layers in place by
+    `peft.get_peft_model`. Parameter names of adapted layers change
     (`layer.weight` becomes `layer.base_layer.weight`, plus the adapter's own).
     `wrapped` lists the adapted layers."""
 
     def __init__(self, params: PeftParams | None = None):
         self.params = params or PeftParams()
+        self.peft = self.params  # what peft gets: `lora` keeps its own params and sets this
         self.wrapped: list[str] = []
 
     def setup(self, model: nn.Module, backbone: Backbone) -> list[ParamGroup]:
-        from peft import inject_adapter_in_model
+        from peft import get_peft_model
 
-        p = self.params
+        p = self.peft
         names = plain_layers(model, backbone, p.target) if isinstance(p.target, str) else list(p.target)
         if not names:
             raise UserInputError(f"peft: the backbone has no plain {p.target} layers to adapt "
@@ -104,7 +108,9 @@ class Peft(Strategy):
         head = set(backbone.head_params)
         before = {n for n, _ in model.named_parameters()}
         try:
-            inject_adapter_in_model(make_config(p, names), model)
+            # The wrapper is dropped: peft adapts `model`'s layers in place, and the
+            # adapted layers hold everything they need (VeRA's shared matrices too).
+            get_peft_model(model, make_config(p, names))
         except (ValueError, TypeError, NotImplementedError) as exc:
             raise UserInputError(f"peft {p.method} cannot adapt these layers: {exc}") from None
         self.wrapped = names
@@ -115,7 +121,7 @@ class Peft(Strategy):
     def final_model(self, model: nn.Module) -> nn.Module:
         """A copy with each adapter merged into its base layer and the wrapper
         removed; layers whose method cannot merge keep their adapter."""
-        if not self.params.merge:
+        if not self.peft.merge:
             return model
         from peft.tuners.tuners_utils import BaseTunerLayer
 
