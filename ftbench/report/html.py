@@ -84,12 +84,20 @@ def _options(report: Report) -> str:
 
 
 def _sort_value(value: Any) -> str | None:
-    """The number a column sorts by ("" for a missing one), or None for text."""
-    number = value.mean if isinstance(value, Est) else value.value if isinstance(value, Num) else \
-        value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    if number is None and not isinstance(value, (Est, Num)):
+    """The number a column sorts by ("" for a missing one), or None to sort as text.
+    Preformatted text that starts with a number ("+4.1 ± 0.8*") sorts by it."""
+    if isinstance(value, (Est, Num)):
+        number = value.mean if isinstance(value, Est) else value.value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and (m := _LEADING_NUMBER.match(value)):
+        number = float(m.group(0).replace("−", "-"))
+    else:
         return None
     return repr(float(number)) if number is not None and math.isfinite(number) else ""
+
+
+_LEADING_NUMBER = re.compile(r"[+\-−]?\d+(\.\d+)?(e[+-]?\d+)?(?![\d/])")
 
 
 def _cell(value: Any, label: bool) -> str:
@@ -128,6 +136,7 @@ def _figures(report: Report) -> str:
             fig.savefig(buf, format="svg")
         svg = buf.getvalue()
         svg = svg[svg.index("<svg"):]  # drop the XML declaration and DOCTYPE
+        svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)  # creation date, RDF namespaces
         caption = name.replace("_", " ")
         out.append(f"<figure id=\"fig-{name}\">{svg}<figcaption>{_e(caption)}</figcaption></figure>")
     if not out:
