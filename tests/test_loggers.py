@@ -208,3 +208,12 @@ def test_an_unknown_logger_is_a_clear_error(tmp_path):
     assert result.exit_code == 2, result.output
     assert "unknown logger 'mlflw'; did you mean 'mlflow'?" in result.output
     assert "`ftbench list loggers`" in result.output
+
+
+def test_an_unknown_cli_logger_is_a_clear_error(tmp_path):
+    (tmp_path / "s.yaml").write_text(SUITE)
+    result = CliRunner().invoke(cli, ["--plugin", "tests.toyplugin", "run", str(tmp_path / "s.yaml"),
+                                      "--results", str(tmp_path / "res"), "--logger", "tensorbord"], obj={})
+    assert result.exit_code == 2, result.output
+    assert "unknown logger 'tensorbord'; did you mean 'tensorboard'?" in result.output
+    assert not (tmp_path / "res").exists()  # nothing ran
