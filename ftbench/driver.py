@@ -104,7 +104,12 @@ def _start_loggers(suite: Suite, registry, results_dir: Path) -> list:
     loggers = []
     for ref in suite.loggers:
         comp = registry.get("logger", ref.name)
-        logger = comp.factory(comp.params.model_validate(ref.params), results=results_dir)
+        try:
+            logger = comp.factory(comp.params.model_validate(ref.params), results=results_dir)
+        except Exception as exc:  # a tracker that cannot start costs its logs, not the benchmark
+            print(f"ftbench: the {ref.name} logger could not start ({type(exc).__name__}: {exc}); "
+                  "the runs go on without it", file=sys.stderr)
+            continue
         registry.pm.register(logger)
         loggers.append(logger)
     return loggers

@@ -7,6 +7,7 @@ records. A logger that raises is reported once and the runs go on.
 
 import importlib.util
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -181,9 +182,12 @@ class _Broken:
         return [Component("broken", lambda params, results: Broken(params, results=results), NoParams, "Fails.")]
 
 
-def test_a_failing_logger_is_reported_once_and_runs_go_on(toy_registry, tmp_path, capsys):
+def test_a_failing_logger_is_reported_once_and_runs_go_on(toy_registry, tmp_path, capsys, monkeypatch):
+    """One logger raises on every record; another cannot start (its library is missing)."""
     from ftbench.driver import run_suite
     from ftbench.suite import parse_suite
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb raises ImportError
 
     plugin = _Broken()
     toy_registry.pm.register(plugin)
@@ -192,7 +196,7 @@ def test_a_failing_logger_is_reported_once_and_runs_go_on(toy_registry, tmp_path
 
         registry = Registry(toy_registry.pm)
         suite = parse_suite(SUITE.replace("{name: toy-raise}", "{name: toy-full, label: again, train: {lr: 0.01}}")
-                            + "loggers: [{name: broken}]\n", registry=registry)
+                            + "loggers: [{name: broken}, {name: wandb}]\n", registry=registry)
         outcome = run_suite(suite, registry, tmp_path / "res", quiet=True)
     finally:
         toy_registry.pm.unregister(plugin)
@@ -200,6 +204,7 @@ def test_a_failing_logger_is_reported_once_and_runs_go_on(toy_registry, tmp_path
     err = capsys.readouterr().err
     assert err.count("the broken logger failed in run") == 1 and "ConnectionError: tracker is down" in err
     assert "failed 2 times in all" in err
+    assert "the wandb logger could not start (ImportError: needs wandb: pip install 'ftbench[loggers]'" in err
 
 
 def test_an_unknown_logger_is_a_clear_error(tmp_path):

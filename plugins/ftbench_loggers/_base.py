@@ -3,6 +3,7 @@ record flattened into the names trackers want."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import sys
@@ -59,6 +60,14 @@ class Logger:
         self._guard("suite end", self.end, suite, records)
         if self.errors > 1:
             print(f"ftbench: the {self.name} logger failed {self.errors} times in all", file=sys.stderr)
+
+
+def require(module: str, package: str):
+    """Import a tracker library, or say how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"needs {package}: pip install 'ftbench[loggers]' (or pip install {package})") from exc
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

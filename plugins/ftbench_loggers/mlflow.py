@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import Field
 
 from ftbench.components import Params
-from ftbench_loggers._base import Logger, curve_points, final_metrics, flatten, run_name, safe_name, tags
+from ftbench_loggers._base import Logger, curve_points, final_metrics, flatten, require, run_name, safe_name, tags
 
 # MLflow's limit on one param value; longer values (long lists) are cut.
 _MAX_PARAM = 6000
@@ -38,7 +38,7 @@ class MLflowLogger(Logger):
 
     def __init__(self, params: MLflowParams, *, results: Path):
         super().__init__(params, results=results)
-        from mlflow.tracking import MlflowClient
+        MlflowClient = require("mlflow.tracking", "mlflow-skinny").MlflowClient
 
         self.local = not (params.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
         uri = params.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or self.default_uri(results)

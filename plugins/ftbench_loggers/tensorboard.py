@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 
 from ftbench.components import Params
-from ftbench_loggers._base import Logger, curve_points, final_metrics, flatten, safe_name, tags
+from ftbench_loggers._base import Logger, curve_points, final_metrics, flatten, require, safe_name, tags
 
 
 class TensorBoardParams(Params):
@@ -32,7 +32,8 @@ class TensorBoardLogger(Logger):
 
     def __init__(self, params: TensorBoardParams, *, results: Path):
         super().__init__(params, results=results)
-        from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+        require("tensorboard", "tensorboard")  # torch.utils.tensorboard writes with it
+        from torch.utils.tensorboard import SummaryWriter
 
         self._writer = SummaryWriter
         self.root = Path(params.log_dir) if params.log_dir else self.results / "tensorboard"

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from ftbench.components import Params
-from ftbench_loggers._base import Logger, curve_points, final_metrics, run_name, tags
+from ftbench_loggers._base import Logger, curve_points, final_metrics, require, run_name, tags
 
 
 class WandbParams(Params):
@@ -31,9 +31,7 @@ class WandbLogger(Logger):
 
     def __init__(self, params: WandbParams, *, results: Path):
         super().__init__(params, results=results)
-        import wandb
-
-        self.wandb = wandb
+        self.wandb = require("wandb", "wandb")
         self.dir = Path(params.dir) if params.dir else self.results
         self.dir.mkdir(parents=True, exist_ok=True)
 
