@@ -42,7 +42,10 @@ def logged(tmp_path_factory):
     args = ["--plugin", "tests.toyplugin", "run", str(tmp / "s.yaml"), "--results", str(tmp / "res"), "-q", "-j", "2"]
     for name in AVAILABLE:
         args += ["--logger", name]
-    result = CliRunner().invoke(cli, args, obj={})
+    with pytest.MonkeyPatch.context() as mp:  # W&B's caches and settings stay out of the home folder
+        for var in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+            mp.setenv(var, str(tmp / var.lower()))
+        result = CliRunner().invoke(cli, args, obj={})
     assert result.exit_code == 1, result.output  # toy-raise fails; the loggers must not add errors
     assert "logger failed" not in result.output, result.output
     records = {r["cell"]["strategy"]: r for r in load_records(tmp / "res")}
