@@ -114,8 +114,9 @@ class Peft(Strategy):
         except (ValueError, TypeError, NotImplementedError) as exc:
             raise UserInputError(f"peft {p.method} cannot adapt these layers: {exc}") from None
         self.wrapped = names
-        adapters = [n for n, _ in model.named_parameters() if n not in before and "base_layer" not in n]
-        trainable = [n for n, _ in model.named_parameters() if n in head or n in set(adapters)]
+        # New parameters are the adapters' (the base layers' come back as `*.base_layer.*`).
+        trainable = [n for n, _ in model.named_parameters()
+                     if n in head or (n not in before and ".base_layer." not in n)]
         return train_only(model, trainable, f"{p.method}+head")
 
     def final_model(self, model: nn.Module) -> nn.Module:
