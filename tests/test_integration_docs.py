@@ -15,11 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["loggers.md", "peft.md", "html-report.md"]
 
 
+@pytest.fixture(scope="module")
+def registry():
+    return Registry(make_plugin_manager())
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_the_pages_suite_snippet_is_a_valid_suite(page):
+def test_the_pages_suite_snippet_is_a_valid_suite(page, registry):
     blocks = _code_blocks((ROOT / "docs" / page).read_text(), "yaml")
     assert len(blocks) == 1, f"docs/{page} should hold one copy-paste suite"
-    registry = Registry(make_plugin_manager())
     suite = parse_suite(blocks[0], f"docs/{page}", registry)
     if page == "loggers.md":
         assert [ref.name for ref in suite.loggers] == ["mlflow", "tensorboard", "wandb"]
