@@ -9,6 +9,7 @@ A plugin registers `Component`s. What a component's factory returns depends on i
 | strategy | `Strategy`                                                  |
 | executor | `Executor`                                                  |
 | reporter | a callable(report: dict) -> str                             |
+| logger   | an object with lifecycle `@hookimpl` methods (see hookspecs) |
 
 The core knows these shapes, never a backbone, dataset or strategy by name.
 """
@@ -22,7 +23,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-KINDS = ("backbone", "dataset", "strategy", "executor", "reporter")
+KINDS = ("backbone", "dataset", "strategy", "executor", "reporter", "logger")
 
 
 class Params(BaseModel):

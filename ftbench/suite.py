@@ -149,6 +149,8 @@ class Suite(_Strict):
     exclude: list[MatrixRule] = Field(default_factory=list)
     include: list[MatrixRule] = Field(default_factory=list)
     executor: ComponentRef = Field(default_factory=lambda: ComponentRef(name="sequential"))
+    loggers: list[ComponentRef] = Field(default_factory=list, description="experiment trackers that see every "
+                                                                          "run (`ftbench list loggers`)")
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on GPU)")
     loader_workers: int | None = Field(None, ge=0, description="DataLoader worker processes per run that decode "
@@ -365,6 +367,7 @@ def _check_components(suite: Suite, lines: dict[tuple, int], registry) -> list[s
              for i, e in enumerate(suite.datasets) for j, o in enumerate(e.shifts.datasets)]
     refs += [("strategy", ("strategies", i), e) for i, e in enumerate(suite.strategies)]
     refs += [("executor", ("executor",), suite.executor)]
+    refs += [("logger", ("loggers", i), e) for i, e in enumerate(suite.loggers)]
     for name, job in suite.pretrain.items():
         refs += [("backbone", ("pretrain", name, "backbone"), job.backbone),
                  ("dataset", ("pretrain", name, "dataset"), job.dataset)]

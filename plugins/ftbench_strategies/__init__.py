@@ -22,6 +22,7 @@ from ftbench_strategies.linear_probe import LinearProbe, LinearProbeParams
 from ftbench_strategies.lora import LoRA, LoRAParams
 from ftbench_strategies.lp_ft import LPFT, LPFTParams
 from ftbench_strategies.lwf import LwF, LwFParams
+from ftbench_strategies.peft import Peft, PeftParams
 from ftbench_strategies.scratch import Scratch, ScratchParams
 from ftbench_strategies.self_training import SelfTraining, SelfTrainingParams
 from ftbench_strategies.wise_ft import WiSEFT, WiSEFTParams
@@ -50,6 +51,9 @@ STRATEGIES = [
     Component("bitfit", BitFit, BitFitParams, "BitFit: only biases and the head train (Ben Zaken et al. 2022)."),
     Component("lora", LoRA, LoRAParams,
               "LoRA: low-rank adapters on linear and conv layers, merged for evaluation (Hu et al. 2022)."),
+    Component("peft", Peft, PeftParams,
+              "Any Hugging Face peft method (LoRA, LoHa, LoKr, IA3, BOFT, VeRA, ...) on the backbone's "
+              "linear/conv layers, merged for evaluation where supported."),
     Component("lwf", LwF, LwFParams,
               "Learning without Forgetting: fine-tuning plus distillation of the source head (Li & Hoiem 2016)."),
     Component("feature-extract", FeatureExtract, FeatureExtractParams,
