@@ -26,6 +26,9 @@ from ftbench.plugins import PLURALS
 
 PRETRAIN_PREFIX = "pretrain:"
 CHECKPOINT_PREFIX = "ftbench:"
+# A fixed default, not the machine's core count or -j: CPU float sums depend on how
+# work is split over threads, so a run's numbers depend on its thread count.
+DEFAULT_THREADS = 2
 
 
 class _Strict(BaseModel):
@@ -100,6 +103,9 @@ class PretrainJob(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     budget: BudgetConfig
     seed: int = 0
+    min_source_acc: float | None = Field(None, ge=0, le=100, description="source test accuracy (%) below which "
+                                                                         "the pretraining fails and is not cached; "
+                                                                         "default twice chance (200 / classes)")
 
 
 class MatrixRule(_Strict):
@@ -127,6 +133,9 @@ class Suite(_Strict):
     executor: ComponentRef = Field(default_factory=lambda: ComponentRef(name="sequential"))
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on GPU)")
+    threads: int = Field(DEFAULT_THREADS, ge=1, description="torch intra-op CPU threads of every run and "
+                                                            "pretraining, whatever the executor or -j: the "
+                                                            "thread count changes CPU results in the last bits")
     loader_workers: int | None = Field(None, ge=0, description="DataLoader worker processes per run that decode "
                                                                "streamed datasets; default the run's CPU threads "
                                                                "but one (at most 8); 0 decodes in the run's process")
@@ -165,6 +174,7 @@ class RunSpec:
     device: str = "auto"
     deterministic: bool = False
     loader_workers: int | None = None  # how data is read, not what: not in the config or id
+    threads: int = DEFAULT_THREADS  # torch CPU threads; recorded in the record's env (like the device)
     labels: tuple[str, str, str] = ("", "", "")  # backbone, dataset, strategy labels
 
     def config(self) -> dict:
@@ -394,7 +404,7 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
             train=TrainConfig.model_validate({**suite.train.model_dump(), **s.train}),
             budget=suite.budget, eval=suite.eval, seed=seed, data=amount,
             device=suite.device, deterministic=suite.deterministic, loader_workers=suite.loader_workers,
-            labels=labels))
+            threads=suite.threads, labels=labels))
     return specs
 
 
