@@ -323,8 +323,57 @@ def _check_semantics(suite: Suite, lines: dict[tuple, int], registry) -> list[st
                 if value is not None and value not in values:
                     problems.append(f"{_where((key, i, field), lines)}: '{value}' matches no {field} "
                                     f"(labels: {', '.join(values)})")
+    problems += _check_duplicate_runs(suite, lines, registry)
     if registry is not None:
         problems += _check_components(suite, lines, registry)
+    return problems
+
+
+def _entry_identity(kind: str, entry, suite: Suite, registry) -> str:
+    """What an entry contributes to its runs' configs (and so their ids); labels are
+    not part of it: a label names a run, it does not make a different one."""
+    ref = entry
+    if registry is not None:
+        try:
+            ref = _resolve(registry, kind, entry)
+        except Exception:  # noqa: BLE001 - an unknown name or bad params is reported by _check_components
+            ref = entry
+    identity: dict[str, Any] = {"name": ref.name, "params": ref.params}
+    if kind == "dataset":
+        identity.update(shifts=entry.shifts.model_dump(mode="json"), val_fraction=entry.val_fraction)
+    if kind == "strategy":
+        identity["train"] = {**suite.train.model_dump(mode="json"), **entry.train}
+    return json.dumps(identity, sort_keys=True, default=str)
+
+
+def _check_duplicate_runs(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
+    """Entries that would expand to runs with one config (one id): their records
+    would overwrite each other, so they are refused here, naming both."""
+    problems = []
+    for kind, key in (("backbone", "backbones"), ("dataset", "datasets"), ("strategy", "strategies")):
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(getattr(suite, key)):
+            identity = _entry_identity(kind, entry, suite, registry)
+            if identity in seen:
+                j = seen[identity]
+                problems.append(
+                    f"{_where((key, i), lines)}: expands to the same runs as {_where((key, j), lines)} "
+                    f"('{entry.label or entry.name}' and '{getattr(suite, key)[j].label or entry.name}': one name, "
+                    "params and settings once defaults are filled in), so one's records would replace the "
+                    "other's; a label alone does not make a different run: remove one, or change its params")
+            else:
+                seen[identity] = i
+    for key, values, show in (("seeds", suite.seeds, lambda v: f"seed {v}"),
+                              ("data", suite.data, lambda d: f"data '{d.label}'")):
+        seen_value: dict[Any, int] = {}
+        for i, value in enumerate(values):
+            ident = value.label if key == "data" else value  # {} and {fraction: 1} are both 'all'
+            if ident in seen_value:
+                problems.append(f"{_where((key, i), lines)}: repeats {_where((key, seen_value[ident]), lines)} "
+                                f"({show(value)}); each run would be planned twice, or two would share a report "
+                                "cell: remove the repeat")
+            else:
+                seen_value[ident] = i
     return problems
 
 
@@ -394,7 +443,7 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
         included = any(_matches(r, labels) for r in suite.include)
         if not excluded or included:
             combos.append((b, d, s, seed, amount, (b_labels[bi], d_labels[di], s_labels[si])))
-    specs = []
+    specs: list[RunSpec] = []
     for b, d, s, seed, amount, labels in combos:
         specs.append(RunSpec(
             suite=suite.name,
@@ -405,7 +454,23 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
             budget=suite.budget, eval=suite.eval, seed=seed, data=amount,
             device=suite.device, deterministic=suite.deterministic, loader_workers=suite.loader_workers,
             threads=suite.threads, labels=labels))
+    _refuse_shared_ids(suite.name, specs)
     return specs
+
+
+def _refuse_shared_ids(source: str, specs: list[RunSpec]) -> None:
+    """Validation refuses entries that repeat a run; this catches any other way two
+    runs could get one id (their records would silently replace each other)."""
+    first: dict[str, RunSpec] = {}
+    problems = []
+    for spec in specs:
+        other = first.setdefault(spec.id, spec)
+        if other is not spec:
+            problems.append(f"runs {'/'.join(other.labels)} {other.data.label} seed {other.seed} and "
+                            f"{'/'.join(spec.labels)} {spec.data.label} seed {spec.seed} have one config "
+                            f"(id {spec.id}); make them differ or remove one")
+    if problems:
+        raise SuiteError(source, problems)
 
 
 def _with_checkpoint(ref: ComponentRef, keys: dict[str, str]) -> ComponentRef:
