@@ -56,8 +56,12 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
         ftbench report results/quickstart --baseline lp-ft --test wilcoxon --interval bca
     """
     try:
-        result = build_report(load_records(results_dir), baseline=baseline, scratch=scratch, interval=interval,
+        from ftbench.provenance import report_notes
+
+        records = load_records(results_dir)
+        result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
                               test=test, alpha=alpha, metric=metric)
+        result.table("summary").notes.extend(report_notes(records))  # stale, hardware-dependent, near chance
         text = render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
     except UserInputError as exc:

@@ -20,8 +20,10 @@ import hashlib
 import importlib.metadata
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ftbench.suite import RunSpec
+if TYPE_CHECKING:
+    from ftbench.suite import RunSpec
 
 CORE = "ftbench"
 # The core modules a run's numbers depend on; the CLI, the report and the store do
@@ -64,15 +66,20 @@ def module_digest(name: str) -> str:
     return "sha256:" + _source_digest([origin], origin.parent)
 
 
-def _top_module(component) -> str:
-    return getattr(component.factory, "__module__", "").split(".")[0] or "missing"
+def _code_unit(component) -> str:
+    """The module whose digest stands for `component`'s code: its plugin's top-level
+    package, or, for a component the core itself defines (ftbench.testing's toys),
+    that module."""
+    module = getattr(component.factory, "__module__", "") or "missing"
+    top = module.split(".")[0]
+    return module if top == CORE and module != CORE else top
 
 
-def run_code(spec: RunSpec, registry) -> dict[str, str]:
+def run_code(spec: "RunSpec", registry) -> dict[str, str]:
     """{module: digest} of the core and of every plugin package `spec` uses."""
     refs = [("backbone", spec.backbone), ("dataset", spec.dataset), ("strategy", spec.strategy),
             *(("dataset", ref) for ref in spec.dataset.shifts.datasets)]
-    modules = {_top_module(registry.get(kind, ref.name)) for kind, ref in refs}
+    modules = {_code_unit(registry.get(kind, ref.name)) for kind, ref in refs}
     return {CORE: module_digest(CORE), **{m: module_digest(m) for m in sorted(modules)}}
 
 

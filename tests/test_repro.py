@@ -1,0 +1,92 @@
+"""Reproducibility: code digests and stale records, run subsets, hardware-dependent
+budgets, pretraining that learns nothing, and README's generated report block."""
+
+import json
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from ftbench import provenance
+from ftbench.cli import cli
+from ftbench.store import load_records
+
+PLUGIN = '''
+import ftbench
+from ftbench.components import Component, Params, Strategy
+
+
+@ftbench.hookimpl
+def ftbench_register_strategies():
+    return [Component("edited", lambda p: Strategy(), Params, "A strategy whose code a test edits.")]
+'''
+
+SUITE = """
+name: stale
+backbones: [{name: toy-timm}]
+datasets: [{name: toy, params: {n_per_class: 8}}]
+strategies: [{name: toy-full}, {name: edited}]
+seeds: [0]
+budget: {steps: 2}
+train: {batch_size: 16}
+threads: 1
+"""
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, ["--plugin", "tests.toyplugin", "--plugin", "stale_plugin", *args], obj={})
+
+
+def _mtimes(folder):
+    return {r["cell"]["strategy"]: (folder / f"{r['id']}.json").stat().st_mtime_ns for r in load_records(folder)}
+
+
+def test_edited_plugin_makes_its_records_stale_and_only_those_rerun(tmp_path, monkeypatch):
+    (tmp_path / "stale_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite, out = tmp_path / "stale.yaml", tmp_path / "res"
+    suite.write_text(SUITE)
+    provenance.module_digest.cache_clear()
+    assert invoke("run", str(suite), "--results", str(out), "-q").exit_code == 0
+    code = {r["cell"]["strategy"]: r["env"]["code"] for r in load_records(out)}
+    assert set(code["edited"]) == {"ftbench", "ftbench.testing", "stale_plugin"}  # the toys live in the core
+    assert code["edited"]["stale_plugin"].startswith("sha256:") and code["edited"]["ftbench"].startswith("sha256:")
+    assert "stale" in invoke("status", str(out)).output and "older code" not in invoke("status", str(out)).output
+
+    (tmp_path / "stale_plugin.py").write_text(PLUGIN + "# edited\n")
+    provenance.module_digest.cache_clear()  # a new process would read the code afresh
+    status = invoke("status", str(out))
+    assert "1 of 2 records came from older code (1 code changed: stale_plugin)" in status.output, status.output
+    before = _mtimes(out)
+    again = invoke("run", str(suite), "--results", str(out), "-q")
+    assert "2 runs; 2 already finished, 0 ok" in again.output  # stale records count as finished ...
+    rerun = invoke("run", str(suite), "--results", str(out), "-q", "--rerun-stale")
+    assert "2 runs; 1 already finished, 1 ok" in rerun.output, rerun.output  # ... until asked
+    after = _mtimes(out)
+    assert after["toy-full"] == before["toy-full"] and after["edited"] != before["edited"]
+    assert "older code" not in invoke("status", str(out)).output
+
+    subset = invoke("run", str(suite), "--results", str(out), "-q", "--only", "strategy=toy-full", "--rerun")
+    assert "1 runs; 0 already finished, 1 ok" in subset.output, subset.output
+    assert _mtimes(out)["edited"] == after["edited"] != _mtimes(out)["toy-full"]
+    bad = invoke("run", str(suite), "--results", str(out), "--only", "strategy=nope")
+    assert bad.exit_code == 2 and "--only strategy=nope matches no run of the suite (strategy labels: edited, " \
+                                  "toy-full)" in bad.output
+    assert invoke("run", str(suite), "--only", "colour=red").exit_code == 2
+
+
+def test_report_notes_stale_hardware_dependent_and_near_chance_sources():
+    base = {"status": "ok", "id": "a", "env": {"code": {"ftbench": provenance.module_digest("ftbench")}},
+            "config": {"backbone": {"params": {"pretrained": "ftbench:abc"}}},
+            "metrics": {"source": {"before": {"acc": 40.0}, "classes": 26}}}
+    assert provenance.report_notes([base]) == []
+    timed = {**base, "id": "b", "hardware_dependent": True}
+    chance = {**base, "id": "c", "metrics": {"source": {"before": {"acc": 5.0}, "classes": 26}}}
+    old = {**base, "id": "d", "env": {"code": {"ftbench": "sha256:0"}}}
+    notes = provenance.report_notes([base, timed, chance, old])
+    assert notes == ["1 of 4 records came from older code (1 code changed: ftbench); "
+                     "`ftbench run SUITE --rerun-stale` reruns them",
+                     "1 records are hardware-dependent (a `seconds` budget stopped or could stop them, in the run "
+                     "or its pretraining): their numbers change with the machine's speed and load",
+                     "source task near chance (its pretraining learned little; forgetting and transfer numbers "
+                     "mean little): ftbench:abc (5.0% on 26 classes)"]
