@@ -90,3 +90,52 @@ def test_report_notes_stale_hardware_dependent_and_near_chance_sources():
                      "or its pretraining): their numbers change with the machine's speed and load",
                      "source task near chance (its pretraining learned little; forgetting and transfer numbers "
                      "mean little): ftbench:abc (5.0% on 26 classes)"]
+
+
+PRETRAIN_SUITE = """
+name: chance
+pretrain:
+  tiny:
+    backbone: {name: timm, params: {model: test_resnet, input_size: 32}}
+    dataset: {name: glyphs, params: {n_train: 104, n_test: 104}}
+    train: {batch_size: 8}
+    budget: {steps: 1, seconds: 600}
+backbones: [{name: timm, params: {model: test_resnet, pretrained: "pretrain:tiny"}}]
+datasets: [{name: digits, params: {}}]
+strategies: [{name: linear-probe}]
+data: [{shots: 1}]
+budget: {steps: 1}
+eval: {source_max: 104, curve: false}
+threads: 1
+"""
+
+
+def test_pretraining_at_chance_fails_and_is_not_cached(tmp_path):
+    from ftbench import checkpoints
+    from ftbench.plugins import default_registry
+    from ftbench.suite import load_suite, pretrain_key
+
+    path = tmp_path / "chance.yaml"
+    path.write_text(PRETRAIN_SUITE)
+    key = pretrain_key(load_suite(path, default_registry()).pretrain["tiny"], default_registry())
+    failed = CliRunner().invoke(cli, ["pretrain", str(path)], obj={})
+    assert failed.exit_code == 1
+    assert "Error: pretrain tiny: source test accuracy" in failed.output
+    assert "is below 7.7% (chance is 3.8% on 26 classes) after 1 steps" in failed.output
+    assert checkpoints.checkpoint_status(key) == "missing"
+
+    accepting = PRETRAIN_SUITE.replace("seconds: 600}", "seconds: 600}\n    min_source_acc: 0")
+    path.write_text(accepting)
+    assert pretrain_key(load_suite(path, default_registry()).pretrain["tiny"], default_registry()) == key
+    results = tmp_path / "res"
+    run = CliRunner().invoke(cli, ["run", str(path), "--results", str(results), "-q"], obj={})
+    assert run.exit_code == 0, run.output
+    (record,) = load_records(results)
+    assert record["hardware_dependent"] is True  # its backbone's pretraining had a seconds budget
+    assert record["metrics"]["source"]["classes"] == 26
+    notes = provenance.report_notes([record])
+    assert len(notes) == 2 and notes[1].startswith(f"source task near chance") and f"ftbench:{key}" in notes[1]
+
+    path.write_text(PRETRAIN_SUITE)  # the default threshold again: the cached checkpoint is refused too
+    reused = CliRunner().invoke(cli, ["pretrain", str(path)], obj={})
+    assert reused.exit_code == 1 and f"the cached checkpoint {key}" in reused.output
