@@ -56,12 +56,14 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
         ftbench report results/quickstart --baseline lp-ft --test wilcoxon --interval bca
     """
     try:
-        from ftbench.provenance import report_notes
+        from ftbench.provenance import report_notes, stale_warning
 
         records = load_records(results_dir)
         result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
                               test=test, alpha=alpha, metric=metric)
-        result.table("summary").notes.extend(report_notes(records))  # stale, hardware-dependent, near chance
+        result.table("summary").notes.extend(report_notes(records))  # hardware-dependent, near chance
+        if stale := stale_warning(records):
+            click.echo(f"warning: {stale}", err=True)
         text = render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
     except UserInputError as exc:

@@ -111,13 +111,19 @@ def summarise_stale(stale: dict[str, str], total: int) -> str:
     return f"{len(stale)} of {total} records came from older code ({why})"
 
 
-def report_notes(records: list[dict]) -> list[str]:
-    """Warnings a report over `records` should carry: stale records, results that
-    depend on the machine's speed (a `seconds` budget), source tasks near chance."""
-    notes = []
+def stale_warning(records: list[dict]) -> str | None:
+    """The line `ftbench report` logs when some of `records` came from older code
+    (a log line, not a table note: a report's tables depend on its records alone)."""
     stale = stale_records(records)
-    if stale:
-        notes.append(summarise_stale(stale, len(records)) + "; `ftbench run SUITE --rerun-stale` reruns them")
+    if not stale:
+        return None
+    return summarise_stale(stale, len(records)) + "; `ftbench run SUITE --rerun-stale` reruns them"
+
+
+def report_notes(records: list[dict]) -> list[str]:
+    """Warnings a report's summary carries: results that depend on the machine's
+    speed (a `seconds` budget), source tasks near chance."""
+    notes = []
     timed = [r for r in records if r.get("hardware_dependent")]
     if timed:
         notes.append(f"{len(timed)} records are hardware-dependent (a `seconds` budget stopped or could stop "

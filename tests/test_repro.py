@@ -83,10 +83,10 @@ def test_report_notes_stale_hardware_dependent_and_near_chance_sources():
     timed = {**base, "id": "b", "hardware_dependent": True}
     chance = {**base, "id": "c", "metrics": {"source": {"before": {"acc": 5.0}, "classes": 26}}}
     old = {**base, "id": "d", "env": {"code": {"ftbench": "sha256:0"}}}
+    assert provenance.stale_warning([base, timed, chance, old]) == (
+        "1 of 4 records came from older code (1 code changed: ftbench); `ftbench run SUITE --rerun-stale` reruns them")
     notes = provenance.report_notes([base, timed, chance, old])
-    assert notes == ["1 of 4 records came from older code (1 code changed: ftbench); "
-                     "`ftbench run SUITE --rerun-stale` reruns them",
-                     "1 records are hardware-dependent (a `seconds` budget stopped or could stop them, in the run "
+    assert notes == ["1 records are hardware-dependent (a `seconds` budget stopped or could stop them, in the run "
                      "or its pretraining): their numbers change with the machine's speed and load",
                      "source task near chance (its pretraining learned little; forgetting and transfer numbers "
                      "mean little): ftbench:abc (5.0% on 26 classes)"]
@@ -134,7 +134,7 @@ def test_pretraining_at_chance_fails_and_is_not_cached(tmp_path):
     assert record["hardware_dependent"] is True  # its backbone's pretraining had a seconds budget
     assert record["metrics"]["source"]["classes"] == 26
     notes = provenance.report_notes([record])
-    assert len(notes) == 2 and notes[1].startswith(f"source task near chance") and f"ftbench:{key}" in notes[1]
+    assert len(notes) == 2 and notes[1].startswith("source task near chance") and f"ftbench:{key}" in notes[1]
 
     path.write_text(PRETRAIN_SUITE)  # the default threshold again: the cached checkpoint is refused too
     reused = CliRunner().invoke(cli, ["pretrain", str(path)], obj={})
