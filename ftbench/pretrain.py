@@ -66,6 +66,7 @@ def ensure_pretrained(name: str, job: PretrainJob, registry, device: str = "auto
         state, meta = train_source_model(config, job, registry, device)
     finally:
         torch.set_num_threads(previous)
+    meta["threads"] = threads
     _check_learned(name, job, meta)
     checkpoints.save_checkpoint(key, state, meta)
     log(f"pretrain {name}: source test accuracy {meta['metrics']['test']['acc']:.1f}% -> {key}")
@@ -105,5 +106,6 @@ def train_source_model(config: dict, job: PretrainJob, registry, device_name: st
 def pretrain_suite(suite, registry, device: str | None = None, log=None) -> dict[str, str]:
     """Ensure every pretraining job of `suite`; job name -> checkpoint key."""
     kwargs = {"log": log} if log else {}
-    return {name: ensure_pretrained(name, job, registry, device or suite.device, threads=suite.threads, **kwargs)
+    return {name: ensure_pretrained(name, job, registry, device or suite.device, threads=job.threads or suite.threads,
+                                    **kwargs)
             for name, job in suite.pretrain.items()}

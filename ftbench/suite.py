@@ -103,6 +103,8 @@ class PretrainJob(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     budget: BudgetConfig
     seed: int = 0
+    threads: int | None = Field(None, ge=1, description="torch CPU threads of this pretraining; default the "
+                                                        "suite's `threads:`")
     min_source_acc: float | None = Field(None, ge=0, le=100, description="source test accuracy (%) below which "
                                                                          "the pretraining fails and is not cached; "
                                                                          "default twice chance (200 / classes)")

@@ -1,8 +1,8 @@
 """Reproducibility: code digests and stale records, run subsets, hardware-dependent
 budgets, pretraining that learns nothing, and README's generated report block."""
 
-import json
-import textwrap
+import importlib.util
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -139,3 +139,62 @@ def test_pretraining_at_chance_fails_and_is_not_cached(tmp_path):
     path.write_text(PRETRAIN_SUITE)  # the default threshold again: the cached checkpoint is refused too
     reused = CliRunner().invoke(cli, ["pretrain", str(path)], obj={})
     assert reused.exit_code == 1 and f"the cached checkpoint {key}" in reused.output
+
+
+ROOT = Path(__file__).parents[1]
+
+
+def _readme_tool():
+    spec = importlib.util.spec_from_file_location("readme_report", ROOT / "tools" / "readme_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_block_is_what_the_report_command_prints(tmp_path):
+    tool = _readme_tool()
+    suite, ref = tmp_path / "ref.yaml", tmp_path / "ref"
+    suite.write_text(SUITE.replace("name: stale", "name: ref").replace("{name: edited}", "{name: toy-nan}")
+                     .replace("seeds: [0]", "seeds: [0, 1]"))
+    run = CliRunner().invoke(cli, ["--plugin", "tests.toyplugin", "run", str(suite), "--results", str(ref), "-q"],
+                             obj={})
+    assert len(load_records(ref)) == 4, run.output
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{tool.BEGIN}\npasted numbers\n{tool.END}\noutro\n")
+    args = ["--results", str(ref), "--readme", str(readme)]
+    assert tool.main([*args, "--check"]) == 1  # out of date
+    assert tool.main(args) == 0
+    report = CliRunner().invoke(cli, ["report", str(ref), "--format", "markdown"], obj={})
+    assert report.exit_code == 0 and "Summary" in report.stdout
+    assert readme.read_text() == f"intro\n{tool.BEGIN}\n{report.stdout.strip()}\n{tool.END}\noutro\n"
+    assert tool.main([*args, "--check"]) == 0
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="README must hold one block"):
+        tool.main(args)
+
+
+def test_readme_report_block_matches_the_committed_reference_records():
+    tool = _readme_tool()
+    if not any(tool.REFERENCE.glob("*.json")):
+        pytest.skip("no reference records committed yet: `make reference` writes them and README's block")
+    assert tool.main(["--check"]) == 0, "README's report block is stale: run `make readme`"
+
+
+def test_seed_tolerance_compares_each_seed_with_the_reference():
+    from ftbench.compare import SEED_MISMATCH, Tolerances, compare
+
+    def side(accs):
+        cell = {"backbone": "b", "dataset": "d", "strategy": "s", "data": "all"}
+        return {"env": {}, "cells": [{"cell": cell, "seeds": list(range(len(accs))), "metrics": {"acc": accs},
+                                      "samples_per_s": [None] * len(accs), "device_name": None, "not_ok": 0}]}
+
+    exact = Tolerances(seed_tolerance=0, acc_drop=0, fail_on_missing=True)
+    assert not compare(side([90.0, 92.5]), side([90.0, 92.5]), exact).failed
+    moved = compare(side([90.0, 92.5]), side([92.5, 90.0]), exact)  # same mean, other seeds
+    assert moved.failed and moved.rows[0].verdicts == [SEED_MISMATCH]
+    assert "2 seed(s) beyond 0 points: seed 0: 90 -> 92.5; seed 1: 92.5 -> 90" in moved.rows[0].notes
+    assert not compare(side([90.0, 92.5]), side([92.5, 90.0]), Tolerances()).failed  # means only
+    short = compare(side([90.0, 92.5]), side([90.0]), exact)
+    assert short.failed and "seed(s) 1 of the baseline missing in the current" in short.rows[0].notes
+    with pytest.raises(Exception, match="seed_tolerance must be a number of points >= 0"):
+        Tolerances(seed_tolerance=-1)
