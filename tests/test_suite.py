@@ -161,6 +161,8 @@ def test_every_shipped_suite_validates():
         suite = load_suite(path, registry)
         assert expand(suite, registry), path
         assert path.read_text().startswith("#"), f"{path.name} must open with a comment saying what it does"
+        budgets = [suite.budget, *(job.budget for job in suite.pretrain.values())]
+        assert all(b.seconds is None for b in budgets), f"{path.name}: a seconds budget makes results machine-dependent"
 
 
 def test_entries_that_expand_to_one_run_are_refused_naming_both(toy_registry):
