@@ -2,6 +2,7 @@
 budgets, pretraining that learns nothing, and README's generated report block."""
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,21 @@ def test_seed_tolerance_compares_each_seed_with_the_reference():
     assert short.failed and "seed(s) 1 of the baseline missing in the current" in short.rows[0].notes
     with pytest.raises(Exception, match="seed_tolerance must be a number of points >= 0"):
         Tolerances(seed_tolerance=-1)
+
+
+def test_pool_warns_when_workers_threads_exceed_the_cpus_and_changes_nothing(monkeypatch):
+    import ftbench_executors
+
+    class Spec:
+        threads = 2
+
+    monkeypatch.setattr(ftbench_executors.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(ftbench_executors, "_gpu_count", lambda: 0)
+    payloads = [{"spec": Spec()} for _ in range(3)]
+    with pytest.warns(UserWarning, match=r"2 workers x 2 threads per run .* exceed this machine's 2 CPUs: runs will "
+                                         r"be slower, not different; use -j 1"):
+        ftbench_executors._warn_oversubscribed(payloads, 2)
+    Spec.threads = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ftbench_executors._warn_oversubscribed(payloads, 2)
