@@ -35,8 +35,9 @@ def _check_learned(name: str, job: PretrainJob, meta: dict, cached: str = "") ->
     threshold = job.min_source_acc if job.min_source_acc is not None else min(2 * chance, 100.0)
     if acc is not None and acc >= threshold:
         return
+    shown = "unmeasured (no test images)" if acc is None else f"{acc:.1f}%"
     raise PretrainFailed(
-        f"pretrain {name}: {cached}source test accuracy {acc:.1f}% is below {threshold:.1f}% "
+        f"pretrain {name}: {cached}source test accuracy {shown} is below {threshold:.1f}% "
         f"(chance is {chance:.1f}% on {classes} classes) after {meta['metrics'].get('steps')} steps: the backbone "
         "learned (almost) nothing, so nothing downstream would mean anything. Give it a larger `budget:` (steps, "
         "samples or epochs), or lower the job's `min_source_acc:` if this accuracy is what you expect")
