@@ -137,10 +137,15 @@ def report_notes(records: list[dict]) -> list[str]:
     return notes
 
 
-def _near_chance(record: dict, factor: float = 2.0) -> bool:
+def _near_chance(record: dict) -> bool:
+    """Source accuracy below twice chance (at most halfway to 100%): the default
+    threshold of a pretraining (`min_source_acc`)."""
     try:
         acc = record["metrics"]["source"]["before"]["acc"]
         classes = record["metrics"]["source"]["classes"]
     except (KeyError, TypeError):
         return False
-    return acc is not None and bool(classes) and acc < factor * 100 / classes
+    if acc is None or not classes:
+        return False
+    chance = 100 / classes
+    return acc < min(2 * chance, (chance + 100) / 2)

@@ -107,7 +107,8 @@ class PretrainJob(_Strict):
                                                         "suite's `threads:`")
     min_source_acc: float | None = Field(None, ge=0, le=100, description="source test accuracy (%) below which "
                                                                          "the pretraining fails and is not cached; "
-                                                                         "default twice chance (200 / classes)")
+                                                                         "default twice chance, at most halfway from "
+                                                                         "chance to 100%")
 
 
 class MatrixRule(_Strict):
