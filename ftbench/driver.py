@@ -133,7 +133,8 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     executor = comp.factory(comp.params.model_validate(params))
     loggers = _start_loggers(suite, registry, results_dir)
     try:
-        _run_todo(suite, registry, executor, todo, outcome, results_dir, rerun=rerun, quiet=quiet, plugins=plugins)
+        _run_todo(suite, registry, executor, todo, outcome, results_dir, rerun=rerun, stale=set(stale), quiet=quiet,
+                  plugins=plugins)
     finally:
         for logger in loggers:
             registry.pm.unregister(logger)
@@ -159,7 +160,7 @@ def _start_loggers(suite: Suite, registry, results_dir: Path) -> list:
 
 
 def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: SuiteOutcome, results_dir: Path, *,
-              rerun: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
+              rerun: bool, stale: set[str], quiet: bool, plugins: tuple[str, ...]) -> None:
     registry.pm.hook.ftbench_suite_start(suite=suite, runs=todo)
     payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun or s.id in stale,
                  "progress": not quiet, "driver_pid": os.getpid()} for s in todo]
