@@ -19,8 +19,48 @@ from ftbench.errors import FtbenchError, UserInputError
 from ftbench.plugins import PLURALS
 
 
+#: Commands in their own modules, imported only when used: their modules import
+#: scipy and the report code, which `ftbench --help` and `ftbench list` need not pay
+#: for. The short help is what `--help` shows without importing them (a test checks
+#: that it matches each command's docstring).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "baseline": ("ftbench.cli_gate:baseline", "Save results as a baseline for `ftbench compare`."),
+    "compare": ("ftbench.cli_gate:compare_cmd", "Compare CURRENT results against a BASELINE; exit 1 on a regression."),
+    "new": ("ftbench.cli_gate:new", "Create an installable plugin package that adds one KIND named NAME."),
+    "report": ("ftbench.cli_report:report", "Tables and statistics over the runs in RESULTS_DIR: accuracy with "
+               "paired tests against a baseline, training time and cost, data efficiency, domain shift, "
+               "forgetting, a summary per strategy and ranks across tasks."),
+}
+
+
 class _Group(click.Group):
-    """Turns domain errors raised by any command into click errors."""
+    """Turns domain errors raised by any command into click errors, and imports the
+    `LAZY_COMMANDS` when they are called."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in LAZY_COMMANDS:
+            import importlib
+
+            module, _, attr = LAZY_COMMANDS[name][0].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)  # as click's own
+        rows = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is None:
+                rows.append((name, click.utils.make_default_short_help(LAZY_COMMANDS[name][1], limit)))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -261,18 +301,6 @@ def status(results: str) -> None:
     rows = [(k, counts.get(k, 0)) for k in ("ok", "running", "failed", "diverged", "pending")]
     click.echo(tabulate(rows, headers=["state", "runs"]))
     click.echo(f"{len(ids)} runs planned" if planned is not None else f"{len(ids)} records (no {RESOLVED_SUITE})")
-
-
-def _add_optional_commands() -> None:
-    """Commands that live in their own modules."""
-    from ftbench.cli_gate import COMMANDS
-    from ftbench.cli_report import report
-
-    for command in (report, *COMMANDS):
-        cli.add_command(command)
-
-
-_add_optional_commands()
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.corruptions import check_corruption
+from ftbench.corruption_names import check_corruption
 from ftbench.errors import SuiteError, UnknownComponentError, UserInputError
 from ftbench.plugins import PLURALS
 

@@ -15,42 +15,13 @@ import functools
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from ftbench.components import ImageSet, Params, TaskData
+from ftbench.components import ImageSet, TaskData
 from ftbench.errors import DataError
 
-from ._common import STREAM_HELP, FileImages, Stream, cap, fresh_copy, image_set, stratified_split
-
-
-class ImageFolderParams(Params):
-    root: str = Field(description="folder of class folders, or of domain folders holding class folders")
-    train_domain: str | None = Field(None, description="the domain (subfolder of root) to train and test on; "
-                                                       "unset: root itself holds the class folders")
-    test_domains: tuple[str, ...] | None = Field(None, description="domains used as shifted test sets; "
-                                                                   "default every domain but train_domain")
-    size: int = Field(64, ge=8, le=1024, description="resize the shorter side to this and centre-crop a square")
-    test_fraction: float = Field(0.3, gt=0, lt=1, description="share of the (train-domain) images held out for test")
-    split_seed: int = Field(0, description="seed of the stratified train/test split (not the run seed)")
-    max_per_class: int | None = Field(None, ge=1, description="keep at most this many images per class and "
-                                                              "domain (a fixed random subset)")
-    stream: Stream = Field("auto", description=STREAM_HELP)
-
-    @field_validator("test_domains")
-    @classmethod
-    def _distinct(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError(f"test_domains lists a domain twice: {list(value)}")
-        return value
-
-    @model_validator(mode="after")
-    def _domains_consistent(self) -> "ImageFolderParams":
-        if self.test_domains is not None and self.train_domain is None:
-            raise ValueError("test_domains needs train_domain (the domain to train on)")
-        if self.train_domain is not None and self.train_domain in (self.test_domains or ()):
-            raise ValueError(f"test_domains must not include the train domain '{self.train_domain}'")
-        return self
+from ._common import FileImages, cap, fresh_copy, image_set, stratified_split
+from .params import ImageFolderParams
 
 
 def _scan(folder: Path, label: str) -> tuple[list[str], list[str], np.ndarray]:

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Literal
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy
+from ftbench.components import Backbone, ParamGroup, Strategy
 from ftbench.errors import UserInputError
 from ftbench_strategies._common import train_only
-
-
-class LoRAParams(Params):
-    rank: int = Field(4, ge=1, description="rank r of each adapter")
-    alpha: float = Field(8.0, gt=0, description="adapter output scale numerator: updates are scaled by alpha / rank")
-    target: Literal["linear", "conv", "all"] = Field(
-        "all", description="which backbone layers get adapters: nn.Linear, nn.Conv2d, or both")
-    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the adapter's input")
+from ftbench_strategies.params import LoRAParams
 
 
 class LoRALayer(nn.Module):
