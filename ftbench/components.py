@@ -86,6 +86,11 @@ class Component:
     params: type[Params] = NoParams
     description: str = ""
     provider: str = ""  # filled in by the plugin manager: which plugin registered it
+    notes: str = ""  # longer help `ftbench list KIND NAME` prints (a dataset's folder layout)
+    # Environment check, run by `ftbench validate` and before `ftbench run` starts: given
+    # validated params, (parameter name, problem) pairs for what is missing (a data
+    # folder, a weights file) found without loading anything; keep it torch-free.
+    check: Callable[[Any], list[tuple[str, str]]] | None = None
 
     def summary(self) -> str:
         """The first line of the description, or of the factory's docstring."""

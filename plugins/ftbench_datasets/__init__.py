@@ -10,7 +10,8 @@ import importlib
 import ftbench
 from ftbench.components import Component, lazy
 
-from .params import SPECS, DigitsParams, GlyphsParams, ImageFolderParams, TorchvisionParams
+from .params import (IMAGEFOLDER_LAYOUT, SPECS, CheckTorchvision, DigitsParams, GlyphsParams, ImageFolderParams,
+                     TorchvisionParams, check_imagefolder)
 
 __all__ = ["DigitsParams", "GlyphsParams", "ImageFolderParams", "TorchvisionParams", "make_digits",
            "make_glyphs", "make_imagefolder", "make_torchvision"]
@@ -51,10 +52,14 @@ def ftbench_register_datasets() -> list[Component]:
                   "generated character images (Pillow's font) with controllable rotation, scale, "
                   "stroke, noise, colour and background; offline"),
         Component("imagefolder", _lazy("make_imagefolder"), ImageFolderParams,
-                  "images in class folders, optionally one tree per domain (PACS / Office-Home layout)"),
+                  "images in class folders: one tree, train/ val/ test/ trees, or one tree per domain "
+                  "(PACS / Office-Home layout)", notes=IMAGEFOLDER_LAYOUT, check=check_imagefolder),
     ]
     for name, spec in SPECS.items():
         components.append(Component(name, _Torchvision(name), TorchvisionParams,
                                     f"{spec.title} via torchvision.datasets.{spec.cls}; files under `root`, "
-                                    "or `download: true`"))
+                                    "or `download: true`",
+                                    notes=f"Files: <root>/{spec.folder} as torchvision.datasets.{spec.cls} lays "
+                                          "them out (<root> defaults to <cache>/datasets).",
+                                    check=CheckTorchvision(name)))
     return components

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PlainValidator, WithJsonSchema, field_validator, model_validator
@@ -97,14 +98,35 @@ class GlyphsParams(Params):
         return list(CHARSETS.get(self.charset, self.charset))
 
 
+#: The folder layouts `imagefolder` reads (`ftbench list datasets imagefolder` prints this).
+IMAGEFOLDER_LAYOUT = """Folder layouts:
+    root/<class>/<image>                  one domain: a stratified train/test split
+                                          (test_fraction, split_seed)
+    root/train/<class>/<image>            pre-split (timm's train.py and ImageNet layout):
+    root/val/<class>/<image>              the folders are used as given; without test/,
+    root/test/<class>/<image>             val/ is the test split (and the core carves val
+                                          from train); without val/, the core carves it
+    root/<domain>/<class>/<image>         with train_domain: train and test come from that
+                                          domain, every other domain (or those in
+                                          test_domains) is a shifted test set
+Classes are matched by folder name, so every split and domain needs the same class
+folders (PACS, Office-Home and DomainNet are laid out this way). Image files:
+.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp."""
+
+#: Split folders that make a root pre-split: train/ and at least one of the others.
+PRESPLIT = ("train", "val", "test")
+
+
 class ImageFolderParams(Params):
-    root: str = Field(description="folder of class folders, or of domain folders holding class folders")
+    root: str = Field(description="folder of class folders, of train/ val/ test/ folders holding class folders, "
+                                  "or of domain folders holding class folders")
     train_domain: str | None = Field(None, description="the domain (subfolder of root) to train and test on; "
                                                        "unset: root itself holds the class folders")
     test_domains: tuple[str, ...] | None = Field(None, description="domains used as shifted test sets; "
                                                                    "default every domain but train_domain")
     size: int = Field(64, ge=8, le=1024, description="resize the shorter side to this and centre-crop a square")
-    test_fraction: float = Field(0.3, gt=0, lt=1, description="share of the (train-domain) images held out for test")
+    test_fraction: float = Field(0.3, gt=0, lt=1, description="share of the (train-domain) images held out for "
+                                                              "test; unused when root has train/ and test/ or val/")
     split_seed: int = Field(0, description="seed of the stratified train/test split (not the run seed)")
     max_per_class: int | None = Field(None, ge=1, description="keep at most this many images per class and "
                                                               "domain (a fixed random subset)")
@@ -187,3 +209,42 @@ class TorchvisionParams(Params):
                                                               "dataset has no test split (eurosat, caltech101)")
     split_seed: int = Field(0, description="seed of carved splits and of the max_per_split subset")
     stream: Stream = Field("auto", description=STREAM_HELP + " (datasets of image files only)")
+
+
+# ---------------------------------------------------------------- environment checks
+# (parameter, problem) pairs for data that is not where the params say, found before
+# any run starts (`ftbench validate`, the start of `ftbench run`).
+
+
+def check_imagefolder(params: ImageFolderParams) -> list[tuple[str, str]]:
+    root = Path(params.root).expanduser()
+    if not root.is_dir():
+        return [("root", f"data folder {root.resolve()} does not exist; set `root:` to a folder of class "
+                         "folders (`ftbench list datasets imagefolder` shows the layouts)")]
+    wanted = [params.train_domain, *(params.test_domains or ())] if params.train_domain else []
+    absent = [d for d in wanted if not (root / d).is_dir()]
+    if absent:
+        domains = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return [("train_domain" if params.train_domain in absent else "test_domains",
+                 f"domain folder(s) {absent} not in {root.resolve()}; its folders are {domains}")]
+    return []
+
+
+class CheckTorchvision:
+    """The files of one torchvision dataset are under `root` (or it may download them)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, params: TorchvisionParams) -> list[tuple[str, str]]:
+        from ftbench.cache import cache_dir
+
+        if params.download:
+            return []
+        spec = SPECS[self.name]
+        root = Path(params.root).expanduser() if params.root else cache_dir() / "datasets"
+        folder = root / spec.folder if spec.folder != "." else root
+        if folder.exists():
+            return []
+        return [("root", f"{spec.title} files not found: {folder.resolve()} does not exist; pass "
+                         "`download: true` (needs network) or set `root:` to the folder that holds them")]

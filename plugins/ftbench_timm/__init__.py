@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 import ftbench
 from ftbench.components import Component, Params, lazy
 
-from .names import WEIGHT_SUFFIXES, unknown_model_message
+from .names import WEIGHT_SUFFIXES, check_timm, unknown_model_message
 
 __all__ = ["SourceDataset", "TimmParams", "make_timm", "describe_groups", "layer_groups"]
 
@@ -73,4 +73,5 @@ class TimmParams(Params):
 @ftbench.hookimpl
 def ftbench_register_backbones() -> list[Component]:
     return [Component("timm", lazy(f"{__name__}.build:make_timm"), TimmParams,
-                      "any timm model; weights from timm's hub, a local file or ftbench's pretraining cache")]
+                      "any timm model; weights from timm's hub, a local file or ftbench's pretraining cache",
+                      check=check_timm)]
