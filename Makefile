@@ -28,6 +28,7 @@ gate: $(STAMP)
 	$(BIN)/ftbench compare results/baselines/ci-regression.json results/ci-regression --config results/baselines/ci-gate.yaml
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/data_path.py
 	$(BIN)/python benchmarks/streaming.py
