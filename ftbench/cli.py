@@ -78,6 +78,8 @@ def _registry(ctx: click.Context):
     if obj.get("registry") is None:
         obj["registry"] = Registry(make_plugin_manager(extra=obj["plugins"]))
         use_registry(obj["registry"])
+        for broken in obj["registry"].broken:  # skipped, so that everything else still works
+            click.echo(f"warning: {broken.message()}", err=True)
     return obj["registry"]
 
 
