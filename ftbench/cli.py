@@ -303,7 +303,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     for rec in outcome.failed:
         err = rec.get("error") or {}
         click.echo(f"  {rec['status']}: {rec['id']} {rec['cell']} seed {rec['seed']}: "
-                   f"{err.get('type')}: {err.get('message')}", err=True)
+                   f"{err.get('type')}: {outcome.explain(err.get('message'))}", err=True)
     if outcome.failed:
         ctx.exit(1)
 
@@ -359,7 +359,7 @@ def status(results: str) -> None:
     for run_id in ids:
         state = "running" if run_id in claims else records[run_id]["status"] if run_id in records else "pending"
         counts[state] = counts.get(state, 0) + 1
-    rows = [(k, counts.get(k, 0)) for k in ("ok", "running", "failed", "diverged", "pending")]
+    rows = [(k, counts.get(k, 0)) for k in ("ok", "running", "failed", "diverged", "skipped", "pending")]
     click.echo(tabulate(rows, headers=["state", "runs"]))
     click.echo(f"{len(ids)} runs planned" if planned is not None else f"{len(ids)} records (no {RESOLVED_SUITE})")
 

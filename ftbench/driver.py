@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
+from ftbench.failfast import FailFast, one_line, skip_reason
 from ftbench.plugins import default_registry, use_registry
 from ftbench.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite import RunSpec, Suite, expand
@@ -37,6 +38,11 @@ def run_payload(payload: dict) -> dict:
     try:
         if not payload.get("rerun") and store.is_done(spec.id):
             return store.read(spec.id)
+        reason = skip_reason(payload["results"], spec.cell) if payload.get("fail_fast") else None
+        if reason:
+            from ftbench.runner import skipped_record
+
+            return skipped_record(payload, reason)
         # A bar per run only where the suite's bar is: in the driver's own process.
         progress = payload.get("progress", False) and os.getpid() == payload.get("driver_pid")
         return execute(spec, registry, store, progress=progress)
@@ -50,6 +56,15 @@ class SuiteOutcome:
     skipped: int = 0  # finished earlier
     records: list[dict] = field(default_factory=list)
     claimed_elsewhere: list[str] = field(default_factory=list)
+    checkpoint_names: dict[str, str] = field(default_factory=dict)  # "ftbench:<key>" -> "pretrain:NAME"
+
+    def explain(self, message: str | None) -> str:
+        """A run's error message with the suite's own names (`pretrain:NAME`, not
+        the checkpoint key it resolves to)."""
+        text = str(message or "")
+        for key, name in self.checkpoint_names.items():
+            text = text.replace(key, f"{name} ({key})")
+        return text
 
     @property
     def failed(self) -> list[dict]:
@@ -63,9 +78,12 @@ def save_resolved_suite(suite: Suite, folder: Path) -> None:
 
 def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str | None = None,
               executor_params: dict | None = None, rerun: bool = False, quiet: bool = False,
-              plugins: tuple[str, ...] = (), device: str | None = None) -> SuiteOutcome:
-    """Run every run of `suite` not yet finished in `results_dir`."""
+              plugins: tuple[str, ...] = (), device: str | None = None, fail_fast: bool = True) -> SuiteOutcome:
+    """Run every run of `suite` not yet finished in `results_dir`. With `fail_fast`,
+    runs that share a component with two runs that failed the same way are skipped
+    (`ftbench.failfast`); each new kind of failure is printed as soon as it happens."""
     from ftbench.pretrain import pretrain_suite
+    from ftbench.suite import CHECKPOINT_PREFIX, PRETRAIN_PREFIX, pretrain_key
 
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     if device:
@@ -76,6 +94,8 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     store = ResultsStore(results_dir)
     save_resolved_suite(suite, results_dir)
     outcome = SuiteOutcome(planned=len(specs))
+    outcome.checkpoint_names = {CHECKPOINT_PREFIX + pretrain_key(job, registry): PRETRAIN_PREFIX + name
+                                for name, job in suite.pretrain.items()}
     todo = specs if rerun else [s for s in specs if not store.is_done(s.id)]
     outcome.skipped = len(specs) - len(todo)
     if outcome.skipped:
@@ -90,7 +110,9 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     executor = comp.factory(comp.params.model_validate(params))
     registry.pm.hook.ftbench_suite_start(suite=suite, runs=todo)
     payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun,
-                 "progress": not quiet, "driver_pid": os.getpid()} for s in todo]
+                 "progress": not quiet, "driver_pid": os.getpid(), "fail_fast": fail_fast} for s in todo]
+    watch = FailFast(results_dir) if fail_fast else None
+    seen_errors: set[str] = set()
     bar = tqdm(total=len(todo), desc=suite.name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True)
     try:
         for record in executor.map(run_payload, payloads):
@@ -102,6 +124,15 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
                 cell = record.get("cell", {})
                 bar.set_postfix_str(f"{cell.get('strategy')} {cell.get('data')} s{record.get('seed')}: "
                                     + (f"{acc:.1f}%" if acc is not None else record.get("status", "?")))
+                error = record.get("error") or {}
+                if record.get("status") == "failed" and error.get("type") not in seen_errors and not quiet:
+                    seen_errors.add(error.get("type"))  # each kind of failure once, when it first happens
+                    bar.write(f"failed: {'/'.join(str(v) for v in cell.values())} seed {record.get('seed')}: "
+                              f"{error.get('type')}: {one_line(outcome.explain(error.get('message')))}",
+                              file=sys.stderr)
+                notice = watch.observe(record) if watch else None
+                if notice and not quiet:
+                    bar.write(notice, file=sys.stderr)
             bar.update(1)
     finally:
         bar.close()

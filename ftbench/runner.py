@@ -380,3 +380,14 @@ def failed_record(payload: dict, message: str) -> dict:
     record = run.record("failed", {"type": "WorkerLost", "message": message, "traceback": ""}, now, 0.0)
     ResultsStore(payload["results"]).write(record)
     return record
+
+
+def skipped_record(payload: dict, reason: str) -> dict:
+    """Write and return a `skipped` record for a run not started because runs that
+    share its component failed the same way (`ftbench.failfast`)."""
+    spec: RunSpec = payload["spec"]
+    now = _now()
+    record = _Run(spec, None, None).record("skipped", {"type": "Skipped", "message": reason, "traceback": ""},
+                                           now, 0.0)
+    ResultsStore(payload["results"]).write(record)
+    return record
