@@ -268,9 +268,11 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
 @click.option("--executor", help="Executor component (`ftbench list executors`) [default: the suite's].")
 @click.option("--device", help="Override the suite's device: auto, cpu, cuda, cuda:N, mps.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines (CI).")
+@click.option("--calibrate", is_flag=True,
+              help="Time a fixed bare training loop before and after the runs, for the speed gate (`ftbench compare`).")
 @click.pass_context
 def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool, rerun: bool,
-        jobs: int | None, executor: str | None, device: str | None, quiet: bool) -> None:
+        jobs: int | None, executor: str | None, device: str | None, quiet: bool, calibrate: bool) -> None:
     """Run every combination of a suite; finished runs are skipped.
 
     Exits 0 when every run is ok, 1 when some failed or diverged (the others
@@ -295,7 +297,8 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
         executor = executor or "pool"
         params["workers"] = jobs
     outcome = run_suite(suite, registry, folder, executor_name=executor, executor_params=params or None,
-                        rerun=rerun, quiet=quiet, plugins=ctx.find_root().obj["plugins"], device=device)
+                        rerun=rerun, quiet=quiet, plugins=ctx.find_root().obj["plugins"], device=device,
+                        calibrate=calibrate)
     ok = len(outcome.records) - len(outcome.failed)
     click.echo(f"{suite.name}: {outcome.planned} runs; {outcome.skipped} already finished, {ok} ok, "
                f"{len(outcome.failed)} failed or diverged, {len(outcome.claimed_elsewhere)} held by another "

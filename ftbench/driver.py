@@ -78,10 +78,13 @@ def save_resolved_suite(suite: Suite, folder: Path) -> None:
 
 def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str | None = None,
               executor_params: dict | None = None, rerun: bool = False, quiet: bool = False,
-              plugins: tuple[str, ...] = (), device: str | None = None, fail_fast: bool = True) -> SuiteOutcome:
+              plugins: tuple[str, ...] = (), device: str | None = None, fail_fast: bool = True,
+              calibrate: bool = False) -> SuiteOutcome:
     """Run every run of `suite` not yet finished in `results_dir`. With `fail_fast`,
     runs that share a component with two runs that failed the same way are skipped
-    (`ftbench.failfast`); each new kind of failure is printed as soon as it happens."""
+    (`ftbench.failfast`); each new kind of failure is printed as soon as it happens.
+    With `calibrate`, the speed gate's calibration loop runs right before and after
+    the runs (`ftbench.calibrate`)."""
     from ftbench.pretrain import pretrain_suite
     from ftbench.suite import CHECKPOINT_PREFIX, PRETRAIN_PREFIX, pretrain_key
 
@@ -113,6 +116,10 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
                  "progress": not quiet, "driver_pid": os.getpid(), "fail_fast": fail_fast} for s in todo]
     watch = FailFast(results_dir) if fail_fast else None
     seen_errors: set[str] = set()
+    if calibrate:
+        from ftbench import calibrate as calibration
+
+        before = calibration.measure()
     bar = tqdm(total=len(todo), desc=suite.name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True)
     try:
         for record in executor.map(run_payload, payloads):
@@ -136,5 +143,8 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
             bar.update(1)
     finally:
         bar.close()
+    if calibrate:
+        cal = calibration.write_calibration(results_dir, before, calibration.measure())
+        log(f"calibration loop: {cal['samples_per_s']:.0f} samples/s (for the speed gate)")
     registry.pm.hook.ftbench_suite_end(suite=suite, records=outcome.records)
     return outcome
