@@ -9,6 +9,7 @@ collects the records the executor yields.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,31 @@ class SuiteOutcome:
         return [r for r in self.records if r.get("status") != "ok"]
 
 
+def eta_seconds(timings: list[dict], remaining: int) -> float | None:
+    """Seconds the `remaining` runs will take, from the finished runs' timings.
+
+    Each run costs about the median wall time of the runs after the first; while
+    only the first has finished, its wall time less its data loading (later runs
+    find the data cached in the process). Runs that failed before training (no
+    training time) are left out; None when nothing is known yet.
+    """
+    trained = [t for t in timings if t.get("train_s")]
+    if not trained or remaining <= 0:
+        return None if remaining > 0 else 0.0
+    later = [t["wall_s"] for t in trained[1:] if t.get("wall_s")]
+    if later:
+        per_run = statistics.median(later)
+    else:
+        first = trained[0]
+        per_run = max(first.get("wall_s", 0.0) - first.get("data_s", 0.0), first["train_s"])
+    return per_run * remaining
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def save_resolved_suite(suite: Suite, folder: Path) -> None:
     """The validated suite with every default filled in, beside its results."""
     write_text_atomic(folder / RESOLVED_SUITE, yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
@@ -120,7 +146,11 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
         from ftbench import calibrate as calibration
 
         before = calibration.measure()
-    bar = tqdm(total=len(todo), desc=suite.name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+    # tqdm's own estimate extrapolates the first run, which pays the one-time costs
+    # (imports, loading data, the source evaluation); `eta_seconds` does not.
+    bar = tqdm(total=len(todo), desc=suite.name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+    timings: list[dict] = []
     try:
         for record in executor.map(run_payload, payloads):
             if record.get("status") == CLAIMED:
@@ -129,8 +159,11 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
                 outcome.records.append(record)
                 acc = ((record.get("metrics") or {}).get("test") or {}).get("acc")
                 cell = record.get("cell", {})
+                timings.append(record.get("timing") or {})
+                eta = eta_seconds(timings, len(todo) - bar.n - 1)
                 bar.set_postfix_str(f"{cell.get('strategy')} {cell.get('data')} s{record.get('seed')}: "
-                                    + (f"{acc:.1f}%" if acc is not None else record.get("status", "?")))
+                                    + (f"{acc:.1f}%" if acc is not None else record.get("status", "?"))
+                                    + (f", about {_duration(eta)} left" if eta is not None else ""))
                 error = record.get("error") or {}
                 if record.get("status") == "failed" and error.get("type") not in seen_errors and not quiet:
                     seen_errors.add(error.get("type"))  # each kind of failure once, when it first happens

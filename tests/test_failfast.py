@@ -75,3 +75,15 @@ def test_first_failure_is_printed_when_it_happens(tmp_path):
     summary = next(i for i, l in enumerate(lines) if l.startswith("ff: 3 runs"))
     assert first < notice < summary
     assert "skipped: " in result.stderr
+
+
+def test_eta_comes_from_later_runs_not_the_first():
+    from ftbench.driver import _duration, eta_seconds
+
+    first = {"wall_s": 60.0, "data_s": 45.0, "train_s": 10.0}  # data loading: once per process
+    assert eta_seconds([], 5) is None
+    assert eta_seconds([first], 4) == 4 * 15.0
+    later = [first, {"wall_s": 12.0, "data_s": 0.5, "train_s": 10.0}, {"wall_s": 14.0, "train_s": 10.0}]
+    assert eta_seconds(later, 10) == 10 * 13.0
+    assert eta_seconds([{"wall_s": 1.0, "train_s": 0.0}], 3) is None  # failed before training: unknown
+    assert (_duration(130), _duration(7)) == ("2m10s", "7s")
