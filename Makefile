@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # The regression gate CI runs: a tiny suite on CPU against the committed baseline.
 gate: $(STAMP)
-	$(BIN)/ftbench run suites/ci-regression.yaml --results results/ci-regression --rerun --quiet
+	$(BIN)/ftbench run suites/ci-regression.yaml --results results/ci-regression --rerun --quiet --calibrate
 	$(BIN)/ftbench compare results/baselines/ci-regression.json results/ci-regression --config results/baselines/ci-gate.yaml
 
 bench: $(STAMP)
