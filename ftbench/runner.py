@@ -204,7 +204,8 @@ class _Run:
             train = train.subset(select_subset(train.labels, shots=amount.shots, fraction=amount.fraction,
                                                examples=amount.examples, seed=spec.seed))
         kind = next((k for k in ("shots", "fraction", "examples") if getattr(amount, k) is not None), "all")
-        self.data_amount = {"kind": kind, "value": getattr(amount, kind, None), "n_train": len(train)}
+        self.data_amount = {"kind": kind, "value": getattr(amount, kind, None), "n_train": len(train),
+                            "n_classes": len(task.classes)}  # the chance level of plots
 
         bcomp = reg.get("backbone", spec.backbone.name)
         backbone = bcomp.factory(bcomp.params.model_validate(spec.backbone.params),
