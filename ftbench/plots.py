@@ -43,7 +43,7 @@ def write_plots(report_or_records: Report | list[dict], out_dir: str | Path, **o
         "critical_difference": _critical_difference}
     paths = []
     for name, draw in drawers.items():
-        fig = Figure(figsize=(7, 4.5), layout="constrained")
+        fig = Figure(figsize=(8.5, 4.5), layout="constrained")  # room for the legend beside the panels
         if draw(report, fig, colors):
             path = out / f"{name}.png"
             fig.savefig(path, dpi=110)
@@ -140,7 +140,8 @@ def _scatter_cells(report: Report, fig: Figure, colors: dict[str, str], x: dict[
                     label=None if cell.strategy in seen else cell.strategy)
         seen.add(cell.strategy)
         if labels:
-            name = cell.strategy + (f" {cell.data}" if len({c.data for c in cells}) > 1 else "")
+            name = " ".join([cell.strategy] + [getattr(cell, f) for f in ("data", "dataset")
+                                               if len({getattr(c, f) for c in cells}) > 1])
             ax.annotate(name, (sx.mean, sy.mean), xytext=(4, 4), textcoords="offset points", fontsize=7)
     ax.set(xlabel=xlabel, ylabel=f"test {report.options['metric']} (%)")
     if log_x:
@@ -190,7 +191,9 @@ def _domain_shift(report: Report, fig: Figure, colors: dict[str, str]) -> bool:
         if fit is not None:
             line = np.linspace(min(xs), max(xs), 2)
             ax.plot(line, fit.predict(line), "k--", lw=1, label="fit")
-        ax.axline((0, 0), slope=1, color="0.6", ls=":", lw=1, label="y = x (no drop under shift)")
+        limits = ax.get_xlim(), ax.get_ylim()
+        ax.axline((xs[0], xs[0]), slope=1, color="0.6", ls=":", lw=1, label="y = x (no drop under shift)")
+        ax.set(xlim=limits[0], ylim=limits[1])  # the reference line must not zoom out from the data
         ax.set(xlabel=f"test {metric} (%)", title=dataset)
     axes[0].set_ylabel(f"mean shifted {metric} (%)")
     _legend_outside(fig, axes)

@@ -51,6 +51,5 @@ def test_domain_shift_draws_y_equals_x(report):
 def test_accuracy_vs_time_names_its_points(report):
     fig = _draw(report, plots._accuracy_vs_time)
     names = [t.get_text() for t in fig.axes[0].texts]
-    cells = sorted({(c.strategy, c.data) for c in report.study.ok})
-    assert len(names) == len(report.study.ok)  # one name per point
-    assert {f"{s} {d}" for s, d in cells} == set(names)
+    assert len(names) == len(report.study.ok)  # one name per point: strategy, data amount, dataset
+    assert {f"{c.strategy} {c.data} {c.dataset}" for c in report.study.ok} == set(names)
