@@ -14,7 +14,7 @@ def _invoke(*args):
 def test_overview_uses_plurals_and_skips_empty_kinds():
     result = _invoke("list")
     assert result.exit_code == 0
-    assert "strategies (13)" in result.output and "strategys" not in result.output
+    assert "strategies (18)" in result.output and "strategys" not in result.output
     assert "reporters (0)" not in result.output
     assert _invoke("list", "reporters").output.startswith("no reporters installed")
 

@@ -11,14 +11,18 @@ import importlib
 
 import ftbench
 from ftbench.components import Component, lazy
-from ftbench_strategies.params import (BitFitParams, DiscriminativeLRParams, FreezeParams, FullParams,
-                                       GradualUnfreezeParams, L2SPParams, LinearProbeParams, LoRAParams,
-                                       LPFTParams, LwFParams, ScratchParams, SurgicalParams, WiSEFTParams)
+from ftbench_strategies.params import (AdaBNParams, BitFitParams, DANNParams, DiscriminativeLRParams,
+                                       FeatureExtractParams, FreezeParams, FullParams, GradualUnfreezeParams,
+                                       L2SPParams, LinearProbeParams, LoRAParams, LPFTParams, LwFParams,
+                                       PeftParams, ScratchParams, SelfTrainingParams, SurgicalParams,
+                                       WiSEFTParams)
 
 #: Each strategy class and its module, imported when first used (they import torch).
 _CLASSES = {"Full": "full", "LinearProbe": "linear_probe", "Scratch": "scratch", "Freeze": "freeze",
             "Surgical": "freeze", "GradualUnfreeze": "gradual_unfreeze", "DiscriminativeLR": "discriminative_lr",
-            "LPFT": "lp_ft", "L2SP": "l2_sp", "WiSEFT": "wise_ft", "BitFit": "bitfit", "LoRA": "lora", "LwF": "lwf"}
+            "LPFT": "lp_ft", "L2SP": "l2_sp", "WiSEFT": "wise_ft", "BitFit": "bitfit", "LoRA": "lora", "LwF": "lwf",
+            "Peft": "peft", "FeatureExtract": "feature_extract", "AdaBN": "adabn", "DANN": "dann",
+            "SelfTraining": "self_training"}
 
 
 def __getattr__(name: str):
@@ -56,8 +60,23 @@ STRATEGIES = [
     Component("bitfit", _lazy("BitFit"), BitFitParams, "BitFit: only biases and the head train (Ben Zaken et al. 2022)."),
     Component("lora", _lazy("LoRA"), LoRAParams,
               "LoRA: low-rank adapters on linear and conv layers, merged for evaluation (Hu et al. 2022)."),
+    Component("peft", _lazy("Peft"), PeftParams,
+              "Any Hugging Face peft method (LoRA, LoHa, LoKr, IA3, BOFT, VeRA, ...) on the backbone's "
+              "linear/conv layers, merged for evaluation where supported."),
     Component("lwf", _lazy("LwF"), LwFParams,
               "Learning without Forgetting: fine-tuning plus distillation of the source head (Li & Hoiem 2016)."),
+    Component("feature-extract", _lazy("FeatureExtract"), FeatureExtractParams,
+              "Feature extraction: scikit-learn logistic regression (C on val) or k-NN on frozen features "
+              "(Kornblith et al. 2019)."),
+    Component("adabn", _lazy("AdaBN"), AdaBNParams,
+              "AdaBN: batch-norm statistics re-estimated on unlabelled target images after fine-tuning "
+              "(Li et al. 2016); needs adapt:."),
+    Component("dann", _lazy("DANN"), DANNParams,
+              "DANN: fine-tuning plus a gradient-reversed domain classifier on the features "
+              "(Ganin et al. 2016); needs adapt:."),
+    Component("self-training", _lazy("SelfTraining"), SelfTrainingParams,
+              "Self-training: fine-tuning plus confident pseudo-labels on unlabelled target images "
+              "(Lee 2013, FixMatch's threshold); needs adapt:."),
 ]
 
 
