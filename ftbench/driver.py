@@ -139,7 +139,8 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     executor = comp.factory(comp.params.model_validate(params))
     loggers = _start_loggers(suite, registry, results_dir)
     try:
-        _run_todo(suite, registry, executor, todo, outcome, results_dir, rerun=rerun, quiet=quiet, plugins=plugins)
+        _run_todo(suite, registry, executor, todo, outcome, results_dir, rerun=rerun, quiet=quiet, plugins=plugins,
+                  fail_fast=fail_fast, calibrate=calibrate)
     finally:
         for logger in loggers:
             registry.pm.unregister(logger)
@@ -165,7 +166,8 @@ def _start_loggers(suite: Suite, registry, results_dir: Path) -> list:
 
 
 def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: SuiteOutcome, results_dir: Path, *,
-              rerun: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
+              rerun: bool, quiet: bool, plugins: tuple[str, ...], fail_fast: bool = True,
+              calibrate: bool = False) -> None:
     registry.pm.hook.ftbench_suite_start(suite=suite, runs=todo)
     payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun,
                  "progress": not quiet, "driver_pid": os.getpid(), "fail_fast": fail_fast} for s in todo]
@@ -208,5 +210,6 @@ def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: Su
         bar.close()
     if calibrate:
         cal = calibration.write_calibration(results_dir, before, calibration.measure())
-        log(f"calibration loop: {cal['samples_per_s']:.0f} samples/s (for the speed gate)")
+        if not quiet:
+            print(f"calibration loop: {cal['samples_per_s']:.0f} samples/s (for the speed gate)", file=sys.stderr)
     registry.pm.hook.ftbench_suite_end(suite=suite, records=outcome.records)

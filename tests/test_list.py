@@ -16,7 +16,7 @@ def test_overview_uses_plurals_and_skips_empty_kinds():
     assert result.exit_code == 0
     assert "strategies (18)" in result.output and "strategys" not in result.output
     assert "reporters (0)" not in result.output
-    assert _invoke("list", "reporters").output.startswith("no reporters installed")
+    assert _invoke("list", "reporters").stdout.startswith("no reporters installed")
 
 
 def test_one_dataset_in_full_with_types_defaults_and_layout():
