@@ -31,7 +31,7 @@ test: $(STAMP)
 
 # The regression gate CI runs: a tiny suite on CPU against the committed baseline.
 gate: $(STAMP)
-	$(BIN)/ftbench run suites/ci-regression.yaml --results results/ci-regression --rerun --quiet
+	$(BIN)/ftbench run suites/ci-regression.yaml --results results/ci-regression --rerun --quiet --calibrate
 	$(BIN)/ftbench compare results/baselines/ci-regression.json results/ci-regression --config results/baselines/ci-gate.yaml
 
 # Rerun the quickstart into a fresh folder and compare every accuracy with the reference.
@@ -51,6 +51,7 @@ readme: $(STAMP)
 	$(BIN)/python tools/readme_report.py
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/data_path.py
 	$(BIN)/python benchmarks/streaming.py

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import torch
 from safetensors.torch import load_file, save_file
 
+from ftbench.cache import cache_dir, checkpoint_dir  # noqa: F401  (re-exported; torch-free home)
 from ftbench.errors import FtbenchError
 
 MODEL_FILE = "model.safetensors"
@@ -49,15 +50,6 @@ class MissingCheckpoint(FtbenchError):
     """No cached checkpoint has the requested key."""
 
 
-def cache_dir() -> Path:
-    """$FTBENCH_CACHE, else $XDG_CACHE_HOME/ftbench, else ~/.cache/ftbench."""
-    if os.environ.get("FTBENCH_CACHE"):
-        return Path(os.environ["FTBENCH_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "ftbench"
-    return Path.home() / ".cache" / "ftbench"
-
-
 def checkpoint_key(config: dict[str, Any]) -> str:
     """16 hex digits of the sha256 of `config` as canonical JSON (sorted keys).
 
@@ -66,10 +58,6 @@ def checkpoint_key(config: dict[str, Any]) -> str:
     """
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def checkpoint_dir(key: str) -> Path:
-    return cache_dir() / "checkpoints" / key
 
 
 def _sha256(path: Path) -> str:

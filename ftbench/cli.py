@@ -19,8 +19,48 @@ from ftbench.errors import FtbenchError, UserInputError
 from ftbench.plugins import PLURALS
 
 
+#: Commands in their own modules, imported only when used: their modules import
+#: scipy and the report code, which `ftbench --help` and `ftbench list` need not pay
+#: for. The short help is what `--help` shows without importing them (a test checks
+#: that it matches each command's docstring).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "baseline": ("ftbench.cli_gate:baseline", "Save results as a baseline for `ftbench compare`."),
+    "compare": ("ftbench.cli_gate:compare_cmd", "Compare CURRENT results against a BASELINE; exit 1 on a regression."),
+    "new": ("ftbench.cli_gate:new", "Create an installable plugin package that adds one KIND named NAME."),
+    "report": ("ftbench.cli_report:report", "Tables and statistics over the runs in RESULTS_DIR: accuracy with "
+               "paired tests against a baseline, training time and cost, data efficiency, domain shift, "
+               "forgetting, a summary per strategy and ranks across tasks."),
+}
+
+
 class _Group(click.Group):
-    """Turns domain errors raised by any command into click errors."""
+    """Turns domain errors raised by any command into click errors, and imports the
+    `LAZY_COMMANDS` when they are called."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in LAZY_COMMANDS:
+            import importlib
+
+            module, _, attr = LAZY_COMMANDS[name][0].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)  # as click's own
+        rows = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is None:
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][1]).get_short_help_str(limit)))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -38,6 +78,8 @@ def _registry(ctx: click.Context):
     if obj.get("registry") is None:
         obj["registry"] = Registry(make_plugin_manager(extra=obj["plugins"]))
         use_registry(obj["registry"])
+        for broken in obj["registry"].broken:  # skipped, so that everything else still works
+            click.echo(f"warning: {broken.message()}", err=True)
     return obj["registry"]
 
 
@@ -63,38 +105,93 @@ def cli(ctx: click.Context, plugins: tuple[str, ...]) -> None:
 _PLURAL = {v: k for k, v in PLURALS.items()}
 
 
+def _default(field) -> str:
+    return "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+
+
 def _param_summary(comp) -> str:
-    parts = []
-    for name, field in comp.params.model_fields.items():
-        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-        parts.append(f"{field.alias or name}={default}")  # a suite writes the alias (lwf's `lambda`)
+    parts = [f"{field.alias or name}={_default(field)}"  # a suite writes the alias (lwf's `lambda`)
+             for name, field in comp.params.model_fields.items()]
     return ", ".join(parts) or "-"
+
+
+def _type_name(tp) -> str:
+    """A field's type as a suite author reads it: `int | null`, `'ulmfit' | 'layer-decay'`."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is type(None):
+        return "null"
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is not None:
+        inner = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _show_component(comp, kind: str) -> None:
+    click.echo(f"{comp.name} ({kind}, from {comp.provider})")
+    click.echo(f"  {comp.description or comp.summary()}")
+    fields = comp.params.model_fields
+    if fields:
+        rows = [(f.alias or n, _type_name(f.annotation), _default(f), f.description or "")
+                for n, f in fields.items()]
+        click.echo()
+        click.echo(tabulate(rows, headers=["parameter", "type", "default", "description"],
+                            maxcolwidths=[None, 30, 24, 70]))
+    else:
+        click.echo("  no parameters")
+    if comp.notes:
+        click.echo()
+        click.echo(comp.notes.rstrip())
 
 
 @cli.command("list")
 @click.argument("kind", required=False, type=click.Choice(sorted(_PLURAL)))
+@click.argument("name", required=False)
 @click.option("--groups", metavar="MODEL", help="Show the layer groups of this backbone model (timm name).")
 @click.option("--backbone", "backbone_name", default="timm", show_default=True,
               help="Backbone component that --groups builds the model with.")
 @click.pass_context
-def list_cmd(ctx: click.Context, kind: str | None, groups: str | None, backbone_name: str) -> None:
+def list_cmd(ctx: click.Context, kind: str | None, name: str | None, groups: str | None, backbone_name: str) -> None:
     """List components: name, provider, description and parameters with defaults.
+
+    With a NAME, one component in full: each parameter's type, default and
+    description, and notes such as a dataset's folder layout.
 
     Example:
 
         ftbench list strategies
+        ftbench list datasets imagefolder
         ftbench list backbones --groups resnet18
     """
     registry = _registry(ctx)
     if groups:
         _show_groups(registry, backbone_name, groups)
         return
+    if name:
+        if not kind:
+            raise BadInput("give the kind before the name, e.g. `ftbench list datasets imagefolder`")
+        _show_component(registry.get(_PLURAL[kind], name), _PLURAL[kind])
+        return
     kinds = [_PLURAL[kind]] if kind else list(KINDS)
     for k in kinds:
         rows = [(c.name, c.provider, c.summary(), _param_summary(c)) for c in registry.all(k)]
-        click.echo(f"{k}s ({len(rows)})")
+        if not rows:
+            if kind:  # asked for: say so; in the overview an empty kind is noise
+                click.echo(f"no {PLURALS[k]} installed")
+            continue
+        click.echo(f"{PLURALS[k]} ({len(rows)})")
         click.echo(tabulate(rows, headers=["name", "provider", "description", "parameters"], maxcolwidths=[None, 28, 48, 60]))
         click.echo()
+    if not name and kind:
+        click.echo(f"`ftbench list {kind} NAME` shows one in full.")
 
 
 def _show_groups(registry, backbone_name: str, model: str) -> None:
@@ -144,6 +241,10 @@ def _results_dir(results: str | None, suite) -> Path:
 def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
     """Check a suite and print its expanded runs, their count and total budget.
 
+    Every problem is reported at once: the schema, component names and
+    parameters, and the environment (data folders, weights files, Hub weights
+    when offline, a GPU for `device: cuda`). Exits 2 when there is one.
+
     Example:
 
         ftbench validate suites/quickstart.yaml
@@ -152,7 +253,7 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
     from ftbench.suite import expand, load_suite
 
     registry = _registry(ctx)
-    suite = load_suite(suite_path, registry)
+    suite = load_suite(suite_path, registry, environment=True)
     specs = expand(suite, registry)
     _summarise_plan(specs, ResultsStore(_results_dir(results, suite)), suite)
     click.echo(f"{suite_path}: valid")
@@ -174,10 +275,12 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
 @click.option("--logger", "loggers", multiple=True, metavar="NAME",
               help="Also log every run to this logger, default params (`ftbench list loggers`); repeatable.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines (CI).")
+@click.option("--calibrate", is_flag=True,
+              help="Time a fixed bare training loop before and after the runs, for the speed gate (`ftbench compare`).")
 @click.pass_context
 def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool, rerun: bool,
         rerun_stale: bool, only: tuple[str, ...], jobs: int | None, executor: str | None, device: str | None,
-        loggers: tuple[str, ...], quiet: bool) -> None:
+        loggers: tuple[str, ...], quiet: bool, calibrate: bool) -> None:
     """Run every combination of a suite; finished runs are skipped.
 
     Exits 0 when every run is ok, 1 when some failed or diverged (the others
@@ -194,7 +297,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     from ftbench.suite import expand, load_suite
 
     registry = _registry(ctx)
-    suite = load_suite(suite_path, registry)
+    suite = load_suite(suite_path, registry, environment=True, device=device)
     suite = _with_loggers(suite, loggers, registry)
     folder = _results_dir(results, suite)
     subset = parse_only(only)
@@ -207,7 +310,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
         params["workers"] = jobs
     outcome = run_suite(suite, registry, folder, executor_name=executor, executor_params=params or None,
                         rerun=rerun, quiet=quiet, plugins=ctx.find_root().obj["plugins"], device=device,
-                        rerun_stale=rerun_stale, only=subset)
+                        rerun_stale=rerun_stale, only=subset, calibrate=calibrate)
     ok = len(outcome.records) - len(outcome.failed)
     click.echo(f"{suite.name}: {outcome.planned} runs; {outcome.skipped} already finished, {ok} ok, "
                f"{len(outcome.failed)} failed or diverged, {len(outcome.claimed_elsewhere)} held by another "
@@ -215,7 +318,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     for rec in outcome.failed:
         err = rec.get("error") or {}
         click.echo(f"  {rec['status']}: {rec['id']} {rec['cell']} seed {rec['seed']}: "
-                   f"{err.get('type')}: {err.get('message')}", err=True)
+                   f"{err.get('type')}: {outcome.explain(err.get('message'))}", err=True)
     if outcome.failed:
         ctx.exit(1)
 
@@ -284,7 +387,7 @@ def status(results: str) -> None:
     for run_id in ids:
         state = "running" if run_id in claims else records[run_id]["status"] if run_id in records else "pending"
         counts[state] = counts.get(state, 0) + 1
-    rows = [(k, counts.get(k, 0)) for k in ("ok", "running", "failed", "diverged", "pending")]
+    rows = [(k, counts.get(k, 0)) for k in ("ok", "running", "failed", "diverged", "skipped", "pending")]
     stale = stale_records([records[i] for i in ids if i in records])
     rows.append(("stale", len(stale)))
     click.echo(tabulate(rows, headers=["state", "runs"]))
@@ -292,18 +395,6 @@ def status(results: str) -> None:
     if stale:
         click.echo(f"{summarise_stale(stale, len(ids))}; `ftbench run SUITE --results {folder} --rerun-stale` "
                    "reruns them")
-
-
-def _add_optional_commands() -> None:
-    """Commands that live in their own modules."""
-    from ftbench.cli_gate import COMMANDS
-    from ftbench.cli_report import report
-
-    for command in (report, *COMMANDS):
-        cli.add_command(command)
-
-
-_add_optional_commands()
 
 
 def main() -> None:

@@ -38,15 +38,18 @@ def baseline() -> None:
 def save(results: str, output: str) -> None:
     """Save the ok runs of a results folder as a compact baseline file.
 
-    It keeps, per cell, the seeds, the test metrics and samples/s per seed, and
-    the environment the runs shared.
+    It keeps, per cell, the seeds, the test metrics and samples/s per seed, the
+    environment the runs shared, and the calibration loop's speed when the runs
+    were made with `ftbench run --calibrate`.
 
     \b
     Example:
         ftbench baseline save results/quickstart -o results/baselines/quickstart.json
     """
     with _user_errors():
-        data = gate.save_baseline(load_records(results), output)
+        from ftbench.calibrate import read_calibration
+
+        data = gate.save_baseline(load_records(results), output, read_calibration(results))
     n_runs = sum(len(c["seeds"]) for c in data["cells"])
     click.echo(f"wrote {output}: {len(data['cells'])} cell(s), {n_runs} ok run(s)")
 

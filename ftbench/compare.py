@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from scipy import stats
 from tabulate import tabulate
 
@@ -125,9 +125,10 @@ def _common(values: list[Any]) -> Any:
     return distinct[0] if len(distinct) == 1 else (distinct or None)
 
 
-def make_baseline(records: list[dict]) -> dict:
+def make_baseline(records: list[dict], calibration: float | None = None) -> dict:
     """A compact baseline from run records: per cell the seeds, the test metrics and
-    samples/s per seed, of the runs with status ok."""
+    samples/s per seed, of the runs with status ok; and the calibration loop's
+    samples/s measured beside the runs (`ftbench run --calibrate`), when there is one."""
     groups: dict[tuple[str, ...], list[dict]] = {}
     for record in records:
         cell = record.get("cell") or {}
@@ -138,7 +139,7 @@ def make_baseline(records: list[dict]) -> dict:
     cells = [_baseline_cell(runs) for _, runs in sorted(groups.items())]
     env = {key: _common([r.get("env", {}).get(key) for r in records]) for key in ENV_KEYS}
     return {"format": BASELINE_FORMAT, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "env": env, "cells": cells}
+            "env": env, "calibration": calibration, "cells": cells}
 
 
 def _baseline_cell(runs: list[dict]) -> dict:
@@ -160,11 +161,11 @@ def _baseline_cell(runs: list[dict]) -> dict:
             "not_ok": len(runs) - len(ok)}
 
 
-def save_baseline(records: list[dict], path: str | Path) -> dict:
-    """Write `make_baseline(records)` to `path` atomically and return it."""
+def save_baseline(records: list[dict], path: str | Path, calibration: float | None = None) -> dict:
+    """Write `make_baseline(records, calibration)` to `path` atomically and return it."""
     if not records:
         raise UserInputError("no run records to save; run `ftbench run SUITE` first")
-    baseline = make_baseline(records)
+    baseline = make_baseline(records, calibration)
     if not any(cell["seeds"] for cell in baseline["cells"]):
         raise UserInputError(f"none of the {len(records)} run records has status ok; a baseline needs "
                              "finished runs, so fix the failures and rerun `ftbench run SUITE`")
@@ -195,6 +196,7 @@ class _BaselineModel(BaseModel):
     format: str
     created_at: str
     env: dict[str, Any]
+    calibration: float | None = Field(None, gt=0)
     cells: list[_CellModel]
 
 
@@ -221,7 +223,9 @@ def load_side(path: str | Path) -> dict:
         records = load_records(path)
         if not records:
             raise UserInputError(f"{path}: no run records in this folder; run `ftbench run SUITE` first")
-        return make_baseline(records)
+        from ftbench.calibrate import read_calibration
+
+        return make_baseline(records, read_calibration(path))
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
@@ -314,13 +318,16 @@ def compare(baseline: dict, current: dict, tolerances: Tolerances = Tolerances()
                                  f"choose --metric from: {', '.join(have)}")
     base = {_cell_key(c["cell"]): c for c in baseline["cells"]}
     cur = {_cell_key(c["cell"]): c for c in current["cells"]}
-    rows = [_compare_cell(base.get(key), cur.get(key), tolerances) for key in sorted(base.keys() | cur.keys())]
+    calibration = (baseline.get("calibration"), current.get("calibration"))
+    rows = [_compare_cell(base.get(key), cur.get(key), tolerances, calibration)
+            for key in sorted(base.keys() | cur.keys())]
     changes = [f"{key} {baseline['env'].get(key)} -> {current['env'].get(key)}" for key in ENV_KEYS
                if baseline["env"].get(key) != current["env"].get(key)]
     return Comparison(rows, tolerances, changes)
 
 
-def _compare_cell(base: dict | None, cur: dict | None, tol: Tolerances) -> CellResult:
+def _compare_cell(base: dict | None, cur: dict | None, tol: Tolerances,
+                  calibration: tuple[float | None, float | None] = (None, None)) -> CellResult:
     result = CellResult(cell=(base or cur)["cell"])
     for side, data in (("baseline", base), ("current", cur)):
         if data and data.get("not_ok"):
@@ -347,7 +354,7 @@ def _compare_cell(base: dict | None, cur: dict | None, tol: Tolerances) -> CellR
         result.verdicts.append(ACC_REGRESSION)
     if tol.seed_tolerance is not None:
         _compare_seeds(base, cur, tol, result)
-    _compare_speed(base, cur, tol, result)
+    _compare_speed(base, cur, tol, result, calibration)
     return result
 
 
@@ -376,9 +383,15 @@ def _welch_less(current: list[float], baseline: list[float]) -> float:
     return float(stats.ttest_ind(current, baseline, equal_var=False, alternative="less").pvalue)
 
 
-def _compare_speed(base: dict, cur: dict, tol: Tolerances, result: CellResult) -> None:
+def _compare_speed(base: dict, cur: dict, tol: Tolerances, result: CellResult,
+                   calibration: tuple[float | None, float | None] = (None, None)) -> None:
+    """Samples/s current/baseline. With a calibration on both sides each mean is first
+    divided by its side's calibration loop speed, which cancels the machine and its
+    load (so any two machines compare); without, only the same device compares."""
+    b_cal, c_cal = calibration
+    calibrated = bool(b_cal and c_cal)
     b_dev, c_dev = base.get("device_name"), cur.get("device_name")
-    if b_dev is None or c_dev is None or b_dev != c_dev:
+    if not calibrated and (b_dev is None or c_dev is None or b_dev != c_dev):
         result.notes.append(f"speed not compared: device differs ({b_dev or 'mixed/unknown'} vs "
                             f"{c_dev or 'mixed/unknown'})")
         return
@@ -389,6 +402,10 @@ def _compare_speed(base: dict, cur: dict, tol: Tolerances, result: CellResult) -
         return
     result.speed = (float(np.mean(b_sps)), float(np.mean(c_sps)))
     result.speed_ratio = result.speed[1] / result.speed[0]
+    if calibrated:
+        result.speed_ratio *= b_cal / c_cal
+    elif b_cal or c_cal:
+        result.notes.append("speed not calibrated: only one side ran `ftbench run --calibrate`")
     if result.speed_ratio < tol.speed_ratio:
         result.verdicts.append(SPEED_REGRESSION)
 
@@ -418,7 +435,8 @@ def footnote(tol: Tolerances) -> str:
     return (f"Accuracy regression: mean test {tol.metric} drops by more than {tol.acc_drop:g} {points} and a "
             f"one-sided Welch t-test (current < baseline) gives p < {tol.alpha:g}; with fewer than 2 seeds "
             f"on a side the drop alone decides ({NO_TEST}). Speed regression: mean samples/s "
-            f"current/baseline < {tol.speed_ratio:g}, on the same device only. "
+            f"current/baseline < {tol.speed_ratio:g}, each relative to its side's calibration loop when both "
+            f"have one (`ftbench run --calibrate`), else on the same device only. "
             + ("" if tol.seed_tolerance is None else
                f"Seed mismatch: a seed's test {tol.metric} differs from the baseline's same seed by more than "
                f"{tol.seed_tolerance:g} points, or is missing. ")

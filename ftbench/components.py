@@ -12,16 +12,23 @@ A plugin registers `Component`s. What a component's factory returns depends on i
 | logger   | an object with lifecycle `@hookimpl` methods (see hookspecs) |
 
 The core knows these shapes, never a backbone, dataset or strategy by name.
+
+This module imports no torch at module level: `ftbench list` and `ftbench validate`
+read components and their parameter schemas without it (torch takes seconds to
+import). Plugins keep the same rule by registering `lazy("module:attr")` factories.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
-import torch
 from pydantic import BaseModel, ConfigDict
-from torch import nn
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 KINDS = ("backbone", "dataset", "strategy", "executor", "reporter", "logger")
 
@@ -34,6 +41,37 @@ class Params(BaseModel):
 
 class NoParams(Params):
     """A component that takes no parameters."""
+
+
+class lazy:  # noqa: N801  (reads as a function at the call site: lazy("pkg.mod:make"))
+    """A factory imported on first call, so registering a component costs no import
+    of what it builds with (torch, timm): `Component("full", lazy("pkg.full:Full"), ...)`."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self._resolved: Callable[..., Any] | None = None
+
+    def resolve(self) -> Callable[..., Any]:
+        if self._resolved is None:
+            module, _, attr = self.target.partition(":")
+            obj = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+            self._resolved = obj
+        return self._resolved
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]  (the factory's, imported on demand)
+        return self.resolve().__doc__
+
+    def __reduce__(self):  # pickled by name (process pools), never with the resolved object
+        return (lazy, (self.target,))
+
+    def __repr__(self) -> str:
+        return f"lazy({self.target!r})"
 
 
 @dataclass(frozen=True)
@@ -49,10 +87,16 @@ class Component:
     params: type[Params] = NoParams
     description: str = ""
     provider: str = ""  # filled in by the plugin manager: which plugin registered it
+    notes: str = ""  # longer help `ftbench list KIND NAME` prints (a dataset's folder layout)
+    # Environment check, run by `ftbench validate` and before `ftbench run` starts: given
+    # validated params, (parameter name, problem) pairs for what is missing (a data
+    # folder, a weights file) found without loading anything; keep it torch-free.
+    check: Callable[[Any], list[tuple[str, str]]] | None = None
 
     def summary(self) -> str:
         """The first line of the description, or of the factory's docstring."""
-        text = self.description or (self.factory.__doc__ or "")
+        doc = None if isinstance(self.factory, lazy) else self.factory.__doc__
+        text = self.description or (doc or "")
         return text.strip().splitlines()[0] if text.strip() else ""
 
 
@@ -74,15 +118,22 @@ class StreamedImages:
     Every image has the shape `chw`. Indexing with an index tensor or a boolean
     mask gives another view of the same source, as a tensor's would."""
 
-    dtype = torch.uint8
     ndim = 4
 
     def __init__(self, source: ImageSource, chw: tuple[int, int, int], index: torch.Tensor | None = None):
+        import torch
+
         self.source, self.chw = source, tuple(int(v) for v in chw)
         self.index = torch.arange(len(source)) if index is None else torch.as_tensor(index, dtype=torch.long)
 
     def __len__(self) -> int:
         return len(self.index)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        return torch.uint8
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -96,7 +147,7 @@ class StreamedImages:
     def load(self, i: int) -> torch.Tensor:
         """Image i of this view, decoded, uint8 [C, H, W]."""
         image = self.source[int(self.index[i])]
-        if image.dtype != torch.uint8 or tuple(image.shape) != self.chw:
+        if image.dtype != self.dtype or tuple(image.shape) != self.chw:
             raise ValueError(f"streamed image {int(self.index[i])} is {image.dtype} {tuple(image.shape)}, "
                              f"expected uint8 {self.chw}: a streamed dataset needs one image size "
                              "(set `size:` in its params)")
@@ -104,6 +155,8 @@ class StreamedImages:
 
     def materialize(self) -> torch.Tensor:
         """Every image decoded into one uint8 [N, C, H, W] tensor (for small views)."""
+        import torch
+
         out = torch.empty(self.shape, dtype=torch.uint8)
         for i in range(len(self)):
             out[i] = self.load(i)
@@ -122,6 +175,8 @@ class ImageSet:
     labels: torch.Tensor
 
     def __post_init__(self) -> None:
+        import torch
+
         if not isinstance(self.images, StreamedImages) and (self.images.dtype != torch.uint8
                                                               or self.images.ndim != 4):
             raise ValueError(f"images must be uint8 [N,C,H,W], got {self.images.dtype} {tuple(self.images.shape)}")

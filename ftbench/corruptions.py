@@ -14,7 +14,6 @@ an 8 px digit as much as a 224 px photo.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import io
 import math
@@ -29,21 +28,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from ftbench.components import StreamedImages
-from ftbench.errors import UserInputError
-
-# Per corruption, the parameter at severities 1..5 (damage grows left to right).
-SEVERITY_TABLE: dict[str, tuple[float, ...]] = {
-    "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),  # noise std, image in [0, 1]
-    "shot_noise": (500, 250, 100, 75, 50),  # photons at full intensity (fewer = noisier)
-    "impulse_noise": (0.01, 0.02, 0.03, 0.05, 0.07),  # fraction of salt-and-pepper pixels
-    "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),  # sigma in pixels of a 32 px image
-    "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),  # factor towards the image's mean
-    "brightness": (0.05, 0.1, 0.15, 0.2, 0.3),  # added to every channel
-    "rotate": (6, 12, 18, 24, 30),  # degrees, sign drawn per image
-    "pixelate": (2, 3, 4, 5, 6),  # block side in pixels of a 32 px image
-    "jpeg": (80, 65, 58, 50, 40),  # JPEG quality
-}
-CORRUPTIONS: tuple[str, ...] = tuple(SEVERITY_TABLE)
+from ftbench.corruption_names import CORRUPTIONS, SEVERITY_TABLE, check_corruption  # noqa: F401  (re-exported)
 
 _CHUNK = 512  # images processed at once, to bound float working memory
 
@@ -136,16 +121,6 @@ _APPLY: dict[str, Callable[[torch.Tensor, float, Gens], torch.Tensor]] = {
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x * 255).round_().clamp_(0, 255).to(torch.uint8)
-
-
-def check_corruption(name: str, severity: int) -> None:
-    """Raise UserInputError unless `name` is a known corruption and 1 <= severity <= 5."""
-    if name not in SEVERITY_TABLE:
-        close = difflib.get_close_matches(name, CORRUPTIONS, n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise UserInputError(f"unknown corruption '{name}'{hint} (known: {', '.join(CORRUPTIONS)})")
-    if not (isinstance(severity, int) and 1 <= severity <= 5):
-        raise UserInputError(f"corruption '{name}': severity must be an integer 1..5, got {severity!r}")
 
 
 # Corruptions that draw random numbers: each image gets its own generator.

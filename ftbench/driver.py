@@ -9,6 +9,7 @@ collects the records the executor yields.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 from tqdm import tqdm
 
 from ftbench.errors import UserInputError
+from ftbench.failfast import FailFast, one_line, skip_reason
 from ftbench.plugins import default_registry, use_registry
 from ftbench.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite import RunSpec, Suite, expand
@@ -38,6 +40,11 @@ def run_payload(payload: dict) -> dict:
     try:
         if not payload.get("rerun") and store.is_done(spec.id):
             return store.read(spec.id)
+        reason = skip_reason(payload["results"], spec.cell) if payload.get("fail_fast") else None
+        if reason:
+            from ftbench.runner import skipped_record
+
+            return skipped_record(payload, reason)
         # A bar per run only where the suite's bar is: in the driver's own process.
         progress = payload.get("progress", False) and os.getpid() == payload.get("driver_pid")
         return execute(spec, registry, store, progress=progress)
@@ -51,10 +58,44 @@ class SuiteOutcome:
     skipped: int = 0  # finished earlier
     records: list[dict] = field(default_factory=list)
     claimed_elsewhere: list[str] = field(default_factory=list)
+    checkpoint_names: dict[str, str] = field(default_factory=dict)  # "ftbench:<key>" -> "pretrain:NAME"
+
+    def explain(self, message: str | None) -> str:
+        """A run's error message with the suite's own names (`pretrain:NAME`, not
+        the checkpoint key it resolves to)."""
+        text = str(message or "")
+        for key, name in self.checkpoint_names.items():
+            text = text.replace(key, f"{name} ({key})")
+        return text
 
     @property
     def failed(self) -> list[dict]:
         return [r for r in self.records if r.get("status") != "ok"]
+
+
+def eta_seconds(timings: list[dict], remaining: int) -> float | None:
+    """Seconds the `remaining` runs will take, from the finished runs' timings.
+
+    Each run costs about the median wall time of the runs after the first; while
+    only the first has finished, its wall time less its data loading (later runs
+    find the data cached in the process). Runs that failed before training (no
+    training time) are left out; None when nothing is known yet.
+    """
+    trained = [t for t in timings if t.get("train_s")]
+    if not trained or remaining <= 0:
+        return None if remaining > 0 else 0.0
+    later = [t["wall_s"] for t in trained[1:] if t.get("wall_s")]
+    if later:
+        per_run = statistics.median(later)
+    else:
+        first = trained[0]
+        per_run = max(first.get("wall_s", 0.0) - first.get("data_s", 0.0), first["train_s"])
+    return per_run * remaining
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def save_resolved_suite(suite: Suite, folder: Path) -> None:
@@ -97,12 +138,17 @@ def select_runs(specs: list[RunSpec], only: dict[str, set[str]]) -> list[RunSpec
 def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str | None = None,
               executor_params: dict | None = None, rerun: bool = False, quiet: bool = False,
               plugins: tuple[str, ...] = (), device: str | None = None, rerun_stale: bool = False,
-              only: dict[str, set[str]] | None = None) -> SuiteOutcome:
+              only: dict[str, set[str]] | None = None, fail_fast: bool = True,
+              calibrate: bool = False) -> SuiteOutcome:
     """Run every run of `suite` (or of the `only` subset, see `select_runs`) not yet
     finished in `results_dir`; `rerun` runs finished ones again too, `rerun_stale`
-    those whose records came from older code."""
+    those whose records came from older code. With `fail_fast`, runs that share a
+    component with two runs that failed the same way are skipped (`ftbench.failfast`);
+    each new kind of failure is printed as soon as it happens. With `calibrate`, the
+    speed gate's calibration loop runs right before and after the runs (`ftbench.calibrate`)."""
     from ftbench.pretrain import pretrain_suite
     from ftbench.provenance import stale_records
+    from ftbench.suite import CHECKPOINT_PREFIX, PRETRAIN_PREFIX, pretrain_key
 
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     if device:
@@ -115,6 +161,8 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     store = ResultsStore(results_dir)
     save_resolved_suite(suite, results_dir)
     outcome = SuiteOutcome(planned=len(specs))
+    outcome.checkpoint_names = {CHECKPOINT_PREFIX + pretrain_key(job, registry): PRETRAIN_PREFIX + name
+                                for name, job in suite.pretrain.items()}
     done = {s.id for s in specs if store.is_done(s.id)}
     stale = stale_records([r for i in sorted(done) if (r := store.read(i))]) if rerun_stale else {}
     todo = specs if rerun else [s for s in specs if s.id not in done or s.id in stale]
@@ -134,7 +182,7 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     loggers = _start_loggers(suite, registry, results_dir)
     try:
         _run_todo(suite, registry, executor, todo, outcome, results_dir, rerun=rerun, stale=set(stale), quiet=quiet,
-                  plugins=plugins)
+                  plugins=plugins, fail_fast=fail_fast, calibrate=calibrate)
     finally:
         for logger in loggers:
             registry.pm.unregister(logger)
@@ -160,11 +208,22 @@ def _start_loggers(suite: Suite, registry, results_dir: Path) -> list:
 
 
 def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: SuiteOutcome, results_dir: Path, *,
-              rerun: bool, stale: set[str], quiet: bool, plugins: tuple[str, ...]) -> None:
+              rerun: bool, stale: set[str], quiet: bool, plugins: tuple[str, ...], fail_fast: bool = True,
+              calibrate: bool = False) -> None:
     registry.pm.hook.ftbench_suite_start(suite=suite, runs=todo)
     payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun or s.id in stale,
-                 "progress": not quiet, "driver_pid": os.getpid()} for s in todo]
-    bar = tqdm(total=len(todo), desc=suite.name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+                 "progress": not quiet, "driver_pid": os.getpid(), "fail_fast": fail_fast} for s in todo]
+    watch = FailFast(results_dir) if fail_fast else None
+    seen_errors: set[str] = set()
+    if calibrate:
+        from ftbench import calibrate as calibration
+
+        before = calibration.measure()
+    # tqdm's own estimate extrapolates the first run, which pays the one-time costs
+    # (imports, loading data, the source evaluation); `eta_seconds` does not.
+    bar = tqdm(total=len(todo), desc=suite.name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+    timings: list[dict] = []
     try:
         for record in executor.map(run_payload, payloads):
             if record.get("status") == CLAIMED:
@@ -174,9 +233,25 @@ def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: Su
                 registry.pm.hook.ftbench_run_collected(suite=suite, record=record)
                 acc = ((record.get("metrics") or {}).get("test") or {}).get("acc")
                 cell = record.get("cell", {})
+                timings.append(record.get("timing") or {})
+                eta = eta_seconds(timings, len(todo) - bar.n - 1)
                 bar.set_postfix_str(f"{cell.get('strategy')} {cell.get('data')} s{record.get('seed')}: "
-                                    + (f"{acc:.1f}%" if acc is not None else record.get("status", "?")))
+                                    + (f"{acc:.1f}%" if acc is not None else record.get("status", "?"))
+                                    + (f", about {_duration(eta)} left" if eta is not None else ""))
+                error = record.get("error") or {}
+                if record.get("status") == "failed" and error.get("type") not in seen_errors and not quiet:
+                    seen_errors.add(error.get("type"))  # each kind of failure once, when it first happens
+                    bar.write(f"failed: {'/'.join(str(v) for v in cell.values())} seed {record.get('seed')}: "
+                              f"{error.get('type')}: {one_line(outcome.explain(error.get('message')))}",
+                              file=sys.stderr)
+                notice = watch.observe(record) if watch else None
+                if notice and not quiet:
+                    bar.write(notice, file=sys.stderr)
             bar.update(1)
     finally:
         bar.close()
+    if calibrate:
+        cal = calibration.write_calibration(results_dir, before, calibration.measure())
+        if not quiet:
+            print(f"calibration loop: {cal['samples_per_s']:.0f} samples/s (for the speed gate)", file=sys.stderr)
     registry.pm.hook.ftbench_suite_end(suite=suite, records=outcome.records)

@@ -55,7 +55,7 @@ def figures(report: Report) -> Iterator[tuple[str, Figure]]:
         "forgetting_vs_accuracy": _forgetting_vs_accuracy, "domain_shift": _domain_shift,
         "critical_difference": _critical_difference}
     for name, draw in drawers.items():
-        fig = Figure(figsize=(7, 4.5), layout="constrained")
+        fig = Figure(figsize=(8.5, 4.5), layout="constrained")  # room for the legend beside the panels
         if draw(report, fig, colors):
             yield name, fig
 
@@ -88,15 +88,55 @@ def _data_efficiency(report: Report, fig: Figure, colors: dict[str, str]) -> boo
             sums = [_summary(report, acc[c]) for c in cells]
             ax.plot(x, [s.mean for s in sums], "o-", color=colors[strategy], label=strategy)
             ax.fill_between(x, [s.low for s in sums], [s.high for s in sums], color=colors[strategy], alpha=0.2)
-        ax.set(xscale="log", xlabel="labelled training examples", title=f"{dataset} ({backbone})")
+        scratch = by_strategy.get(report.options["scratch"])
+        if scratch:  # the target of data efficiency: scratch with all its data
+            best = max(scratch, key=lambda c: report.study.n_train[c])
+            ax.axhline(_summary(report, acc[best]).mean, color="0.4", ls=":", lw=1,
+                       label=f"{report.options['scratch']} at {report.study.n_train[best]:g} examples")
+        chance = _chance(report, [c for cs in by_strategy.values() for c in cs])
+        if chance is not None:
+            ax.axhline(chance, color="0.6", ls="--", lw=1, label=f"chance ({chance:.3g}%)")
+        ax.set(xlabel="labelled training examples", title=f"{dataset} ({backbone})")
+        _log_axis(ax.xaxis, ax.set_xscale)
     axes[0].set_ylabel(f"test {report.options['metric']} (%)")
-    axes[0].legend()
+    _legend_outside(fig, axes)
     return True
 
 
+def _chance(report: Report, cells: list[Cell]) -> float | None:
+    """Accuracy of guessing, from the class count the runs recorded (None without)."""
+    counts = {(rec.get("data_amount") or {}).get("n_classes") for c in cells
+              for rec in report.study.ok.get(c, {}).values()}
+    if len(counts) != 1 or not isinstance(n := counts.pop(), int) or n < 1:
+        return None
+    k = 5 if report.options["metric"] == "top5" else 1
+    return min(100.0, 100.0 * k / n)
+
+
+def _log_axis(axis, set_scale) -> None:
+    """A log axis that reads 10, 20, 50, 100 (not 3x10^1): plain numbers at 1, 2, 5."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    set_scale("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _legend_outside(fig: Figure, axes) -> None:
+    """One legend for all panels, right of them, so it covers no data."""
+    handles: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize="small")
+
+
 def _scatter_cells(report: Report, fig: Figure, colors: dict[str, str], x: dict[Cell, dict[int, float]],
-                   xlabel: str, log_x: bool) -> bool:
-    """Per cell: mean accuracy against the mean of `x`, with interval error bars."""
+                   xlabel: str, log_x: bool, labels: bool = False) -> bool:
+    """Per cell: mean accuracy against the mean of `x`, with interval error bars;
+    with `labels`, each point is named (strategy, and data amount when they vary)."""
     acc = _acc(report)
     cells = sorted(set(acc) & set(x))
     if not cells:
@@ -108,8 +148,14 @@ def _scatter_cells(report: Report, fig: Figure, colors: dict[str, str], x: dict[
         ax.errorbar(sx.mean, sy.mean, xerr=_err(sx), yerr=_err(sy), fmt="o", color=colors[cell.strategy],
                     label=None if cell.strategy in seen else cell.strategy)
         seen.add(cell.strategy)
-    ax.set(xlabel=xlabel, ylabel=f"test {report.options['metric']} (%)", xscale="log" if log_x else "linear")
-    ax.legend()
+        if labels:
+            name = " ".join([cell.strategy] + [getattr(cell, f) for f in ("data", "dataset")
+                                               if len({getattr(c, f) for c in cells}) > 1])
+            ax.annotate(name, (sx.mean, sy.mean), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    ax.set(xlabel=xlabel, ylabel=f"test {report.options['metric']} (%)")
+    if log_x:
+        _log_axis(ax.xaxis, ax.set_xscale)
+    _legend_outside(fig, [ax])
     return True
 
 
@@ -121,7 +167,8 @@ def _err(s: stats.Summary) -> list[list[float]] | None:
 
 
 def _accuracy_vs_time(report: Report, fig: Figure, colors: dict[str, str]) -> bool:
-    return _scatter_cells(report, fig, colors, report.study.values(timing("train_s")), "training time (s)", True)
+    return _scatter_cells(report, fig, colors, report.study.values(timing("train_s")), "training time (s)", True,
+                          labels=True)
 
 
 def _forgetting_vs_accuracy(report: Report, fig: Figure, colors: dict[str, str]) -> bool:
@@ -153,9 +200,12 @@ def _domain_shift(report: Report, fig: Figure, colors: dict[str, str]) -> bool:
         if fit is not None:
             line = np.linspace(min(xs), max(xs), 2)
             ax.plot(line, fit.predict(line), "k--", lw=1, label="fit")
+        limits = ax.get_xlim(), ax.get_ylim()
+        ax.axline((xs[0], xs[0]), slope=1, color="0.6", ls=":", lw=1, label="y = x (no drop under shift)")
+        ax.set(xlim=limits[0], ylim=limits[1])  # the reference line must not zoom out from the data
         ax.set(xlabel=f"test {metric} (%)", title=dataset)
     axes[0].set_ylabel(f"mean shifted {metric} (%)")
-    axes[0].legend()
+    _legend_outside(fig, axes)
     return True
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import os
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pluggy
 
@@ -27,23 +28,54 @@ PLURALS = {"backbone": "backbones", "dataset": "datasets", "strategy": "strategi
 _HOOK_OF_KIND = {kind: f"ftbench_register_{PLURALS[kind]}" for kind in KINDS}
 
 
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An installed plugin that could not be loaded, and the distribution it came from."""
+
+    name: str  # the entry point's name
+    distribution: str  # "project version"
+    error: str
+
+    def message(self) -> str:
+        project = self.distribution.split(" ")[0]
+        return (f"skipped the plugin '{self.name}' of the distribution {self.distribution}: {self.error}; "
+                f"fix or reinstall it, or `pip uninstall {project}`")
+
+
 def make_plugin_manager(load_entrypoints: bool = True, extra: tuple[str, ...] = ()) -> pluggy.PluginManager:
     """A plugin manager with the installed plugins (unless told not to) and the
-    modules named in `extra` (the CLI's `--plugin module.path`)."""
+    modules named in `extra` (the CLI's `--plugin module.path`).
+
+    Entry points load one by one: one that fails to import is skipped and kept in
+    `pm.ftbench_broken` (a `BrokenPlugin` each), so one broken package does not stop
+    every command; pluggy's own loader would stop at the first failure."""
     pm = pluggy.PluginManager("ftbench")
     pm.add_hookspecs(hookspecs)
+    pm.ftbench_broken = []  # type: ignore[attr-defined]
+    pm.ftbench_dists = {}  # type: ignore[attr-defined]  (plugin -> "project version")
     if load_entrypoints:
-        try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except Exception as exc:  # a broken third-party package must say who it is
-            raise PluginError(f"loading an '{ENTRY_POINT_GROUP}' entry point failed: {exc!r}; "
-                              "uninstall or fix that package") from exc
+        _load_entrypoints(pm)
     for module_path in extra:
         register_module(pm, module_path)
     if os.environ.get("FTBENCH_TRACE"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _load_entrypoints(pm: pluggy.PluginManager) -> None:
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue
+            where = f"{dist.metadata['Name']} {dist.version}"
+            try:
+                plugin = ep.load()
+                pm.register(plugin, name=ep.name)
+            except Exception as exc:  # an import error, a bad hook: skip it, say whose it is
+                pm.ftbench_broken.append(BrokenPlugin(ep.name, where, f"{type(exc).__name__}: {exc}"))
+                continue
+            pm.ftbench_dists[id(plugin)] = where
 
 
 def register_module(pm: pluggy.PluginManager, module_path: str) -> None:
@@ -62,6 +94,9 @@ def register_module(pm: pluggy.PluginManager, module_path: str) -> None:
 
 
 def _provider(pm: pluggy.PluginManager, plugin: object, plugin_name: str) -> str:
+    where = getattr(pm, "ftbench_dists", {}).get(id(plugin))
+    if where:
+        return f"{plugin_name} ({where})"
     for plug, dist in pm.list_plugin_distinfo():
         if plug is plugin:
             return f"{plugin_name} ({dist.project_name} {dist.version})"
@@ -73,6 +108,7 @@ class Registry:
 
     def __init__(self, pm: pluggy.PluginManager):
         self.pm = pm
+        self.broken: list[BrokenPlugin] = list(getattr(pm, "ftbench_broken", []))
         self._by_kind: dict[str, dict[str, Component]] = {}
         for kind in KINDS:
             found: dict[str, Component] = {}
@@ -82,7 +118,12 @@ class Registry:
                 try:
                     components = impl.function() or []
                 except Exception as exc:
-                    raise PluginError(f"plugin {provider} failed in {_HOOK_OF_KIND[kind]}: {exc!r}") from exc
+                    where = getattr(pm, "ftbench_dists", {}).get(id(impl.plugin))
+                    if where is None:  # a --plugin module or one a test registered: its author is here
+                        raise PluginError(f"plugin {provider} failed in {_HOOK_OF_KIND[kind]}: {exc!r}") from exc
+                    self.broken.append(BrokenPlugin(impl.plugin_name, where, f"{_HOOK_OF_KIND[kind]} raised "
+                                                                             f"{type(exc).__name__}: {exc}"))
+                    continue
                 for comp in components:
                     comp = replace(comp, provider=provider)
                     if comp.name in found:
@@ -103,7 +144,8 @@ class Registry:
         try:
             return self._by_kind[kind][name]
         except KeyError:
-            raise UnknownComponentError(unknown_message(kind, name, self.names(kind))) from None
+            broken = "".join(f"; note: {b.message()}" for b in self.broken)  # it may have provided it
+            raise UnknownComponentError(unknown_message(kind, name, self.names(kind)) + broken) from None
 
 
 def unknown_message(kind: str, name: str, known: list[str]) -> str:

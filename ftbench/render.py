@@ -86,20 +86,55 @@ def _latex_unicode(text: str) -> str:
     return text
 
 
+#: Columns of the tidy CSV, after the label columns every table's rows have.
+_CSV_VALUE_COLUMNS = ["metric", "value", "low", "high", "n", "interval", "test", "mark", "text"]
+
+
 def _render_csv(report: Report) -> str:
+    """One tidy long table (pandas.read_csv loads it as is): a row per table cell
+    and column, with the row's labels in their own columns (blank where a table
+    has no such label), numbers as numbers, interval bounds in `low`/`high`, the
+    seed count in `n`, and the interval method or test that produced them named.
+    Text cells (a W/T/L count, "baseline") keep their text in `text`."""
+    label_names: list[str] = []
+    for table in report.tables:
+        for name in ([] if table.empty else table.headers[:table.label_cols]):
+            if name.lower() not in label_names:
+                label_names.append(name.lower())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for i, table in enumerate(report.tables):
-        if i:
-            writer.writerow([])
+    writer.writerow(["table", *label_names, *_CSV_VALUE_COLUMNS])
+    interval, test = report.options.get("interval", ""), report.options.get("test", "")
+    for table in report.tables:
         if table.empty:
-            writer.writerow([f"# {table.title}: {table.empty}"])
             continue
-        writer.writerow([f"# {table.title}"])
-        writer.writerow(table.headers)
-        writer.writerows([[_text(v) for v in row] for row in table.rows])
-        writer.writerows([[f"# {n}"] for n in table.notes])
+        names = [h.lower() for h in table.headers[:table.label_cols]]
+        for row in table.rows:
+            labels = dict(zip(names, (_text(v) for v in row[:table.label_cols])))
+            for header, cell in zip(table.headers[table.label_cols:], row[table.label_cols:]):
+                writer.writerow([table.key, *(labels.get(n, "") for n in label_names),
+                                 *_csv_values(header, cell, interval, test)])
     return out.getvalue()
+
+
+def _csv_number(value: float | int | None) -> float | int | str:
+    """Blank when missing; floats to 8 significant digits (the last bits of a mean
+    over seeds differ with summation order; no statistic here is that precise)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return float(f"{value:.8g}") if isinstance(value, float) else value
+
+
+def _csv_values(header: str, cell: Any, interval: str, test: str) -> list:
+    if isinstance(cell, Est):
+        bounded = math.isfinite(cell.high - cell.low)
+        return [header, _csv_number(cell.mean), _csv_number(cell.low), _csv_number(cell.high), cell.n or "",
+                interval if bounded else "", "", cell.mark, ""]
+    if isinstance(cell, Num):
+        return [header, _csv_number(cell.value), "", "", "", "", test if cell.fmt == "p" else "", cell.mark, ""]
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+        return [header, _csv_number(cell), "", "", "", "", "", "", ""]
+    return [header, "", "", "", "", "", "", "", _text(cell)]
 
 
 def _json_value(value: Any) -> Any:

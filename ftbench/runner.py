@@ -223,7 +223,8 @@ class _Run:
             train = train.subset(select_subset(train.labels, shots=amount.shots, fraction=amount.fraction,
                                                examples=amount.examples, seed=spec.seed))
         kind = next((k for k in ("shots", "fraction", "examples") if getattr(amount, k) is not None), "all")
-        self.data_amount = {"kind": kind, "value": getattr(amount, kind, None), "n_train": len(train)}
+        self.data_amount = {"kind": kind, "value": getattr(amount, kind, None), "n_train": len(train),
+                            "n_classes": len(task.classes)}  # the chance level of plots
 
         bcomp = reg.get("backbone", spec.backbone.name)
         backbone = bcomp.factory(bcomp.params.model_validate(spec.backbone.params),
@@ -464,5 +465,16 @@ def failed_record(payload: dict, message: str) -> dict:
     run = _Run(spec, None, None)
     now = _now()
     record = run.record("failed", {"type": "WorkerLost", "message": message, "traceback": ""}, now, 0.0)
+    ResultsStore(payload["results"]).write(record)
+    return record
+
+
+def skipped_record(payload: dict, reason: str) -> dict:
+    """Write and return a `skipped` record for a run not started because runs that
+    share its component failed the same way (`ftbench.failfast`)."""
+    spec: RunSpec = payload["spec"]
+    now = _now()
+    record = _Run(spec, None, None).record("skipped", {"type": "Skipped", "message": reason, "traceback": ""},
+                                           now, 0.0)
     ResultsStore(payload["results"]).write(record)
     return record

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.corruptions import check_corruption
+from ftbench.corruption_names import check_corruption
 from ftbench.errors import SuiteError, UnknownComponentError, UserInputError
 from ftbench.plugins import PLURALS
 
@@ -289,19 +289,22 @@ def _pydantic_problems(exc: ValidationError, lines: dict[tuple, int], prefix: tu
     return problems
 
 
-def load_suite(path: str | Path, registry=None) -> Suite:
-    """Read, validate and (given a registry) check the components of a suite file.
-    Raises SuiteError listing every problem found."""
+def load_suite(path: str | Path, registry=None, environment: bool = False, device: str | None = None) -> Suite:
+    """Read, validate and (given a registry) check the components of a suite file;
+    with `environment`, also check that its data, weights and device are there
+    (`ftbench.preflight`; `device` overrides the suite's). Raises SuiteError listing
+    every problem found."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise UserInputError(f"cannot read suite {path}: {exc.strerror}; pass the path of a suite YAML file "
                              "(the shipped ones are in suites/)") from exc
-    return parse_suite(text, str(path), registry)
+    return parse_suite(text, str(path), registry, environment=environment, device=device)
 
 
-def parse_suite(text: str, source: str = "<suite>", registry=None) -> Suite:
+def parse_suite(text: str, source: str = "<suite>", registry=None, environment: bool = False,
+                device: str | None = None) -> Suite:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -314,8 +317,12 @@ def parse_suite(text: str, source: str = "<suite>", registry=None) -> Suite:
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as exc:
-        raise SuiteError(source, _pydantic_problems(exc, lines)) from exc
+        raise SuiteError(source, _pydantic_problems(exc, lines) + _raw_name_problems(raw, lines, registry)) from exc
     problems = _check_semantics(suite, lines, registry)
+    if environment and registry is not None:
+        from ftbench.preflight import environment_problems
+
+        problems += environment_problems(suite, lines, registry, device)
     if problems:
         raise SuiteError(source, problems)
     return suite
@@ -448,6 +455,25 @@ def _check_components(suite: Suite, lines: dict[tuple, int], registry) -> list[s
         except ValidationError as exc:
             problems += _pydantic_problems(exc, lines, path + ("params",),
                                            f"`ftbench list {PLURALS[kind]}` shows its parameters")
+    return problems
+
+
+def _raw_name_problems(raw: dict, lines: dict[tuple, int], registry) -> list[str]:
+    """Unknown component names in a suite that failed the schema, so that one pass
+    reports them with the schema's problems."""
+    if registry is None:
+        return []
+    entries = [(kind, (key, i), e) for kind, key in (("backbone", "backbones"), ("dataset", "datasets"),
+                                                     ("strategy", "strategies"))
+               for i, e in enumerate(raw.get(key) if isinstance(raw.get(key), list) else [])]
+    entries.append(("executor", ("executor",), raw.get("executor")))
+    problems = []
+    for kind, path, entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            try:
+                registry.get(kind, entry["name"])
+            except UnknownComponentError as exc:
+                problems.append(f"{_where(path + ('name',), lines)}: {exc}")
     return problems
 
 

@@ -98,7 +98,9 @@ def test_register_hook_examples_run(kind: str):
 
 def _walk(group: click.Group, prefix: str = "") -> list[str]:
     paths = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # lazily imported commands too
+        command = group.get_command(ctx, name)
         path = f"{prefix}{name}"
         paths.append(path)
         if isinstance(command, click.Group):

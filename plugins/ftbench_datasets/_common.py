@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import PlainValidator, WithJsonSchema
 from sklearn.model_selection import train_test_split
 from torchvision.transforms.v2 import functional as TF
 
 from ftbench.components import ImageSet, StreamedImages, TaskData
 from ftbench.data import memory_limit_bytes
 from ftbench.errors import DataError
-
-
-
-def _stream_setting(value: Any) -> Any:
-    if value == "auto" or isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ValueError(f"use auto, true or false, not {value!r}")
-
-
-Stream = Annotated[Literal["auto"] | bool, PlainValidator(_stream_setting),
-                   WithJsonSchema({"enum": ["auto", True, False]})]
-STREAM_HELP = ("decode images batch by batch in DataLoader workers instead of holding them in memory; "
-               "auto: stream when the decoded split would exceed FTBENCH_IN_MEMORY_GB (default a quarter "
-               "of the machine's memory). Results are the same either way")
+from .params import STREAM_HELP, Stream  # noqa: F401  (schemas live in a torch-free module)
 
 
 def pil_to_tensor(image: Image.Image, mode: str, size: int | None) -> torch.Tensor:

@@ -6,18 +6,12 @@ import functools
 
 import numpy as np
 import torch
-from pydantic import Field
 from sklearn.datasets import load_digits
 
-from ftbench.components import ImageSet, Params, TaskData
+from ftbench.components import ImageSet, TaskData
 
 from ._common import fresh_copy, stratified_split
-
-
-class DigitsParams(Params):
-    test_fraction: float = Field(0.3, gt=0, lt=1, description="fraction of the images held out as the test split")
-    split_seed: int = Field(0, description="seed of the stratified train/test split (not the run seed, "
-                                           "so every run is scored on the same test images)")
+from .params import DigitsParams
 
 
 @functools.lru_cache(maxsize=4)

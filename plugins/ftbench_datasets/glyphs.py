@@ -17,83 +17,22 @@ import functools
 import hashlib
 import json
 import math
-import string
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
-from pydantic import Field, field_validator
 
 from ftbench.checkpoints import cache_dir
-from ftbench.components import ImageSet, Params, TaskData
+from ftbench.components import ImageSet, TaskData
 from ftbench.store import atomic_file
 
 from ._common import fresh_copy
+from .params import CHARSETS, GlyphsParams  # noqa: F401  (schemas live in a torch-free module)
 
-CHARSETS = {"uppercase": string.ascii_uppercase, "lowercase": string.ascii_lowercase,
-            "digits": string.digits}
 _VERSION = 1  # part of the disk-cache key: bump when the generated images change
 _CHUNK = 2048  # images warped at once
-
-
-def _range(value: tuple, name: str, low: float) -> tuple:
-    lo, hi = value
-    if lo > hi:
-        raise ValueError(f"{name} range [{lo}, {hi}] has its low end above its high end")
-    if lo < low:
-        raise ValueError(f"{name} range must start at {low} or more, got {lo}")
-    return value
-
-
-class GlyphsParams(Params):
-    charset: str = Field("uppercase", description="the classes: 'uppercase' (A-Z), 'lowercase' (a-z), "
-                                                  "'digits' (0-9), or a string of distinct characters")
-    n_train: int = Field(2000, ge=1, description="training images (classes balanced)")
-    n_test: int = Field(1000, ge=1, description="test images (classes balanced)")
-    size: int = Field(32, ge=8, le=256, description="image side in pixels")
-    rotation: tuple[float, float] = Field((-15.0, 15.0), description="rotation range in degrees")
-    scale: tuple[float, float] = Field((0.8, 1.1), description="glyph size range; 1 = font size 0.7 x image side")
-    translate: float = Field(0.1, ge=0, le=0.5, description="largest shift, as a fraction of the image side")
-    stroke_width: tuple[int, int] = Field((0, 1), description="outline width range in pixels (bolder glyphs)")
-    noise: float = Field(0.05, ge=0, le=1, description="std of Gaussian pixel noise (pixel values in [0, 1])")
-    colour: Literal["mono", "random"] = Field("mono", description="'mono': white on black; 'random': random "
-                                                                   "foreground and background colours with contrast")
-    background: Literal["plain", "texture"] = Field("plain", description="'plain' or 'texture' (random smooth "
-                                                                         "noise or stripes behind the glyph)")
-    seed: int = Field(0, description="seed of the generator: the dataset is fixed by its params, not the run seed")
-    disk_cache: bool = Field(False, description="also keep the arrays in <cache>/data/ (generation takes about "
-                                                "a second per 20k 32 px images, so this rarely pays)")
-
-    @field_validator("charset")
-    @classmethod
-    def _charset(cls, value: str) -> str:
-        chars = CHARSETS.get(value, value)
-        if len(chars) < 2 or len(set(chars)) != len(chars) or any(c.isspace() for c in chars):
-            raise ValueError(f"charset must be one of {sorted(CHARSETS)} or at least two distinct, "
-                             f"non-space characters; got {value!r}")
-        return value
-
-    @field_validator("rotation")
-    @classmethod
-    def _rotation(cls, value: tuple[float, float]) -> tuple[float, float]:
-        return _range(value, "rotation", -180)
-
-    @field_validator("scale")
-    @classmethod
-    def _scale(cls, value: tuple[float, float]) -> tuple[float, float]:
-        return _range(value, "scale", 0.1)
-
-    @field_validator("stroke_width")
-    @classmethod
-    def _stroke(cls, value: tuple[int, int]) -> tuple[int, int]:
-        return _range(value, "stroke_width", 0)
-
-    @property
-    def classes(self) -> list[str]:
-        return list(CHARSETS.get(self.charset, self.charset))
 
 
 @functools.lru_cache(maxsize=16)

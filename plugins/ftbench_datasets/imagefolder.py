@@ -1,12 +1,5 @@
-"""Images in class folders, optionally one such tree per domain.
-
-    root/<class>/<image>                 one domain: a stratified train/test split
-    root/<domain>/<class>/<image>        with `train_domain`: train and test come from
-                                         that domain, every other domain (or those in
-                                         `test_domains`) is a shifted test set
-
-Classes are aligned across domains by folder name, so each domain must hold the
-same class folders (PACS, Office-Home, DomainNet are laid out this way).
+"""Images in class folders: one tree, one tree per split (train/ val/ test/), or one
+tree per domain. `IMAGEFOLDER_LAYOUT` in `.params` describes the layouts.
 """
 
 from __future__ import annotations
@@ -15,42 +8,13 @@ import functools
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from ftbench.components import ImageSet, Params, TaskData
+from ftbench.components import ImageSet, TaskData
 from ftbench.errors import DataError
 
-from ._common import STREAM_HELP, FileImages, Stream, cap, fresh_copy, image_set, stratified_split
-
-
-class ImageFolderParams(Params):
-    root: str = Field(description="folder of class folders, or of domain folders holding class folders")
-    train_domain: str | None = Field(None, description="the domain (subfolder of root) to train and test on; "
-                                                       "unset: root itself holds the class folders")
-    test_domains: tuple[str, ...] | None = Field(None, description="domains used as shifted test sets; "
-                                                                   "default every domain but train_domain")
-    size: int = Field(64, ge=8, le=1024, description="resize the shorter side to this and centre-crop a square")
-    test_fraction: float = Field(0.3, gt=0, lt=1, description="share of the (train-domain) images held out for test")
-    split_seed: int = Field(0, description="seed of the stratified train/test split (not the run seed)")
-    max_per_class: int | None = Field(None, ge=1, description="keep at most this many images per class and "
-                                                              "domain (a fixed random subset)")
-    stream: Stream = Field("auto", description=STREAM_HELP)
-
-    @field_validator("test_domains")
-    @classmethod
-    def _distinct(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError(f"test_domains lists a domain twice: {list(value)}")
-        return value
-
-    @model_validator(mode="after")
-    def _domains_consistent(self) -> "ImageFolderParams":
-        if self.test_domains is not None and self.train_domain is None:
-            raise ValueError("test_domains needs train_domain (the domain to train on)")
-        if self.train_domain is not None and self.train_domain in (self.test_domains or ()):
-            raise ValueError(f"test_domains must not include the train domain '{self.train_domain}'")
-        return self
+from ._common import FileImages, cap, fresh_copy, image_set, stratified_split
+from .params import PRESPLIT, ImageFolderParams
 
 
 def _scan(folder: Path, label: str) -> tuple[list[str], list[str], np.ndarray]:
@@ -91,12 +55,44 @@ def _domains(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _presplit(root: Path) -> list[str]:
+    """The split folders of a pre-split root (train/ plus val/ or test/), else []."""
+    found = [s for s in PRESPLIT if (root / s).is_dir()]
+    return found if "train" in found and len(found) > 1 else []
+
+
+def _load_presplit(root: Path, splits: list[str], params: ImageFolderParams) -> TaskData:
+    """Each split folder used as given; labels follow train/'s classes by folder name.
+    Without test/, val/ is the test split (as timm's train.py evaluates on val)."""
+    classes, paths, labels = _scan(root / "train", "train/")
+    sets: dict[str, ImageSet] = {}
+    for split in splits:
+        if split == "train":
+            s_paths, s_labels = paths, labels
+        else:
+            s_classes, s_paths, s_labels = _scan(root / split, f"{split}/")
+            extra = sorted(set(s_classes) - set(classes))
+            if extra:
+                raise DataError(f"imagefolder {root / split} has class folders {extra} that train/ lacks; "
+                                "every split needs the train split's class folders (matched by name)")
+            to_train = np.asarray([classes.index(c) for c in s_classes], dtype=np.int64)
+            s_labels = to_train[s_labels]
+        index = _per_class_cap(s_labels, np.arange(len(s_labels)), params.max_per_class, params.split_seed)
+        sets[split] = _image_set(s_paths, s_labels, index, params, f"{split}/")
+    has_test = "test" in sets
+    return TaskData(classes=classes, train=sets["train"], test=sets["test" if has_test else "val"],
+                    val=sets.get("val") if has_test else None)
+
+
 @functools.lru_cache(maxsize=2)
 def _load(params: ImageFolderParams) -> TaskData:
     root = Path(params.root).expanduser()
     if not root.is_dir():
         raise DataError(f"imagefolder: root {root.resolve()} is not a folder; set `root:` to a folder of "
                         "class folders (or of domain folders holding class folders)")
+    splits = _presplit(root) if params.train_domain is None else []
+    if splits:
+        return _load_presplit(root, splits, params)
     train_root, label = root, str(root)
     if params.train_domain is not None:
         domains = _domains(root)

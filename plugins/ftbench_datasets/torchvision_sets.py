@@ -11,83 +11,19 @@ STL-10, MNIST, Fashion-MNIST) are in memory already.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torchvision.datasets
-from pydantic import Field
 
 from ftbench.checkpoints import cache_dir
-from ftbench.components import ImageSet, Params, TaskData
+from ftbench.components import ImageSet, TaskData
 from ftbench.errors import DataError
 
-from ._common import STREAM_HELP, DatasetImages, Stream, cap, fresh_copy, image_set, resize_batch, stratified_split
-
-_DIGITS = tuple(str(d) for d in range(10))
-
-
-@dataclass(frozen=True)
-class _Spec:
-    """How to load one torchvision dataset."""
-
-    cls: str  # class name in torchvision.datasets
-    title: str
-    folder: str  # where under root torchvision looks for the files (for messages)
-    splits: dict[str, dict[str, Any]] = field(default_factory=dict)  # split -> constructor kwargs
-    grey: bool = False
-    layout: str | None = None  # layout of an in-memory `.data` array: NHWC, NCHW or NHW
-    classes: tuple[str, ...] | None = None  # names when torchvision's are missing or unaligned
-
-
-def _train_test(style: str, train: str = "train", test: str = "test", val: str | None = None) -> dict:
-    if style == "bool":
-        return {"train": {"train": True}, "test": {"train": False}}
-    if style == "none":  # one split: the test split is carved from it
-        return {"train": {}}
-    splits = {"train": {"split": train}, "test": {"split": test}}
-    if val:
-        splits["val"] = {"split": val}
-    return splits
-
-
-SPECS: dict[str, _Spec] = {
-    "cifar10": _Spec("CIFAR10", "CIFAR-10", "cifar-10-batches-py", _train_test("bool"), layout="NHWC"),
-    "cifar100": _Spec("CIFAR100", "CIFAR-100", "cifar-100-python", _train_test("bool"), layout="NHWC"),
-    "svhn": _Spec("SVHN", "SVHN (cropped digits)", ".", _train_test("split"), layout="NCHW", classes=_DIGITS),
-    "stl10": _Spec("STL10", "STL-10", "stl10_binary", _train_test("split"), layout="NCHW"),
-    # torchvision names MNIST classes "0 - zero"; plain digits align with `digits` and svhn
-    "mnist": _Spec("MNIST", "MNIST", "MNIST/raw", _train_test("bool"), grey=True, layout="NHW", classes=_DIGITS),
-    "fashionmnist": _Spec("FashionMNIST", "Fashion-MNIST", "FashionMNIST/raw", _train_test("bool"), grey=True,
-                          layout="NHW"),
-    "flowers102": _Spec("Flowers102", "Oxford Flowers-102", "flowers-102", _train_test("split", val="val")),
-    "oxford-pets": _Spec("OxfordIIITPet", "Oxford-IIIT Pets", "oxford-iiit-pet", _train_test("split", "trainval")),
-    "dtd": _Spec("DTD", "Describable Textures", "dtd", _train_test("split", val="val")),
-    "eurosat": _Spec("EuroSAT", "EuroSAT (RGB)", "eurosat", _train_test("none")),
-    "food101": _Spec("Food101", "Food-101", "food-101", _train_test("split")),
-    "stanford-cars": _Spec("StanfordCars", "Stanford Cars", "stanford_cars", _train_test("split")),
-    "fgvc-aircraft": _Spec("FGVCAircraft", "FGVC Aircraft (variants)", "fgvc-aircraft-2013b",
-                           _train_test("split", "trainval")),
-    "caltech101": _Spec("Caltech101", "Caltech-101", "caltech101", _train_test("none")),
-    "gtsrb": _Spec("GTSRB", "German Traffic Signs", "gtsrb", _train_test("split")),
-}
-
-
-class TorchvisionParams(Params):
-    root: str | None = Field(None, description="folder that holds the dataset's files (torchvision's layout); "
-                                               "default <cache>/datasets")
-    download: bool = Field(False, description="let torchvision download missing files (needs network)")
-    size: int | None = Field(None, ge=8, le=1024, description="resize the shorter side to this and centre-crop "
-                                                              "a square; required when image sizes differ")
-    max_per_split: int | None = Field(None, ge=1, description="keep at most this many images per split "
-                                                              "(a fixed random subset; for quick studies)")
-    test_fraction: float = Field(0.2, gt=0, lt=1, description="test share carved from the data where the "
-                                                              "dataset has no test split (eurosat, caltech101)")
-    split_seed: int = Field(0, description="seed of carved splits and of the max_per_split subset")
-    stream: Stream = Field("auto", description=STREAM_HELP + " (datasets of image files only)")
-
+from ._common import DatasetImages, cap, fresh_copy, image_set, resize_batch, stratified_split
+from .params import SPECS, TorchvisionParams, _Spec
 
 def _root(params: TorchvisionParams) -> Path:
     return Path(params.root).expanduser() if params.root else cache_dir() / "datasets"

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import copy
-from typing import Literal
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy, UnlabelledData
+from ftbench.components import Backbone, ParamGroup, Strategy, UnlabelledData
 from ftbench.errors import UserInputError
 from ftbench_strategies._common import all_names, train_only
-
-
-class AdaBNParams(Params):
-    train: Literal["full", "head", "none"] = Field(
-        "full", description="what fine-tunes on the labelled data before the statistics are re-estimated: "
-                            "'full' (every parameter), 'head' (a linear probe) or 'none' (the pretrained "
-                            "model and its new head, untrained)")
-    max_images: int | None = Field(None, ge=1, description="re-estimate on at most this many unlabelled images "
-                                                           "(default all)")
+from ftbench_strategies.params import AdaBNParams  # noqa: F401  (re-exported)
 
 
 def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

@@ -6,26 +6,17 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy, TrainState, UnlabelledData
+from ftbench.components import Backbone, ParamGroup, Strategy, TrainState, UnlabelledData
 from ftbench.errors import UserInputError
 from ftbench.evaluate import pre_logits
 from ftbench_strategies._common import all_names, set_trainable
+from ftbench_strategies.params import DANNParams  # noqa: F401  (re-exported)
 
 # The domain classifier lives on the model while training (so the core's optimiser
 # trains it) under this name, and is removed before evaluation.
 DOMAIN_HEAD = "dann_domain_classifier"
-
-
-class DANNParams(Params):
-    weight: float = Field(1.0, ge=0, description="weight of the domain loss (the paper's lambda at the "
-                                                 "end of the ramp)")
-    ramp: bool = Field(True, description="ramp the reversal's strength as 2 / (1 + exp(-10 p)) - 1 over the "
-                                         "budget's progress p, as the paper does (False: full strength throughout)")
-    hidden: int = Field(256, ge=1, description="width of the domain classifier's two hidden layers "
-                                               "(1024 in the paper)")
 
 
 class GradReverse(torch.autograd.Function):

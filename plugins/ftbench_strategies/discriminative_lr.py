@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
 
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 
 from ftbench.components import Backbone, ParamGroup, Params, Strategy, TrainState
@@ -18,6 +16,7 @@ from ftbench_strategies.l2_sp import L2SP, L2SPParams
 from ftbench_strategies.lp_ft import LPFT, LPFTParams
 from ftbench_strategies.lwf import LwF, LwFParams
 from ftbench_strategies.wise_ft import WiSEFT, WiSEFTParams
+from ftbench_strategies.params import DiscriminativeLRParams
 
 #: Strategies that can decide what trains under discriminative rates. LoRA is not one:
 #: its adapters are new parameters that the backbone's layer groups do not name.
@@ -32,25 +31,6 @@ BASES: dict[str, tuple[type[Strategy], type[Params]]] = {
     "lwf": (LwF, LwFParams),
     "wise-ft": (WiSEFT, WiSEFTParams),
 }
-
-
-class DiscriminativeLRParams(Params):
-    mode: Literal["ulmfit", "layer-decay"] = Field(
-        "ulmfit", description="ulmfit: each group down from the head divides the rate by `factor`; "
-                              "layer-decay: multiplies it by `decay` (BEiT style)")
-    factor: float = Field(2.6, ge=1, description="ulmfit: rate of a group = rate of the group above / factor")
-    decay: float = Field(0.65, gt=0, le=1, description="layer-decay: rate scale = decay ** (groups below the head)")
-    base: Literal[tuple(BASES)] = Field(  # type: ignore[valid-type]
-        "full", description="the strategy that decides what trains; its groups are then rescaled by depth")
-    base_params: dict[str, Any] = Field(default_factory=dict, description="parameters of the base strategy")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "DiscriminativeLRParams":
-        unused = {"ulmfit": "decay", "layer-decay": "factor"}[self.mode]
-        if unused in self.model_fields_set:
-            raise ValueError(f"`{unused}` does not apply to mode {self.mode}; remove it or change the mode")
-        BASES[self.base][1].model_validate(self.base_params)  # errors name the base's bad keys
-        return self
 
 
 class DiscriminativeLR(Strategy):

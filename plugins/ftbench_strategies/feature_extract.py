@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import copy
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy
+from ftbench.components import Backbone, ParamGroup, Strategy
 from ftbench.errors import UserInputError
 from ftbench_strategies._common import train_only
-
-
-class FeatureExtractParams(Params):
-    classifier: Literal["logreg", "knn"] = Field(
-        "logreg", description="'logreg': multinomial logistic regression (L-BFGS), C chosen on val; "
-                              "'knn': k nearest neighbours, k chosen on val")
-    C_grid: tuple[float, ...] = Field(tuple(float(c) for c in np.logspace(-4, 4, 9)),
-                                      description="inverse regularisation strengths tried (a log grid)")
-    k_grid: tuple[int, ...] = Field((1, 5, 10, 20), description="neighbour counts tried (knn)")
-    standardize: bool = Field(True, description="scale each feature to zero mean, unit variance on the "
-                                                "training features first (folded into the head)")
-    max_iter: int = Field(1000, ge=1, description="L-BFGS iterations per fit")
-
-    @field_validator("C_grid", "k_grid")
-    @classmethod
-    def _positive(cls, grid: tuple) -> tuple:
-        if not grid or any(v <= 0 for v in grid):
-            raise ValueError(f"give at least one value, each above 0; got {list(grid)}")
-        return grid
+from ftbench_strategies.params import FeatureExtractParams  # noqa: F401  (re-exported)
 
 
 class KNNHead(nn.Module):

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
 
-from pydantic import Field
 from torch import nn
 
-from ftbench.components import Backbone, Params
+from ftbench.components import Backbone
 from ftbench.errors import UserInputError
 from ftbench_strategies._common import FixedSelection, body_groups
-
-
-class FreezeParams(Params):
-    k: int = Field(1, ge=0, description="number of leading layer groups (stem first) kept frozen; "
-                                        "must be below the number of groups, the head always trains")
+from ftbench_strategies.params import FreezeParams, SurgicalParams
 
 
 class Freeze(FixedSelection):
@@ -33,12 +27,6 @@ class Freeze(FixedSelection):
                 f"({', '.join(g.name for g in backbone.groups)}); use k between 0 and {n - 1}")
         frozen = {name for group in backbone.groups[:k] for name in group.params}
         return [name for name, _ in model.named_parameters() if name not in frozen]
-
-
-class SurgicalParams(Params):
-    block: Literal["first", "middle", "last"] | int = Field(
-        "first", description="the layer group below the head that trains: first, middle or last, or its "
-                             "index (0 = the stem; negative counts from the head)")
 
 
 class Surgical(FixedSelection):

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from ftbench.components import Backbone, Params
+from ftbench.components import Backbone
 from ftbench_strategies._common import FixedSelection, all_names
-
-
-class FullParams(Params):
-    """Full fine-tuning takes no parameters."""
+from ftbench_strategies.params import FullParams
 
 
 class Full(FixedSelection):

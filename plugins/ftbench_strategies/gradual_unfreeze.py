@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import math
 
-from pydantic import Field
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy, TrainState
+from ftbench.components import Backbone, ParamGroup, Strategy, TrainState
 from ftbench_strategies._common import all_names, set_trainable
-
-
-class GradualUnfreezeParams(Params):
-    interval: float | None = Field(
-        None, gt=0, le=1, description="fraction of the budget between two unfreezings; default 1/(number of "
-                                      "layer groups), so the last group thaws for the last such fraction")
+from ftbench_strategies.params import GradualUnfreezeParams
 
 
 class GradualUnfreeze(Strategy):

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy
+from ftbench.components import Backbone, ParamGroup, Strategy
 from ftbench_strategies._common import all_names, train_only
-
-
-class L2SPParams(Params):
-    alpha: float = Field(0.01, ge=0, description="weight of alpha/2 * ||w - w0||^2 over the backbone's "
-                                                 "parameters, w0 their pretrained values")
-    beta: float = Field(0.01, ge=0, description="weight of beta/2 * ||w||^2 over the head's parameters")
+from ftbench_strategies.params import L2SPParams
 
 
 class L2SP(Strategy):

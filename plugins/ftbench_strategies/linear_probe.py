@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from ftbench.components import Backbone, Params
+from ftbench.components import Backbone
 from ftbench_strategies._common import FixedSelection
-
-
-class LinearProbeParams(Params):
-    """Linear probing takes no parameters."""
+from ftbench_strategies.params import LinearProbeParams
 
 
 class LinearProbe(FixedSelection):

@@ -8,20 +8,10 @@ exactly (tests/test_peft.py checks both), so peft does the work now.
 
 from __future__ import annotations
 
-from typing import Literal
 
-from pydantic import Field
 
-from ftbench.components import Params
 from ftbench_strategies.peft import Peft, PeftParams
-
-
-class LoRAParams(Params):
-    rank: int = Field(4, ge=1, description="rank r of each adapter")
-    alpha: float = Field(8.0, gt=0, description="adapter output scale numerator: updates are scaled by alpha / rank")
-    target: Literal["linear", "conv", "all"] = Field(
-        "all", description="which backbone layers get adapters: nn.Linear, nn.Conv2d, or both")
-    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the adapter's input")
+from ftbench_strategies.params import LoRAParams  # noqa: F401  (re-exported)
 
 
 def as_peft(params: LoRAParams) -> PeftParams:

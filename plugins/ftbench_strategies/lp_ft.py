@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy, TrainState
+from ftbench.components import Backbone, ParamGroup, Strategy, TrainState
 from ftbench_strategies._common import all_names, set_trainable
-
-
-class LPFTParams(Params):
-    lp_fraction: float = Field(0.5, gt=0, lt=1, description="fraction of the budget spent training the head only")
-    ft_lr_scale: float = Field(1.0, gt=0, description="learning-rate multiplier of the backbone, which only "
-                                                      "trains in the fine-tuning phase")
-    restart_schedule: bool = Field(True, description="each phase runs the whole learning-rate schedule (warm-up, "
-                                                     "decay), as in the paper; false: one schedule across both")
+from ftbench_strategies.params import LPFTParams
 
 
 class LPFT(Strategy):

@@ -6,22 +6,13 @@ import copy
 
 import torch
 import torch.nn.functional as F
-from pydantic import ConfigDict, Field
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy
+from ftbench.components import Backbone, ParamGroup, Strategy
 from ftbench.errors import UserInputError
 from ftbench.evaluate import pre_logits
 from ftbench_strategies._common import all_names, train_only
-
-
-class LwFParams(Params):
-    # `lambda` is a Python keyword: the field is `lam`, written and recorded as `lambda`.
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-    lam: float = Field(1.0, ge=0, alias="lambda",
-                       description="weight of the distillation loss on the source task's outputs")
-    T: float = Field(2.0, gt=0, description="distillation temperature")
+from ftbench_strategies.params import LwFParams
 
 
 class LwF(Strategy):

@@ -11,58 +11,15 @@ method supports it, so the evaluated model has the original architecture.
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
 
-from pydantic import Field, model_validator
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy
+from ftbench.components import Backbone, ParamGroup, Strategy
 from ftbench.errors import UserInputError
 from ftbench_strategies._common import train_only
+from ftbench_strategies.params import PeftParams, make_config, peft_methods  # noqa: F401  (re-exported)
 
 _KINDS = {"linear": (nn.Linear,), "conv": (nn.Conv2d,), "all": (nn.Linear, nn.Conv2d)}
-
-
-def peft_methods() -> dict[str, type]:
-    """Lower-case method name -> peft config class, for every method this peft has."""
-    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
-
-    return {str(getattr(k, "value", k)).lower(): v for k, v in PEFT_TYPE_TO_CONFIG_MAPPING.items()}
-
-
-class PeftParams(Params):
-    method: str = Field("lora", description="peft method: lora, loha, lokr, ia3, boft, vera, ... "
-                                            "(any key of peft's PEFT_TYPE_TO_CONFIG_MAPPING)")
-    config: dict[str, Any] = Field(default_factory=dict,
-                                   description="the method's peft config fields, e.g. {r: 4, lora_alpha: 8}")
-    target: Literal["linear", "conv", "all"] | list[str] = Field(
-        "all", description="layers that get adapters: plain nn.Linear, nn.Conv2d or both outside the head, "
-                           "or a list of module names")
-    merge: bool = Field(True, description="merge adapters into the weights for evaluation where supported")
-
-    @model_validator(mode="after")
-    def _known_method_and_fields(self) -> "PeftParams":
-        try:
-            methods = peft_methods()
-        except ImportError:
-            raise ValueError("the peft strategy needs the peft package: pip install 'ftbench[peft]'") from None
-        if self.method not in methods:
-            raise ValueError(f"unknown peft method '{self.method}'; choose one of {', '.join(sorted(methods))}")
-        if "target_modules" in self.config:
-            raise ValueError("give the layers as `target`, not config.target_modules")
-        try:
-            make_config(self, ["probe"])
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"peft {self.method} config: {exc}") from None
-        return self
-
-
-def make_config(params: PeftParams, targets: list[str]):
-    """The peft config object for `params` with these target module names. IA3
-    gets `feedforward_modules: []` unless given (scale every layer's output) since
-    a vision backbone has no layer peft knows as feed-forward."""
-    defaults = {"feedforward_modules": []} if params.method == "ia3" else {}
-    return peft_methods()[params.method](target_modules=targets, **{**defaults, **params.config})
 
 
 def plain_layers(model: nn.Module, backbone: Backbone, target: str) -> list[str]:

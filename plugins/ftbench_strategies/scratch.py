@@ -5,17 +5,11 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 import torch
-from pydantic import Field
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy
+from ftbench.components import Backbone, ParamGroup, Strategy
 from ftbench_strategies._common import all_names, train_only
-
-
-class ScratchParams(Params):
-    init_seed: int | None = Field(
-        None, ge=0, description="seed of the re-initialisation; default: the run's random state (the runner "
-                                "seeds it with the run's seed, so each seed gets its own initialisation)")
+from ftbench_strategies.params import ScratchParams
 
 
 class Scratch(Strategy):

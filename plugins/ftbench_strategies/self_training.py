@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy, TrainState, UnlabelledData
+from ftbench.components import Backbone, ParamGroup, Strategy, TrainState, UnlabelledData
 from ftbench.errors import UserInputError
 from ftbench_strategies._common import all_names, train_only
-
-
-class SelfTrainingParams(Params):
-    threshold: float = Field(0.9, ge=0, lt=1, description="a target image counts only when the model's top "
-                                                          "softmax probability is at least this")
-    weight: float = Field(1.0, ge=0, description="weight of the pseudo-label loss at the end of the ramp "
-                                                 "(the paper's alpha_f)")
-    ramp_start: float = Field(0.2, ge=0, le=1, description="fraction of the budget before which the "
-                                                           "pseudo-label loss is off (the paper's T1)")
-    ramp_end: float = Field(0.6, ge=0, le=1, description="fraction of the budget at which it reaches "
-                                                         "`weight` (the paper's T2)")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "SelfTrainingParams":
-        if self.ramp_end < self.ramp_start:
-            raise ValueError(f"ramp_end ({self.ramp_end}) must not come before ramp_start ({self.ramp_start})")
-        return self
+from ftbench_strategies.params import SelfTrainingParams  # noqa: F401  (re-exported)
 
 
 class SelfTraining(Strategy):

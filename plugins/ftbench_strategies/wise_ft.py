@@ -5,28 +5,11 @@ from __future__ import annotations
 import copy
 
 import torch
-from pydantic import Field, field_validator
 from torch import nn
 
-from ftbench.components import Backbone, ParamGroup, Params, Strategy
+from ftbench.components import Backbone, ParamGroup, Strategy
 from ftbench_strategies._common import all_names, train_only
-
-
-class WiSEFTParams(Params):
-    alphas: tuple[float, ...] = Field(
-        (0.0, 0.25, 0.5, 0.75, 1.0),
-        description="mixing coefficients: each evaluates (1 - alpha) * start + alpha * fine-tuned")
-
-    @field_validator("alphas")
-    @classmethod
-    def _unit_interval(cls, alphas: tuple[float, ...]) -> tuple[float, ...]:
-        if not alphas:
-            raise ValueError("give at least one alpha")
-        if any(not 0 <= a <= 1 for a in alphas):
-            raise ValueError(f"every alpha must lie in [0, 1], got {list(alphas)}")
-        if len(set(alphas)) != len(alphas):
-            raise ValueError(f"alphas repeat: {list(alphas)}")
-        return alphas
+from ftbench_strategies.params import WiSEFTParams
 
 
 class WiSEFT(Strategy):

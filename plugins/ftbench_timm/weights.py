@@ -3,7 +3,6 @@ or a checkpoint in ftbench's pretraining cache ("ftbench:<key>")."""
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ from ftbench import checkpoints
 from ftbench.errors import BackboneError
 
 from .groups import classifier_params
+from .names import WEIGHT_SUFFIXES, unknown_model_message  # noqa: F401  (re-exported)
 
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
 ALTERNATIVES = ("`pretrained: /path/to/model.safetensors` (a local weights file), `pretrained: none` "
                 "(random init), or `pretrained: ftbench:<key>` (a checkpoint `ftbench pretrain` builds)")
 
@@ -32,16 +31,6 @@ class Loaded:
     classes: list[str] | None = None
     dataset: tuple[str, dict[str, Any]] | None = None
     data_config: dict[str, Any] = field(default_factory=dict)  # overrides timm's (from checkpoint meta)
-
-
-def unknown_model_message(name: str) -> str | None:
-    """None when timm knows `name` (with or without a pretrained tag), else a message."""
-    arch, _ = split_model_name_tag(name)
-    if timm.is_model(arch):
-        return None
-    close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown timm model '{name}'{hint} `timm.list_models('*pattern*')` lists the names"
 
 
 def create_model(name: str, pretrained: bool, input_size: int | None, **kwargs: Any) -> nn.Module:
