@@ -208,13 +208,17 @@ def _tell(cell: _Cell, trial, values: dict, records: list[dict]) -> None:
         trial.report(value, step)
     if any(r.get("status") != "ok" for r in records) or any(a is None for a in accs) and not pruned:
         state, value = optuna.trial.TrialState.FAIL, None
-        cell.study.tell(trial, state=state)
     elif pruned:
         state, value = optuna.trial.TrialState.PRUNED, None
-        cell.study.tell(trial, state=state)
     else:
         state, value = optuna.trial.TrialState.COMPLETE, statistics.fmean(accs)
-        cell.study.tell(trial, value)
+    try:
+        cell.study.tell(trial, value, state=state)
+    except RuntimeError as exc:
+        # GridSampler.after_trial stops a study whose grid is done, which only an
+        # optimize() loop can be; the trial is stored before that (optuna's finally).
+        if "Study.stop" not in str(exc):
+            raise
     cell.trials.append({"number": trial.number, "values": values, "value": value, "state": state.name.lower(),
                         "curve": curve, "records": records})
 
