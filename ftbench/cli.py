@@ -167,9 +167,11 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
 @click.option("--executor", help="Executor component (`ftbench list executors`) [default: the suite's].")
 @click.option("--device", help="Override the suite's device: auto, cpu, cuda, cuda:N, mps.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines (CI).")
+@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Set a suite key for this run (dotted path, YAML value), e.g. -o train.lr=0.01 -o seeds=[0,1].")
 @click.pass_context
 def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool, rerun: bool,
-        jobs: int | None, executor: str | None, device: str | None, quiet: bool) -> None:
+        jobs: int | None, executor: str | None, device: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
     """Run every combination of a suite; finished runs are skipped.
 
     Exits 0 when every run is ok, 1 when some failed or diverged (the others
@@ -178,13 +180,14 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     Example:
 
         ftbench run suites/quickstart.yaml -j 2
+        ftbench run suites/quickstart.yaml -o train.lr=0.01 -o seeds=[0,1]
     """
     from ftbench.driver import run_suite
     from ftbench.store import ResultsStore
     from ftbench.suite import expand, load_suite
 
     registry = _registry(ctx)
-    suite = load_suite(suite_path, registry)
+    suite = load_suite(suite_path, registry, overrides)
     folder = _results_dir(results, suite)
     if dry_run:
         _summarise_plan(expand(suite, registry), ResultsStore(folder), suite)

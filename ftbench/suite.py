@@ -8,6 +8,7 @@ where the YAML has it, its line.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
@@ -344,7 +345,7 @@ def _pydantic_problems(exc: ValidationError, lines: dict[tuple, int], prefix: tu
     return problems
 
 
-def load_suite(path: str | Path, registry=None) -> Suite:
+def load_suite(path: str | Path, registry=None, overrides: tuple[str, ...] = ()) -> Suite:
     """Read, validate and (given a registry) check the components of a suite file.
     Raises SuiteError listing every problem found."""
     path = Path(path)
@@ -353,10 +354,49 @@ def load_suite(path: str | Path, registry=None) -> Suite:
     except OSError as exc:
         raise UserInputError(f"cannot read suite {path}: {exc.strerror}; pass the path of a suite YAML file "
                              "(the shipped ones are in suites/)") from exc
-    return parse_suite(text, str(path), registry)
+    return parse_suite(text, str(path), registry, overrides)
 
 
-def parse_suite(text: str, source: str = "<suite>", registry=None) -> Suite:
+def apply_overrides(raw: dict, overrides: tuple[str, ...] | list[str]) -> dict:
+    """`raw` with each `dotted.path=VALUE` set (VALUE parsed as YAML; a number in
+    the path indexes a list): `train.lr=0.01`, `seeds=[0,1]`, `strategies.1.train.lr=0.1`.
+    Raises UserInputError for a malformed override or a path through a non-mapping."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise UserInputError(f"-o {item!r}: write KEY=VALUE with a dotted KEY, e.g. -o train.lr=0.01 "
+                                 "or -o seeds=[0,1]")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UserInputError(f"-o {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        if "space" in parts[:-2]:  # a search space's keys hold a dot: `space.train.lr` is one key
+            at = parts.index("space") + 1
+            parts[at:at + 2] = [".".join(parts[at:at + 2])]
+        node: Any = raw
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise UserInputError(f"-o {item!r}: '{'.'.join(parts[:depth])}' is a list of {len(node)}; "
+                                         f"index it with 0-{len(node) - 1}")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise UserInputError(f"-o {item!r}: '{'.'.join(parts[:depth])}' is a single value, not a section")
+    return raw
+
+
+def parse_suite(text: str, source: str = "<suite>", registry=None, overrides: tuple[str, ...] = ()) -> Suite:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -365,6 +405,8 @@ def parse_suite(text: str, source: str = "<suite>", registry=None) -> Suite:
         raise SuiteError(source, [f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from exc
     if not isinstance(raw, dict):
         raise SuiteError(source, ["the file must be a YAML mapping with keys name, backbones, datasets, strategies, budget"])
+    if overrides:  # validated below like the file itself
+        raw = apply_overrides(raw, overrides)
     lines = _line_index(text)
     try:
         suite = Suite.model_validate(raw)

@@ -4,12 +4,14 @@ on validation only, resume of a killed search."""
 import json
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from ftbench.cli import cli
-from ftbench.errors import SuiteError
+from ftbench.driver import save_resolved_suite
+from ftbench.errors import SuiteError, UserInputError
 from ftbench.search import TRIALS_FOLDER, run_search
-from ftbench.store import load_records
+from ftbench.store import RESOLVED_SUITE, load_records
 from ftbench.suite import expand, parse_suite, resolve_search
 
 BASE = """
@@ -134,3 +136,31 @@ def test_selection_follows_validation_never_test_and_a_killed_search_resumes(tmp
     assert kept.stat().st_mtime_ns == kept_mtime and lost.exists()  # only the missing trial ran
     [rerun] = load_records(out)
     assert rerun["id"] == final["id"] and rerun["selection"]["selected"] == sel["selected"]
+
+
+def test_overrides_set_dotted_keys_and_validate_like_yaml(toy_registry):
+    suite = parse_suite(BASE, registry=toy_registry,
+                        overrides=("train.lr=0.01", "seeds=[0, 1]", "strategies.1.train.lr=0.2",
+                                   "search.trials=2", "search.space.train.lr.choice=[0.1, 0.01]"))
+    assert suite.train.lr == 0.01 and suite.seeds == [0, 1] and suite.strategies[1].train == {"optimizer": "sgd", "lr": 0.2}
+    assert resolve_search(suite, suite.strategies[0]).space["train.lr"].choice == [0.1, 0.01]
+    with pytest.raises(SuiteError) as exc:  # the same error as the same value in the file
+        parse_suite(BASE, registry=toy_registry, overrides=("train.lr=-1",))
+    with pytest.raises(SuiteError) as in_file:
+        parse_suite(BASE.replace("batch_size: 16", "batch_size: 16, lr: -1"), registry=toy_registry)
+    assert exc.value.problems[0].split(":", 1)[1] == in_file.value.problems[0].split(":", 1)[1]
+    for bad, message in (("train.lr", "write KEY=VALUE"), ("strategies.7.lr=1", "a list of 3"),
+                         ("name.x=1", "is a single value"), ("seeds=[0,", "not valid YAML")):
+        with pytest.raises(UserInputError, match=message):
+            parse_suite(BASE, registry=toy_registry, overrides=(bad,))
+
+
+def test_run_takes_overrides_and_records_them_in_the_resolved_suite(tmp_path, toy_registry):
+    suite_file = tmp_path / "s.yaml"
+    suite_file.write_text(BASE)
+    result = invoke("run", str(suite_file), "--results", str(tmp_path / "r"), "--dry-run", "-o", "seeds=[3,4]")
+    assert result.exit_code == 0 and "6 runs (" in result.output, result.output
+    save_resolved_suite(parse_suite(BASE, registry=toy_registry, overrides=("seeds=[3,4]",)), tmp_path)
+    assert yaml.safe_load((tmp_path / RESOLVED_SUITE).read_text())["seeds"] == [3, 4]
+    bad = invoke("run", str(suite_file), "--results", str(tmp_path / "r"), "-o", "budget.steps=0")
+    assert bad.exit_code == 2 and "budget.steps" in bad.output
