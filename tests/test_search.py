@@ -164,3 +164,16 @@ def test_run_takes_overrides_and_records_them_in_the_resolved_suite(tmp_path, to
     assert yaml.safe_load((tmp_path / RESOLVED_SUITE).read_text())["seeds"] == [3, 4]
     bad = invoke("run", str(suite_file), "--results", str(tmp_path / "r"), "-o", "budget.steps=0")
     assert bad.exit_code == 2 and "budget.steps" in bad.output
+
+
+def test_the_documented_search_example_validates(toy_registry):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "suite.md").read_text()
+    section = text.split("## Hyperparameter search (`search:`)", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    head = "name: doc\nbackbones: [{name: toy-timm}]\ndatasets: [{name: toy}]\nbudget: {steps: 2}\n"
+    suite = parse_suite(head + example, registry=toy_registry)
+    configs = [resolve_search(suite, e) for e in suite.strategies]
+    assert configs[0].n_trials() == configs[1].n_trials() == 8 and configs[2] is None
+    assert set(configs[1].space) == {"train.lr", "train.weight_decay", "params.k"}
