@@ -205,7 +205,7 @@ class _Run:
                                                examples=amount.examples, seed=spec.seed))
         trial = getattr(spec, "trial", None)
         if trial:  # a search trial: validation held out of its labelled budget, no test (ftbench/search.py)
-            from ftbench.search import holdout_split
+            from ftbench.search import holdout_split, trial_pruner
             train, val = holdout_split(train, trial["val_fraction"], spec.seed)
         kind = next((k for k in ("shots", "fraction", "examples") if getattr(amount, k) is not None), "all")
         self.data_amount = {"kind": kind, "value": getattr(amount, kind, None), "n_train": len(train)}
@@ -259,7 +259,8 @@ class _Run:
         try:
             result = fit(model, backbone, strategy, train, cfg=cfg, budget_cfg=spec.budget, prep=prep,
                          seed=spec.seed, val=val if spec.eval.curve else None,
-                         curve_points=spec.eval.curve_points, on_epoch_end=epoch_end)
+                         curve_points=spec.eval.curve_points, on_epoch_end=epoch_end,
+                         should_stop=trial_pruner(trial) if trial else None)
         finally:
             bar.close()
         self.params["trainable"] = result.trainable_params
@@ -275,6 +276,7 @@ class _Run:
         final = strategy.final_model(model)
         if trial:
             self.metrics["val"] = self._evaluate("val", final, val.images, val.labels, prep, autocast=autocast)
+            self.metrics["pruned"] = result.stopped_by == "pruned"
             return
         self.metrics.update(self._evaluate_model(final, test, val, task, prep, source, backbone, autocast, ""))
         variants = {}

@@ -141,6 +141,32 @@ def make_pruner(name: str):
     return optuna.pruners.NopPruner()
 
 
+def trial_pruner(trial: dict) -> Callable[[dict], bool] | None:
+    """For a trial run (in whatever process runs it): a callback that reports each
+    curve point's val accuracy to the search's Optuna pruner and says whether to
+    stop. The pruner sees the cell's earlier trials (their mean curves over the
+    tuning seeds), passed in the trial's `prior`; None without a pruner."""
+    if trial.get("pruner", "none") == "none":
+        return None
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(trial["pruner"]))
+    for prior in trial.get("prior", []):
+        if prior["state"] in ("complete", "pruned"):
+            study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState[prior["state"].upper()],
+                value=prior["value"] if prior["state"] == "complete" else None,
+                intermediate_values={int(k): v for k, v in prior["curve"].items()}))
+    running = study.ask()
+    steps = iter(range(10**9))
+
+    def should_stop(point: dict) -> bool:
+        running.report(point["val_acc"], next(steps))
+        return bool(running.should_prune())
+    return should_stop
+
+
 @dataclasses.dataclass
 class _Cell:
     """One study: the runs of one (backbone, dataset, strategy, data) cell."""

@@ -177,3 +177,16 @@ def test_the_documented_search_example_validates(toy_registry):
     configs = [resolve_search(suite, e) for e in suite.strategies]
     assert configs[0].n_trials() == configs[1].n_trials() == 8 and configs[2] is None
     assert set(configs[1].space) == {"train.lr", "train.weight_decay", "params.k"}
+
+
+@pytest.mark.parametrize("pruner", ["median", "successive-halving"])
+def test_the_pruner_stops_a_trial_whose_curve_trails_the_earlier_ones(pruner):
+    from ftbench.search import trial_pruner
+
+    prior = [{"state": "complete", "value": 90.0 + i, "curve": {0: 80.0 + i, 1: 88.0 + i, 2: 90.0 + i}}
+             for i in range(4)]
+    trial = {"pruner": pruner, "prior": prior}
+    weak, strong = trial_pruner(trial), trial_pruner(trial)
+    assert weak({"val_acc": 20.0}) is True
+    assert strong({"val_acc": 95.0}) is False and strong({"val_acc": 96.0}) is False
+    assert trial_pruner({"pruner": "none", "prior": prior}) is None
