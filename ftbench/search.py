@@ -39,6 +39,7 @@ from ftbench.errors import DataError, UserInputError
 from ftbench.suite import RunSpec, SearchConfig, Suite, _labels, resolve_search
 
 TRIALS_FOLDER = "trials"
+HALVING = 2  # successive halving keeps the best 1/2 at curve points 1, 2, 4, ...
 CLAIMED = "claimed-elsewhere"  # driver.CLAIMED; the driver imports this module
 SELECTION_RULE = "best mean validation accuracy over the tuning seeds (ties: the earlier trial)"
 
@@ -137,7 +138,7 @@ def make_pruner(name: str):
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
     if name == "successive-halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=HALVING)
     return optuna.pruners.NopPruner()
 
 
@@ -154,10 +155,14 @@ def trial_pruner(trial: dict) -> Callable[[dict], bool] | None:
     study = optuna.create_study(direction="maximize", pruner=make_pruner(trial["pruner"]))
     for prior in trial.get("prior", []):
         if prior["state"] in ("complete", "pruned"):
+            curve = {int(k): v for k, v in prior["curve"].items()}
+            # Successive halving ranks trials by the values they reached its rungs with
+            # (steps 1, 2, 4, ...), kept as system attributes of the live trials.
+            rungs = {f"completed_rung_{r}": curve[HALVING ** r] for r in range(32) if HALVING ** r in curve}
             study.add_trial(optuna.trial.create_trial(
                 state=optuna.trial.TrialState[prior["state"].upper()],
                 value=prior["value"] if prior["state"] == "complete" else None,
-                intermediate_values={int(k): v for k, v in prior["curve"].items()}))
+                intermediate_values=curve, system_attrs=rungs))
     running = study.ask()
     steps = iter(range(10**9))
 
