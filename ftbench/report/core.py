@@ -1,0 +1,302 @@
+"""The report's building blocks: cells, estimates and tables, records grouped into a
+study, and the context every table builder shares (`_Ctx`, `_mark`, `_cell_rows`).
+
+A cell is (backbone, dataset, strategy, data); its seeds are replicates. A task is a
+cell without its strategy: strategies are compared within a task on matched seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from ftbench import stats
+from ftbench.errors import UserInputError
+
+METRICS: tuple[str, ...] = ("acc", "balanced_acc")
+BEST, TIED = "*", "†"
+
+
+class Cell(NamedTuple):
+    backbone: str
+    dataset: str
+    strategy: str
+    data: str
+
+    @property
+    def task(self) -> tuple[str, str, str]:
+        return self.backbone, self.dataset, self.data
+
+
+def json_number(x: float | int | None) -> float | int | None:
+    """A JSON number: nan and inf become null; floats keep 6 decimals."""
+    if x is None or isinstance(x, (int, np.integer)):
+        return None if x is None else int(x)
+    return round(float(x), 6) if math.isfinite(x) else None
+
+
+@dataclass
+class Est:
+    """A mean over seeds with its interval; `by_seed` feeds the paired tests."""
+
+    mean: float
+    low: float = math.nan
+    high: float = math.nan
+    n: int = 0
+    by_seed: dict[int, float] = field(default_factory=dict, repr=False)
+    digits: int = 1
+    signed: bool = False
+    mark: str = ""
+
+    def text(self) -> str:
+        if not math.isfinite(self.mean):
+            return "—"
+        sign = "+" if self.signed else ""
+        mean = self.mean if round(self.mean, self.digits) != 0 else 0.0  # no "-0.0"
+        out = f"{mean:{sign}.{self.digits}f}"
+        half = (self.high - self.low) / 2
+        if math.isfinite(half):
+            out += f" ± {half:.{self.digits}f}"
+        return out + self.mark
+
+    def to_json(self) -> dict:
+        return {"mean": json_number(self.mean), "low": json_number(self.low),
+                "high": json_number(self.high), "n": self.n, "mark": self.mark}
+
+
+@dataclass
+class Num:
+    """A plain number; fmt is a format spec, or "p" for p-values."""
+
+    value: float | int | None
+    fmt: str = ".2f"
+    mark: str = ""
+
+    def text(self) -> str:
+        if self.value is None or not math.isfinite(self.value):
+            return "—"
+        if self.fmt == "p":
+            return ("<0.001" if self.value < 0.001 else f"{self.value:.3f}") + self.mark
+        return f"{self.value:{self.fmt}}" + self.mark
+
+
+@dataclass
+class Table:
+    """Rows under headers; the first `label_cols` columns are labels. A table with
+    nothing to show has `empty`, one line that says why."""
+
+    key: str
+    title: str
+    headers: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    label_cols: int = 4
+    empty: str | None = None
+
+
+@dataclass
+class Ranking:
+    """Average ranks across tasks, for the critical-difference diagram."""
+
+    strategies: list[str]
+    ranks: list[float]
+    n_tasks: int
+    friedman: stats.Friedman
+
+
+@dataclass
+class Report:
+    tables: list[Table]
+    options: dict[str, Any]
+    study: "Study" = field(repr=False)
+    ranking: Ranking | None = None
+
+    def table(self, key: str) -> Table:
+        return next(t for t in self.tables if t.key == key)
+
+
+# ------------------------------------------------------------------ records -> study
+
+
+@dataclass
+class Study:
+    """Records grouped by cell and seed; `bad` holds failed or diverged seeds."""
+
+    ok: dict[Cell, dict[int, dict]]
+    bad: dict[Cell, dict[int, dict]]
+    seeds: list[int]
+    n_train: dict[Cell, float]
+    notes: list[str]
+
+    def values(self, fn: Callable[[dict], float | None]) -> dict[Cell, dict[int, float]]:
+        """fn(record) per ok seed, per cell; None and non-finite results are left out."""
+        out = {}
+        for cell, runs in self.ok.items():
+            vals = {s: float(v) for s, r in sorted(runs.items()) if (v := fn(r)) is not None and math.isfinite(v)}
+            if vals:
+                out[cell] = vals
+        return out
+
+
+def load_study(records: list[dict]) -> Study:
+    """Group records by cell and seed. A failed run whose seed also has an ok record
+    (a rerun) counts as ok; two ok records of one cell and seed keep the later one."""
+    ok: dict[Cell, dict[int, dict]] = defaultdict(dict)
+    bad: dict[Cell, dict[int, dict]] = defaultdict(dict)
+    n_train: dict[Cell, list[float]] = defaultdict(list)
+    notes = []
+    for rec in sorted(records, key=lambda r: (r.get("finished_at") or "", r.get("id", ""))):
+        try:
+            cell = Cell(*(str(rec["cell"][k]) for k in Cell._fields))
+            seed = int(rec["seed"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserInputError(f"run record {rec.get('id', '?')} has no cell labels or seed ({exc!r}); "
+                                 "it is not an ftbench.run/1 record: move it out of the results folder") from exc
+        if (amount := (rec.get("data_amount") or {}).get("n_train")) is not None:
+            n_train[cell].append(float(amount))
+        if rec.get("status") == "ok":
+            if seed in ok[cell]:
+                notes.append(f"{_cell_name(cell)} seed {seed}: records {ok[cell][seed]['id']} and {rec['id']}"
+                             " both ok; using the later one")
+            ok[cell][seed] = rec
+        else:
+            bad[cell][seed] = rec
+    for cell in ok:
+        for seed in ok[cell]:
+            bad[cell].pop(seed, None)
+    seeds = sorted({s for runs in (*ok.values(), *bad.values()) for s in runs})
+    return Study(dict(ok), {c: b for c, b in bad.items() if b}, seeds,
+                 {c: float(np.mean(v)) for c, v in n_train.items()}, notes)
+
+
+def _cell_name(cell: Cell) -> str:
+    return "/".join(cell)
+
+
+def split_metric(rec: dict, split: str, metric: str) -> float | None:
+    """`metric` of one split ("test", "val") of a record's metrics."""
+    return ((rec.get("metrics") or {}).get(split) or {}).get(metric)
+
+
+def shifted_mean(rec: dict, metric: str) -> float | None:
+    """`metric` averaged over a record's shifted test sets; None without any."""
+    vals = [m.get(metric) for m in ((rec.get("metrics") or {}).get("shifted") or {}).values()]
+    vals = [v for v in vals if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def source_metric(rec: dict, metric: str, when: str) -> float | None:
+    """Source-task `metric` "before" or "after" fine-tuning; None without a source task."""
+    return (((rec.get("metrics") or {}).get("source") or {}).get(when) or {}).get(metric)
+
+
+def timing(key: str) -> Callable[[dict], float | None]:
+    """A getter of one field of a record's timing (wall_s, train_s, samples_per_s)."""
+    return lambda rec: (rec.get("timing") or {}).get(key)
+
+
+def time_to_target(rec: dict) -> float | None:
+    """Training seconds until the target accuracy; None if the run never reached it."""
+    ttt = (rec.get("metrics") or {}).get("time_to_target") or {}
+    return ttt.get("seconds") if ttt.get("reached") else None
+
+
+# ------------------------------------------------------------------ building blocks
+
+
+@dataclass
+class _Ctx:
+    study: Study
+    baseline: str
+    scratch: str
+    interval: str
+    test: str
+    alpha: float
+    metric: str
+    confidence: float = 0.95
+    acc: dict[Cell, dict[int, float]] = field(init=False)  # test accuracy, every table's base
+    _amounts: dict[tuple[str, str, str], float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.acc = self.study.values(lambda r: split_metric(r, "test", self.metric))
+        by_task = defaultdict(list)
+        for cell, n in self.study.n_train.items():
+            by_task[cell.task].append(n)
+        self._amounts = {task: float(np.mean(ns)) for task, ns in by_task.items()}
+
+    def est(self, by_seed: dict[int, float], digits: int = 1, signed: bool = False) -> Est:
+        s = stats.summarize(list(by_seed.values()), interval=self.interval, confidence=self.confidence)
+        return Est(s.mean, s.low, s.high, s.n, dict(by_seed), digits, signed)
+
+    def strategy_key(self, strategy: str) -> tuple:
+        return strategy != self.baseline, strategy != self.scratch, strategy
+
+    def cell_key(self, cell: Cell) -> tuple:
+        return cell.backbone, cell.dataset, self.data_rank(cell), self.strategy_key(cell.strategy)
+
+    def data_rank(self, cell: Cell) -> tuple[float, str]:
+        """Data labels sort by their mean n_train within a backbone and dataset."""
+        return self._amounts.get(cell.task, math.inf), cell.data
+
+    def marker_note(self, scope: str) -> str:
+        return (f"{BEST} best in its column {scope}; {TIED} not significantly different from the best "
+                f"({stats.test_label(self.test)} on matched seeds, Holm over the group, α = {self.alpha:g})")
+
+
+def _seed_note(ests: list[Est], study: Study) -> str:
+    ns = [e.n for e in ests if e.n]
+    if not ns:
+        return "n = 0 seeds"
+    lo, hi = min(ns), max(ns)
+    total = len(study.seeds)
+    if lo == hi == total:
+        text = f"n = {lo} seed{'s' if lo != 1 else ''} per cell"
+    else:
+        text = f"n = {lo}–{hi} seeds per cell (of {total} in the study); see Incomplete cells"
+    if lo == 1:
+        text += "; a cell with one seed shows no interval"
+    return text
+
+
+def _mark(rows: list[list[Any]], groups: list[Any], col: int, higher: bool, ctx: _Ctx) -> None:
+    """Mark the best Est of column `col` in each group, and those the paired test
+    cannot tell from it (Holm-adjusted p >= alpha over the group's comparisons)."""
+    by_group: dict[Any, list[Est]] = defaultdict(list)
+    for row, g in zip(rows, groups):
+        if isinstance(row[col], Est) and math.isfinite(row[col].mean):
+            by_group[g].append(row[col])
+    for ests in by_group.values():
+        if len(ests) < 2:
+            continue
+        best = (max if higher else min)(ests, key=lambda e: e.mean)
+        best.mark = BEST
+        others = [e for e in ests if e is not best]
+        pvals = []
+        for e in others:
+            _, x, y = stats.match_seeds(e.by_seed, best.by_seed)
+            pvals.append(stats.paired_test(x, y, test=ctx.test).p)
+        for e, p in zip(others, stats.holm(pvals)):
+            if p >= ctx.alpha:
+                e.mark = TIED
+
+
+def _cell_rows(ctx: _Ctx, columns: list[dict[Cell, dict[int, float]]],
+               digits: list[int]) -> tuple[list[Cell], list[list[Any]]]:
+    """Rows of label columns, n and one Est per column, for every cell with data."""
+    cells = sorted(set().union(*columns), key=ctx.cell_key)
+    rows = []
+    for cell in cells:
+        ests = [ctx.est(col[cell], d) if cell in col else Est(math.nan) for col, d in zip(columns, digits)]
+        rows.append([cell.backbone, cell.dataset, cell.data, cell.strategy, max(e.n for e in ests), *ests])
+    return cells, rows
+
+
+_CELL_HEADERS = ["Backbone", "Dataset", "Data", "Strategy", "n"]
+
+
+def _cell_at(task: tuple[str, str, str], strategy: str) -> Cell:
+    return Cell(task[0], task[1], strategy, task[2])

@@ -1,0 +1,35 @@
+"""The forgetting table: source-task accuracy before and after fine-tuning."""
+
+from __future__ import annotations
+
+import math
+
+from ftbench import stats
+from ftbench.report.core import _CELL_HEADERS, Cell, Table, _cell_rows, _Ctx, _mark, _seed_note, source_metric
+
+
+def _forgetting_table(ctx: _Ctx) -> tuple[Table, dict[Cell, dict[int, float]]]:
+    study = ctx.study
+    before = study.values(lambda r: source_metric(r, ctx.metric, "before"))
+    after = study.values(lambda r: source_metric(r, ctx.metric, "after"))
+    title = "Forgetting (source task)"
+    cells = sorted(set(before) & set(after), key=ctx.cell_key)
+    if not cells:
+        return Table("forgetting", title, [], empty="no backbone with a source task in these runs, so "
+                                                    "forgetting was not measured"), {}
+    drop, keep = {}, {}
+    for c in cells:
+        seeds = sorted(set(before[c]) & set(after[c]))
+        pairs = {s: stats.forgetting(before[c][s], after[c][s]) for s in seeds}
+        drop[c] = {s: d for s, (d, _) in pairs.items()}
+        keep[c] = {s: k for s, (_, k) in pairs.items() if math.isfinite(k)}
+    cells, rows = _cell_rows(ctx, [{c: before[c] for c in cells}, {c: after[c] for c in cells}, drop, keep],
+                             [1, 1, 1, 1])
+    for col, higher in ((6, True), (7, False), (8, True)):
+        _mark(rows, [c.task for c in cells], col, higher, ctx)
+    notes = [_seed_note([r[7] for r in rows], study), stats.interval_label(ctx.interval, ctx.confidence),
+             f"source-task {ctx.metric} before and after fine-tuning; drop = before − after (points); "
+             "retention = after / before × 100",
+             ctx.marker_note("within each backbone/dataset/data (lower drop)")]
+    headers = [*_CELL_HEADERS, "Before", "After", "Drop", "Retention %"]
+    return Table("forgetting", title, headers, rows, notes), drop

@@ -1,0 +1,35 @@
+"""The training time and cost table: wall and training seconds, throughput, time to target, parameters."""
+
+from __future__ import annotations
+
+from ftbench import stats
+from ftbench.report.core import _CELL_HEADERS, Num, Table, _cell_rows, _Ctx, _mark, _seed_note, time_to_target, timing
+
+
+def _time_table(ctx: _Ctx) -> Table:
+    study = ctx.study
+    columns = [study.values(timing("wall_s")), study.values(timing("train_s")),
+               study.values(timing("samples_per_s")), study.values(time_to_target)]
+    title = "Training time & cost"
+    if not any(columns):
+        return Table("time", title, [], empty="no ok runs with timings yet")
+    cells, rows = _cell_rows(ctx, columns, [2, 2, 0, 2])
+    for cell, row in zip(cells, rows):
+        reached = f"{row[8].n}/{len(study.ok.get(cell, {}))}"
+        params = [(r.get("params") or {}) for r in study.ok.get(cell, {}).values()]
+        trainable, total = (params[0].get("trainable"), params[0].get("total")) if params else (None, None)
+        share = trainable / total * 100 if trainable is not None and total else None
+        row[9:] = [reached, Num(trainable, ",d"), Num(share, ".2f")]
+    for col, higher in ((5, False), (6, False), (7, True), (8, False)):
+        _mark(rows, [c.task for c in cells], col, higher, ctx)
+    envs = [r.get("env") or {} for runs in study.ok.values() for r in runs.values()]
+    devices = sorted({f"{e['device']} ({e.get('device_name')})" for e in envs if e.get("device")}) or ["unknown"]
+    notes = [_seed_note([r[5] for r in rows], study), stats.interval_label(ctx.interval, ctx.confidence),
+             "time to target: seconds of training until val accuracy reached the suite's target, over the "
+             "seeds that reached it (reached = seeds reaching it / ok seeds)",
+             ctx.marker_note("within each backbone/dataset/data (lower time, higher samples/s)"),
+             f"measured on: {', '.join(devices)}" + ("; times from different devices do not compare"
+                                                      if len(devices) > 1 else "")]
+    headers = [*_CELL_HEADERS, "Wall s", "Train s", "Samples/s", "To target s", "Reached", "Trainable",
+               "Trainable %"]
+    return Table("time", title, headers, rows, notes)
