@@ -266,7 +266,8 @@ def selection_of(cell: _Cell) -> dict:
            "failed": sum(t["state"] == "fail" for t in cell.trials),
            "tuning_seeds": list(cell.config.seeds), "sampler": cell.config.resolved_sampler(),
            "sampler_seed": cell.config.seed, "pruner": cell.config.pruner, "cost": cost,
-           "trial_val_acc": [t["value"] for t in cell.trials]}
+           "trial_results": [{"number": t["number"], "values": t["values"], "val_acc": t["value"],
+                              "state": t["state"]} for t in cell.trials]}
     if not done:
         return out | {"selected": {}, "val_acc": None,
                       "rule": "no trial finished; the runs use the suite's configuration"}
