@@ -57,9 +57,12 @@ def test_tuning_tables_show_selection_sensitivity_and_cost():
     assert "Selected hyperparameters" in render(report, "markdown")
 
 
-def test_val_acc_vs_lr_figure(tmp_path):
+def test_val_acc_vs_lr_figure():
     pytest.importorskip("matplotlib")
-    from ftbench.plots import write_plots
+    from matplotlib.figure import Figure
 
-    paths = write_plots(rp.build_report(_tuned(make_records(seeds=2, datasets=("digits",)))), tmp_path)
-    assert tmp_path / "val_acc_vs_lr.png" in paths
+    from ftbench.report.tuning import val_acc_vs_lr
+
+    report = rp.build_report(_tuned(make_records(seeds=2, datasets=("digits",), data=(0,))))
+    fig = Figure()
+    assert val_acc_vs_lr(report, fig, {}) and len(fig.axes) == 3  # one panel per strategy
