@@ -19,6 +19,7 @@ def test_shrunk_quickstart_reports_every_axis(tmp_path):
     suite["data"] = [{"shots": 2}, {}]
     suite["budget"] = {"samples": 256}
     suite["executor"] = {"name": "sequential"}
+    suite["search"]["space"] = {"train.lr": {"grid": [0.001, 0.01]}}
     shrunk = tmp_path / "quickstart.yaml"
     shrunk.write_text(yaml.safe_dump(suite))
     results = tmp_path / "results"
@@ -34,6 +35,7 @@ def test_shrunk_quickstart_reports_every_axis(tmp_path):
     assert "n = 2 seeds per cell" in report.output
     assert "gaussian_noise@3, printed-digits" in report.output
     assert "Incomplete cells: none" in report.output
+    assert "\nSelected hyperparameters" in report.output and "\nSensitivity" in report.output
 
     again = CliRunner().invoke(cli, ["run", str(shrunk), "--results", str(results), "-q"], obj={})
     assert "24 already finished" in again.output  # and the cached backbone is reused
