@@ -131,6 +131,10 @@ def _summarise_plan(specs, store, suite) -> None:
                f"budget per run: {suite.budget.model_dump(exclude_none=True)}; total at most: {totals}")
     if suite.pretrain:
         click.echo(f"pretraining jobs: {', '.join(suite.pretrain)} (trained once, then cached)")
+    if suite.search or any(s.search for s in suite.strategies):
+        from ftbench.search import planned_trials
+
+        click.echo(planned_trials(suite, specs))
 
 
 def _results_dir(results: str | None, suite) -> Path:

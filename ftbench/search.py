@@ -276,6 +276,15 @@ def selection_of(cell: _Cell) -> dict:
                   "rule": SELECTION_RULE}
 
 
+def planned_trials(suite: Suite, specs: list[RunSpec]) -> str:
+    """One line on the search a suite runs before its runs."""
+    cells, _ = _cells(suite, specs)
+    runs = sum(c.n_trials * len(c.config.seeds) for c in cells)
+    return (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds: "
+            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}" for c in cells}))
+            + "); the runs above then use each cell's selected values (their ids change)")
+
+
 def run_search(suite: Suite, specs: list[RunSpec], registry,
                run_trials: Callable[[list[RunSpec]], Iterable[dict]],
                log: Callable[[str], None] = lambda msg: None) -> tuple[list[RunSpec], list[dict]]:

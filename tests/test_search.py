@@ -160,6 +160,10 @@ def test_run_takes_overrides_and_records_them_in_the_resolved_suite(tmp_path, to
     suite_file.write_text(BASE)
     result = invoke("run", str(suite_file), "--results", str(tmp_path / "r"), "--dry-run", "-o", "seeds=[3,4]")
     assert result.exit_code == 0 and "6 runs (" in result.output, result.output
+    assert "search:" not in result.output
+    tuned = invoke("run", str(suite_file), "--results", str(tmp_path / "r"), "--dry-run",
+                   "-o", "search={trials: 3, seeds: [0, 1], space: {train.lr: {choice: [0.1, 0.01]}}}")
+    assert "search: 18 trial runs first (3 cells; per cell, trials x tuning seeds: 3 x 2)" in tuned.output
     save_resolved_suite(parse_suite(BASE, registry=toy_registry, overrides=("seeds=[3,4]",)), tmp_path)
     assert yaml.safe_load((tmp_path / RESOLVED_SUITE).read_text())["seeds"] == [3, 4]
     bad = invoke("run", str(suite_file), "--results", str(tmp_path / "r"), "-o", "budget.steps=0")
