@@ -37,12 +37,14 @@ _OTHER_FORMATS = ", ".join(f for f in tabulate_formats
               help="Accuracy metric the tables use.")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
               show_default=True, help="Significance level of the tests and markers.")
+@click.option("--margin", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="Equivalence margin in points: TOST 'p ≈' and 'matches scratch@full' claim |Δ| < margin.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write PNG figures into this folder (needs `pip install ftbench[plots]`).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the tables to this file instead of standard output.")
 def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: str, test: str, metric: str,
-           alpha: float, plots_dir: Path | None, output: Path | None) -> None:
+           alpha: float, margin: float, plots_dir: Path | None, output: Path | None) -> None:
     """Tables and statistics over the runs in RESULTS_DIR: accuracy with paired tests
     against a baseline, training time and cost, data efficiency, domain shift,
     forgetting, a summary per strategy and ranks across tasks. Cells with failed or
@@ -57,7 +59,7 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
     """
     try:
         result = build_report(load_records(results_dir), baseline=baseline, scratch=scratch, interval=interval,
-                              test=test, alpha=alpha, metric=metric)
+                              test=test, alpha=alpha, metric=metric, margin=margin)
         text = render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
     except UserInputError as exc:

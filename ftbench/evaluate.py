@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,9 +37,11 @@ def predict_logits(model: nn.Module, images, prep: Preprocess, batch_size: int,
     return torch.cat(out) if out else torch.zeros(0)
 
 
-def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict:
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, per_example: bool = False) -> dict:
     """Accuracy metrics in percent: acc, balanced_acc (mean per-class recall over the
-    classes present), top5 (None with 5 classes or fewer), loss (mean cross-entropy), n."""
+    classes present), top5 (None with 5 classes or fewer), loss (mean cross-entropy), n.
+    With `per_example`, also `correct`: which examples were right, as packed bits
+    (`encode_correct`), so a report can pair two runs on one test set (McNemar)."""
     labels = labels.to(logits.device)
     if len(labels) == 0:
         return {"acc": None, "balanced_acc": None, "top5": None, "loss": None, "n": 0}
@@ -54,4 +58,14 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict:
         "top5": top5,
         "loss": F.cross_entropy(logits, labels).item(),
         "n": len(labels),
-    }
+    } | ({"correct": encode_correct(correct.bool().cpu().numpy())} if per_example else {})
+
+
+def encode_correct(correct: np.ndarray) -> str:
+    """Per-example correctness as base64 of numpy.packbits (n bits in n/8 bytes)."""
+    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool))).decode("ascii")
+
+
+def decode_correct(text: str, n: int) -> np.ndarray:
+    """The boolean array `encode_correct` packed, of length `n`."""
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8), count=n).astype(bool)

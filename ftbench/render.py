@@ -73,7 +73,7 @@ _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", 
                                                     "\\": r"\textbackslash{}"}
 # Characters that pdflatex does not know without extra packages.
 _LATEX_UNICODE = {"±": r"$\pm$", "†": r"$^\dagger$", "Δ": r"$\Delta$", "α": r"$\alpha$", "χ²": r"$\chi^2$",
-                  "×": r"$\times$", "−": "-", "–": "--", "—": "---", "≥": r"$\geq$"}
+                  "×": r"$\times$", "−": "-", "–": "--", "—": "---", "≥": r"$\geq$", "≈": r"$\approx$"}
 
 
 def _latex_escape(text: str) -> str:

@@ -182,7 +182,7 @@ class _Run:
                   autocast=None) -> dict:
         t0 = time.perf_counter()
         logits = predict_logits(model, images, prep, self.spec.train.eval_batch_size, head=head, autocast=autocast)
-        metrics = classification_metrics(logits, labels)
+        metrics = classification_metrics(logits, labels, per_example=split.endswith("test"))  # McNemar pairs runs
         self.timing["eval_s"] += time.perf_counter() - t0
         self.hook.ftbench_evaluation(spec=self.spec, split=split, metrics=metrics)
         return metrics

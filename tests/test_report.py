@@ -63,8 +63,9 @@ def test_json_keeps_numbers_as_numbers(fixture_report):
     assert first[:4] == ["resnet10t-glyphs", "digits", "5-shot", "full"]
     assert first[4] == 2 and isinstance(first[5]["mean"], float)
     assert first[5]["low"] < first[5]["mean"] < first[5]["high"]
-    p_value = acc["rows"][1][7]
-    assert isinstance(p_value, float) and 0 <= p_value <= 1
+    raw, holm = acc["rows"][1][8], acc["rows"][1][9]
+    assert isinstance(raw, float) and 0 <= raw <= holm <= 1
+    assert acc["rows"][1][6] == "0/3"  # failed seeds of all seeds
 
 
 def test_every_table_states_seeds_interval_and_test(fixture_report):
@@ -72,10 +73,10 @@ def test_every_table_states_seeds_interval_and_test(fixture_report):
         if table.empty or table.key in ("incomplete", "ranks"):
             continue
         notes = " ".join(table.notes)
-        assert "seeds per" in notes and "CI half-width" in notes, table.key
+        assert "seeds per" in notes and ("95% CI half-width" in notes or "[95% CI]" in notes), table.key
         assert "paired t-test" in notes, table.key
     acc = " ".join(fixture_report.table("accuracy").notes)
-    assert "paired t-test vs full on matched seeds, Holm-Bonferroni over 12 comparisons" in acc
+    assert "paired t-test vs full on matched seeds, raw and Holm-Bonferroni over 12 comparisons" in acc
     assert "n = 2–3 seeds per cell (of 3 in the study); see Incomplete cells" in acc
 
 
@@ -101,7 +102,7 @@ def test_absent_strategy_is_an_incomplete_cell():
 def test_complete_study_says_so_in_one_line():
     report = rp.build_report(make_records(seeds=2, datasets=("digits",), data=(1,)))
     assert report.table("incomplete").empty == "none; every cell has every seed ok (seeds 0, 1)"
-    assert "n = 2 seeds per cell" in report.table("accuracy").notes
+    assert report.table("accuracy").notes[0].startswith("n = 2 seeds per cell; fewer than 5 seeds")
 
 
 def test_axes_without_data_say_so():
@@ -133,7 +134,7 @@ def test_planted_effect_is_found_and_marked():
     report = rp.build_report(_planted(5.0))
     full, better = report.table("accuracy").rows
     assert better[5].mark == rp.BEST and full[5].mark == ""  # full differs significantly: no †
-    assert better[6].mean > 3 and better[7].value < 0.05
+    assert better[7].mean > 3 and better[9].value < 0.05
     assert report.table("summary").rows[1][2] == "1/0/0"
 
 
@@ -148,7 +149,7 @@ def test_wilcoxon_and_bootstrap_options():
 def test_wilcoxon_with_too_few_seeds_says_it_cannot_be_significant():
     five = rp.build_report(_planted(5.0, seeds=5), test="wilcoxon")
     row = five.table("accuracy").rows[1]
-    assert row[7].value == pytest.approx(sps.wilcoxon([1, 2, 3, 4, 5], [0] * 5).pvalue)  # 0.0625: the floor
+    assert row[9].value == pytest.approx(sps.wilcoxon([1, 2, 3, 4, 5], [0] * 5).pvalue)  # 0.0625: the floor
     assert any("with 5 pairs the Wilcoxon test cannot give p below 0.0625" in n
                for n in five.table("accuracy").notes)
     six = rp.build_report(_planted(5.0, seeds=6), test="wilcoxon")

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ftbench.cli import cli
+from ftbench.evaluate import decode_correct
 from ftbench.store import ResultsStore, load_records
 
 SUITE = """
@@ -50,6 +51,8 @@ def test_suite_writes_one_record_per_run_and_resumes(suite_file, tmp_path):
     assert rec["budget"]["stopped_by"] == "steps" and rec["budget"]["used"]["steps"] == 4
     assert rec["params"]["trainable"] == rec["params"]["total"] > 0
     assert rec["timing"]["samples_per_s"] > 0 and rec["env"]["torch"]
+    test = rec["metrics"]["test"]  # per-example correctness, for McNemar in the report
+    assert decode_correct(test["correct"], test["n"]).mean() * 100 == pytest.approx(test["acc"])
     assert rec["memory"]["cpu_peak_scope"] == ("run" if os.path.exists("/proc/self/clear_refs") else "process")
     assert (out / "suite.resolved.yaml").exists()
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}

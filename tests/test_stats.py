@@ -45,9 +45,10 @@ def test_identical_seeds_give_a_point_interval():
 
 @pytest.mark.parametrize("method", ["percentile", "bca"])
 def test_bootstrap_is_seeded_and_matches_scipy(method):
-    a = stats.summarize(X, interval=method, seed=3)
-    b = stats.summarize(X, interval=method, seed=3)
-    ref = sps.bootstrap((np.array(X),), np.mean, n_resamples=stats.BOOTSTRAP_RESAMPLES,
+    xs = X + Y  # 10 seeds: the bootstrap is used from BOOTSTRAP_MIN_N on
+    a = stats.summarize(xs, interval=method, seed=3)
+    b = stats.summarize(xs, interval=method, seed=3)
+    ref = sps.bootstrap((np.array(xs),), np.mean, n_resamples=stats.BOOTSTRAP_RESAMPLES,
                         method="BCa" if method == "bca" else "percentile", rng=np.random.default_rng(3))
     assert (a.low, a.high) == (b.low, b.high)
     assert (a.low, a.high) == (pytest.approx(ref.confidence_interval.low), pytest.approx(ref.confidence_interval.high))
@@ -98,14 +99,25 @@ def test_average_ranks_hand_example():
     assert stats.average_ranks(scores).tolist() == pytest.approx([(1 + 2.5) / 2, (2 + 1) / 2, (3 + 2.5) / 2])
 
 
-def test_friedman_matches_scipy():
+def test_friedman_matches_scipy_and_iman_davenport():
     rng = np.random.default_rng(0)
-    scores = rng.normal(80, 5, size=(6, 4)) + [0, 1, 2, 6]
+    scores = rng.normal(80, 5, size=(12, 4)) + [0, 1, 2, 6]
     res = stats.friedman(scores)
     ref = sps.friedmanchisquare(*scores.T)
-    assert (res.statistic, res.p) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
-    assert res.cd == pytest.approx(stats.nemenyi_cd(4, 6))
+    f = 11 * ref.statistic / (12 * 3 - ref.statistic)  # Demsar (2006), eq. 2
+    assert res.statistic == pytest.approx(ref.statistic) and res.f == pytest.approx(f)
+    assert res.p == pytest.approx(sps.f.sf(f, 3, 33)) and res.method == "Iman-Davenport F"
+    assert res.cd == pytest.approx(stats.nemenyi_cd(4, 12))
     assert res.note is None
+
+
+def test_friedman_with_few_tasks_is_a_permutation_test():
+    # 3 tasks, 3 strategies, one order in every task: the exact p is the share of the
+    # (3!)^3 = 216 within-task shuffles whose chi-square is as large: 6 of 216 (all alike)
+    scores = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    res = stats.friedman(scores)
+    assert res.method == "exact permutation" and res.p == pytest.approx(6 / 216)
+    assert res.p < sps.friedmanchisquare(*scores.T).pvalue  # the chi-square approximation is conservative here
 
 
 def test_friedman_says_why_not():
@@ -129,9 +141,9 @@ def test_iqm_matches_trim_mean():
 
 
 def test_iqm_interval_is_stratified_and_seeded():
-    tasks = [[80.0, 81.0, 82.0], [60.0, 61.0, 62.0, 63.0]]
+    tasks = [[80.0, 81.0, 82.0, 83.0], [60.0, 61.0, 62.0, 63.0]]
     point, low, high = stats.iqm_interval(tasks, seed=1)
-    assert point == pytest.approx(sps.trim_mean(np.concatenate(tasks), 0.25))
+    assert point == pytest.approx(sps.trim_mean(np.concatenate(tasks), 0.25))  # equal seeds: rliable's IQM
     assert stats.iqm_interval(tasks, seed=1) == (point, low, high)
     assert low <= point <= high
     # Resampling within tasks keeps each task's share: the pooled IQM stays between the tasks.
@@ -154,19 +166,14 @@ def test_data_auc_hand_example():
     assert math.isnan(stats.data_auc([10], [50]))
 
 
-def test_smallest_matching():
-    assert stats.smallest_matching([50, 200, 1000], [80.0, 95.0, 98.0], 94.0) == 200
-    assert stats.smallest_matching([50, 200], [80.0, 90.0], 94.0) is None
-
-
-def test_effective_robustness_on_a_constructed_line():
+def test_effective_robustness_on_a_constructed_logit_line():
     test = np.array([60.0, 70.0, 80.0, 90.0])
-    # residuals orthogonal to 1 and to x, so least squares recovers the line exactly
-    residual = np.array([1.0, -1.0, -1.0, 1.0])
-    shifted = 0.5 * test + 10 + residual
+    logit = lambda p: np.log(p / (100 - p))  # noqa: E731
+    expit = lambda z: 100 / (1 + np.exp(-z))  # noqa: E731
+    shifted = expit(0.8 * logit(test) - 0.5)
     fit = stats.robustness_fit(test, shifted)
-    assert (fit.slope, fit.intercept) == (pytest.approx(0.5), pytest.approx(10.0))
-    assert stats.effective_robustness(test, shifted, fit) == pytest.approx(residual)
+    assert (fit.slope, fit.intercept) == (pytest.approx(0.8), pytest.approx(-0.5))
+    assert stats.effective_robustness(test, shifted + [0, 2, 0, 0], fit) == pytest.approx([0, 2, 0, 0], abs=1e-9)
     assert stats.robustness_fit([70.0, 70.0], [50.0, 52.0]) is None
 
 
@@ -191,3 +198,163 @@ def test_null_false_positive_rate_is_near_alpha():
         b = 90 + seed_effect + rng.normal(0, 1, 5)
         hits += stats.paired_test(a, b).p < 0.05
     assert 0.02 <= hits / 400 <= 0.09
+
+
+# ------------------------------------------------------------------ issue 13: honest at small n
+
+
+def test_constant_differences_give_no_t_and_no_infinity():
+    res = stats.paired_test([80.0, 81.0], [88.9, 89.9])  # both -8.9: no variance to estimate
+    assert res.mean_diff == pytest.approx(-8.9) and math.isnan(res.d_z)
+    exact = sps.permutation_test((np.full(2, -8.9),), np.mean, permutation_type="samples").pvalue
+    assert res.p == pytest.approx(exact) == 0.5  # two pairs: the sign flips give p = 2/2**2
+    assert "no variance" in res.note
+
+
+def test_small_bootstrap_falls_back_to_t():
+    s = stats.summarize(X, interval="percentile")
+    assert (s.low, s.high) == (stats.summarize(X).low, stats.summarize(X).high)
+    assert "Student-t used" in s.note
+
+
+def test_timing_interval_is_on_the_log_scale_and_positive():
+    s = stats.summarize_log([0.1, 0.2, 3.0])
+    logs = np.log([0.1, 0.2, 3.0])
+    ci = sps.ttest_1samp(logs, 0).confidence_interval()
+    assert s.mean == pytest.approx(sps.gmean([0.1, 0.2, 3.0]))
+    assert (s.low, s.high) == (pytest.approx(math.exp(ci.low)), pytest.approx(math.exp(ci.high)))
+    assert s.low > 0 and stats.summarize([0.1, 0.2, 3.0]).low < 0
+
+
+def test_weighted_iqm_gives_each_task_equal_weight():
+    # one task with 8 seeds, one with 1: equal weight makes the pair count alike
+    many, one = [10.0] * 8, [30.0]
+    point, low, high = stats.iqm_interval([many, one])
+    assert point == pytest.approx(20.0)
+    assert stats.iqm([1, 2, 3, 4], weights=[1, 1, 1, 1]) == pytest.approx(sps.trim_mean([1, 2, 3, 4], 0.25))
+    # quartiles fall inside values: the middle half is 1/12 of 1, 1/3 of 2 and 1/12 of 3
+    assert stats.iqm([1, 2, 3], weights=[1, 1, 1]) == pytest.approx((1 / 12 * 1 + 1 / 3 * 2 + 1 / 12 * 3) / 0.5)
+    assert math.isnan(stats.iqm_interval([[80.0], [70.0]])[1])  # one seed per task: no bootstrap interval
+
+
+def test_normalize_tasks_is_min_max_per_task():
+    out = stats.normalize_tasks({"a": {"x": [50.0, 60.0], "y": [70.0]}, "b": {"x": [90.0], "y": [91.0]}})
+    assert out["a"]["x"].tolist() == [0.0, 50.0] and out["a"]["y"].tolist() == [100.0]
+    assert out["b"]["x"].tolist() == [0.0] and out["b"]["y"].tolist() == [100.0]
+
+
+def test_hedges_gz_interval_matches_noncentral_t():
+    diff = np.subtract(X, Y)
+    g, low, high = stats.hedges_gz(diff)
+    n, dz = len(diff), diff.mean() / diff.std(ddof=1)
+    assert g == pytest.approx(dz * (1 - 3 / (4 * (n - 1) - 1)))
+    t = dz * math.sqrt(n)
+    j = 1 - 3 / (4 * (n - 1) - 1)
+    assert sps.nct.cdf(t, n - 1, high / j * math.sqrt(n)) == pytest.approx(0.025, abs=1e-6)
+    assert sps.nct.cdf(t, n - 1, low / j * math.sqrt(n)) == pytest.approx(0.975, abs=1e-6)
+    assert low < g < high
+    assert all(math.isnan(v) for v in stats.hedges_gz([1.0, 1.0, 1.0]))
+
+
+def test_tost_matches_statsmodels_and_backs_equivalence():
+    from statsmodels.stats.weightstats import ttost_paired
+
+    assert stats.tost_paired(X, Y, 3.0) == pytest.approx(ttost_paired(np.array(X), np.array(Y), -3.0, 3.0)[0])
+    rng = np.random.default_rng(1)
+    a = 90 + rng.normal(0, 0.1, 8)
+    assert stats.tost_paired(a, a + rng.normal(0, 0.1, 8), 1.0) < 0.01  # equivalent within 1 point
+    assert stats.tost_paired(a, a + 3 + rng.normal(0, 0.1, 8), 1.0) > 0.5
+
+
+def test_power_matches_simulation_of_a_planted_effect():
+    """A planted 3-point effect with sd 2 at n = 5 is found about as often as the power says."""
+    n, sd, alpha = 5, 2.0, 0.05
+    mde, need = stats.power_paired(n, sd, alpha, power=0.8)
+    from statsmodels.stats.power import TTestPower
+    power = TTestPower().power(effect_size=3.0 / sd, nobs=n, alpha=alpha)
+    rng = np.random.default_rng(3)
+    d = 3.0 + rng.normal(0, sd, size=(4000, n))
+    t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
+    hit = np.mean(2 * sps.t.sf(np.abs(t), n - 1) < alpha)
+    assert abs(hit - power) < 4 * math.sqrt(power * (1 - power) / 4000)
+    assert mde > 3.0  # 3 points is below the 80%-power detectable effect at n = 5
+    assert TTestPower().power(effect_size=1 / sd, nobs=need, alpha=alpha) >= 0.8
+    assert TTestPower().power(effect_size=1 / sd, nobs=need - 1, alpha=alpha) < 0.8
+
+
+def test_best_set_controls_family_wise_error_at_k6_n5():
+    """Six identical strategies, five seeds: calling any of them worse than another is an
+    error; it must happen at most alpha of the time. Picking the observed best and testing
+    the others against it (Holm over k - 1) does not keep that rate."""
+    rng = np.random.default_rng(13)
+    reps, k, n, alpha = 1000, 6, 5, 0.05
+    values = 90 + rng.normal(0, 1, (reps, 1, n)) + rng.normal(0, 1, (reps, k, n))  # seed effect + noise
+    errors = sum(bool(stats.best_set({i: dict(enumerate(v[i])) for i in range(k)}, alpha=alpha).worse)
+                 for v in values)
+    mc_se = math.sqrt(alpha * (1 - alpha) / reps)
+    assert errors / reps <= alpha + 2 * mc_se
+    # the old way, vectorised: paired t of each cell against the observed best, Holm over k - 1
+    best = values.mean(2).argmax(1)
+    d = values - values[np.arange(reps), best][:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = 2 * sps.t.sf(np.abs(d.mean(2) / (d.std(2, ddof=1) / math.sqrt(n))), n - 1)
+    p[np.arange(reps), best] = 1.0
+    naive = np.mean(np.sort(p, 1)[:, 0] * (k - 1) < alpha)  # Holm rejects something iff its first step does
+    assert naive > alpha + 2 * mc_se > errors / reps
+
+
+def test_best_set_finds_a_planted_gap_and_leaves_untestable_cells_out():
+    rng = np.random.default_rng(0)
+    cells = {"a": dict(enumerate(90 + rng.normal(0, 0.5, 5))), "b": dict(enumerate(85 + rng.normal(0, 0.5, 5))),
+             "c": {0: 99.0}}
+    res = stats.best_set(cells)
+    assert res.best == "a" and res.worse == {"b"} and res.untestable == {"c"}
+
+
+def test_wilson_and_mcnemar_match_hand_values():
+    low, high = stats.wilson(90.0, 100)  # 90/100: Wilson 95% is [82.6, 94.5]
+    assert (round(low, 1), round(high, 1)) == (82.6, 94.5)
+    a = np.array([1] * 50 + [1] * 10 + [0] * 2 + [0] * 38, dtype=bool)
+    b = np.array([1] * 50 + [0] * 10 + [1] * 2 + [0] * 38, dtype=bool)
+    assert stats.mcnemar_p(a, b) == pytest.approx(sps.binomtest(2, 12, 0.5).pvalue)
+
+
+def test_welch_diff_matches_scipy():
+    diff, low, high = stats.welch_diff(X, Y)
+    ci = sps.ttest_ind(X, Y, equal_var=False).confidence_interval()
+    assert (diff, low, high) == (pytest.approx(np.mean(X) - np.mean(Y)), pytest.approx(ci.low), pytest.approx(ci.high))
+
+
+def test_the_claimed_minimum_detectable_effect_is_found_80_percent_of_the_time():
+    n, sd, alpha = 4, 1.5, 0.05 / 3
+    mde, _ = stats.power_paired(n, sd, alpha)
+    rng = np.random.default_rng(8)
+    d = mde + rng.normal(0, sd, size=(4000, n))
+    t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
+    hit = np.mean(2 * sps.t.sf(np.abs(t), n - 1) < alpha)
+    assert abs(hit - 0.8) < 4 * math.sqrt(0.8 * 0.2 / 4000)
+
+
+def test_holm_against_the_baseline_keeps_family_wise_error_under_identical_strategies():
+    rng = np.random.default_rng(21)
+    reps, k, n, alpha = 2000, 5, 5, 0.05
+    values = rng.normal(0, 1, (reps, 1, n)) + rng.normal(0, 1, (reps, k, n))
+    d = values[:, 1:] - values[:, :1]  # k - 1 strategies against the baseline
+    p = 2 * sps.t.sf(np.abs(d.mean(2) / (d.std(2, ddof=1) / math.sqrt(n))), n - 1)
+    fwe = np.mean([np.any(stats.holm(row) < alpha) for row in p])
+    assert fwe <= alpha + 2 * math.sqrt(alpha * (1 - alpha) / reps)
+
+
+def test_tost_at_the_margin_rejects_at_most_alpha():
+    """A true difference of exactly the margin is not equivalent: TOST may claim it at most alpha of the time."""
+    rng = np.random.default_rng(4)
+    reps, n, margin = 400, 5, 1.0
+    hits = sum(stats.tost_paired(margin + rng.normal(0, 1, n), np.zeros(n), margin) < 0.05 for _ in range(reps))
+    assert hits / reps <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / reps)
+
+
+def test_friedman_permutation_keeps_its_level_under_the_null():
+    rng = np.random.default_rng(6)
+    reps = 200
+    hits = sum(stats.friedman(rng.normal(0, 1, (3, 3))).p < 0.05 for _ in range(reps))
+    assert hits / reps <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / reps)

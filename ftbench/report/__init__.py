@@ -13,7 +13,7 @@ from __future__ import annotations
 from ftbench import stats
 from ftbench.errors import UserInputError
 from ftbench.report.accuracy import _accuracy_table
-from ftbench.report.core import (BEST, METRICS, TIED, Cell, Est, Num, Ranking, Report, Study, Table, _Ctx,
+from ftbench.report.core import (BEST, METRICS, TIED, UNTESTED, Cell, Est, Num, Ranking, Report, Study, Table, _Ctx,
                                  json_number, load_study, shifted_mean, source_metric, split_metric,
                                  time_to_target, timing)
 from ftbench.report.data_efficiency import _data_table
@@ -25,12 +25,13 @@ from ftbench.report.summary import _summary_table
 from ftbench.report.time import _time_table
 from ftbench.report.tuning import tuning_tables
 
-__all__ = ["BEST", "METRICS", "TIED", "Cell", "Est", "Num", "Ranking", "Report", "Study", "Table", "build_report",
-           "json_number", "load_study", "shifted_mean", "source_metric", "split_metric", "time_to_target", "timing"]
+__all__ = ["BEST", "METRICS", "TIED", "UNTESTED", "Cell", "Est", "Num", "Ranking", "Report", "Study", "Table",
+           "build_report", "json_number", "load_study", "shifted_mean", "source_metric", "split_metric",
+           "time_to_target", "timing"]
 
 
 def build_report(records: list[dict], *, baseline: str = "full", scratch: str = "scratch", interval: str = "t",
-                 test: str = "ttest", alpha: float = 0.05, metric: str = "acc") -> Report:
+                 test: str = "ttest", alpha: float = 0.05, metric: str = "acc", margin: float = 1.0) -> Report:
     """Every table of a report over run `records` (as `ftbench.store.load_records` reads them).
 
     >>> report = build_report(load_records("results/quickstart"))   # doctest: +SKIP
@@ -42,10 +43,12 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
             raise UserInputError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
     if not 0 < alpha < 1:
         raise UserInputError(f"alpha must be between 0 and 1, not {alpha}")
+    if not margin > 0:
+        raise UserInputError(f"the equivalence margin must be a positive number of points, not {margin}")
     if not records:
         raise UserInputError("no run records to report on; run the suite first with `ftbench run SUITE`")
     study = load_study(records)
-    ctx = _Ctx(study, baseline, scratch, interval, test, alpha, metric)
+    ctx = _Ctx(study, baseline, scratch, interval, test, alpha, metric, margin=margin)
     accuracy, vs_base = _accuracy_table(ctx)
     data, aucs = _data_table(ctx)
     shift, er = _shift_table(ctx)
@@ -55,5 +58,6 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
               data, shift, forget,
               *([ranks] if ranks else []), _incomplete_table(ctx)]
     options = {"baseline": baseline, "scratch": scratch, "interval": interval, "test": test, "alpha": alpha,
-               "metric": metric, "confidence": ctx.confidence, "seeds": study.seeds, "records": len(records)}
+               "metric": metric, "margin": margin, "confidence": ctx.confidence, "seeds": study.seeds,
+               "records": len(records)}
     return Report(tables, options, study, ranking)

@@ -18,7 +18,8 @@ from ftbench import stats
 from ftbench.errors import UserInputError
 
 METRICS: tuple[str, ...] = ("acc", "balanced_acc")
-BEST, TIED = "*", "†"
+BEST, TIED, UNTESTED = "*", "†", "?"
+SMALL_N = 5  # below this many seeds a table warns that its intervals are wide and tests weak
 
 
 class Cell(NamedTuple):
@@ -56,16 +57,23 @@ class Est:
         if not math.isfinite(self.mean):
             return "—"
         sign = "+" if self.signed else ""
-        mean = self.mean if round(self.mean, self.digits) != 0 else 0.0  # no "-0.0"
-        out = f"{mean:{sign}.{self.digits}f}"
-        half = (self.high - self.low) / 2
-        if math.isfinite(half):
-            out += f" ± {half:.{self.digits}f}"
+        out = f"{_no_minus_zero(self.mean, self.digits):{sign}.{self.digits}f}"
+        if math.isfinite(self.high - self.low):
+            below, above = round(self.mean - self.low, self.digits), round(self.high - self.mean, self.digits)
+            if below == above:
+                out += f" ± {(self.high - self.low) / 2:.{self.digits}f}"
+            else:  # a bootstrap or log-scale interval: ± would misstate one side
+                low, high = (f"{_no_minus_zero(v, self.digits):{sign}.{self.digits}f}" for v in (self.low, self.high))
+                out += f" [{low}, {high}]"
         return out + self.mark
 
     def to_json(self) -> dict:
         return {"mean": json_number(self.mean), "low": json_number(self.low),
                 "high": json_number(self.high), "n": self.n, "mark": self.mark}
+
+
+def _no_minus_zero(x: float, digits: int) -> float:
+    return x if round(x, digits) != 0 else 0.0
 
 
 @dataclass
@@ -218,6 +226,7 @@ class _Ctx:
     alpha: float
     metric: str
     confidence: float = 0.95
+    margin: float = 1.0  # equivalence margin (points) of the TOST and "matches" claims
     acc: dict[Cell, dict[int, float]] = field(init=False)  # test accuracy, every table's base
     _amounts: dict[tuple[str, str, str], float] = field(init=False)
 
@@ -228,8 +237,11 @@ class _Ctx:
             by_task[cell.task].append(n)
         self._amounts = {task: float(np.mean(ns)) for task, ns in by_task.items()}
 
-    def est(self, by_seed: dict[int, float], digits: int = 1, signed: bool = False) -> Est:
-        s = stats.summarize(list(by_seed.values()), interval=self.interval, confidence=self.confidence)
+    def est(self, by_seed: dict[int, float], digits: int = 1, signed: bool = False, log: bool = False) -> Est:
+        """Mean and interval over seeds; `log`: geometric mean, interval on the log scale (times)."""
+        values = list(by_seed.values())
+        s = (stats.summarize_log(values, confidence=self.confidence) if log else
+             stats.summarize(values, interval=self.interval, confidence=self.confidence))
         return Est(s.mean, s.low, s.high, s.n, dict(by_seed), digits, signed)
 
     def strategy_key(self, strategy: str) -> tuple:
@@ -243,8 +255,9 @@ class _Ctx:
         return self._amounts.get(cell.task, math.inf), cell.data
 
     def marker_note(self, scope: str) -> str:
-        return (f"{BEST} best in its column {scope}; {TIED} not significantly different from the best "
-                f"({stats.test_label(self.test)} on matched seeds, Holm over the group, α = {self.alpha:g})")
+        return (f"{BEST} best in its column {scope}; {TIED} not shown worse than any other; unmarked: significantly "
+                f"worse than another ({stats.test_label(self.test)} of every pair on matched seeds, Holm over the "
+                f"group's pairs, α = {self.alpha:g}); {UNTESTED} not testable (fewer than 2 ok seeds)")
 
 
 def _seed_note(ests: list[Est], study: Study) -> str:
@@ -259,12 +272,15 @@ def _seed_note(ests: list[Est], study: Study) -> str:
         text = f"n = {lo}–{hi} seeds per cell (of {total} in the study); see Incomplete cells"
     if lo == 1:
         text += "; a cell with one seed shows no interval"
+    if lo < SMALL_N:
+        text += f"; fewer than {SMALL_N} seeds: intervals are wide and only large differences are detectable"
     return text
 
 
 def _mark(rows: list[list[Any]], groups: list[Any], col: int, higher: bool, ctx: _Ctx) -> None:
-    """Mark the best Est of column `col` in each group, and those the paired test
-    cannot tell from it (Holm-adjusted p >= alpha over the group's comparisons)."""
+    """Mark, in each group of column `col`, the best Est among the testable ones, those
+    not shown worse than any other (stats.best_set: every pair tested, Holm over the
+    pairs) and those with fewer than 2 seeds, which no test can place."""
     by_group: dict[Any, list[Est]] = defaultdict(list)
     for row, g in zip(rows, groups):
         if isinstance(row[col], Est) and math.isfinite(row[col].mean):
@@ -272,25 +288,21 @@ def _mark(rows: list[list[Any]], groups: list[Any], col: int, higher: bool, ctx:
     for ests in by_group.values():
         if len(ests) < 2:
             continue
-        best = (max if higher else min)(ests, key=lambda e: e.mean)
-        best.mark = BEST
-        others = [e for e in ests if e is not best]
-        pvals = []
-        for e in others:
-            _, x, y = stats.match_seeds(e.by_seed, best.by_seed)
-            pvals.append(stats.paired_test(x, y, test=ctx.test).p)
-        for e, p in zip(others, stats.holm(pvals)):
-            if p >= ctx.alpha:
-                e.mark = TIED
+        found = stats.best_set({i: e.by_seed for i, e in enumerate(ests)}, higher=higher, alpha=ctx.alpha,
+                               test=ctx.test)
+        for i, e in enumerate(ests):
+            e.mark = (UNTESTED if i in found.untestable else BEST if i == found.best else
+                      "" if i in found.worse else TIED)
 
 
 def _cell_rows(ctx: _Ctx, columns: list[dict[Cell, dict[int, float]]],
-               digits: list[int]) -> tuple[list[Cell], list[list[Any]]]:
-    """Rows of label columns, n and one Est per column, for every cell with data."""
+               digits: list[int], log: bool = False) -> tuple[list[Cell], list[list[Any]]]:
+    """Rows of label columns, n and one Est per column, for every cell with data
+    (`log`: geometric means with log-scale intervals, for times and rates)."""
     cells = sorted(set().union(*columns), key=ctx.cell_key)
     rows = []
     for cell in cells:
-        ests = [ctx.est(col[cell], d) if cell in col else Est(math.nan) for col, d in zip(columns, digits)]
+        ests = [ctx.est(col[cell], d, log=log) if cell in col else Est(math.nan) for col, d in zip(columns, digits)]
         rows.append([cell.backbone, cell.dataset, cell.data, cell.strategy, max(e.n for e in ests), *ests])
     return cells, rows
 

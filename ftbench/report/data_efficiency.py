@@ -29,7 +29,7 @@ def _data_table(ctx: _Ctx) -> tuple[Table, dict[tuple[str, str, str], dict[int, 
     for (bb, ds, strategy), cs in curves.items():
         if strategy == ctx.scratch:
             full = max(cs, key=lambda c: n_train.get(c, 0))
-            targets[(bb, ds)] = float(np.mean(list(acc[full].values())))
+            targets[(bb, ds)] = list(acc[full].values())
     rows, groups, aucs = [], [], {}
     for (bb, ds, strategy), cs in sorted(curves.items(), key=lambda kv: (kv[0][:2], ctx.strategy_key(kv[0][2]))):
         by_label = {c.data: c for c in cs}
@@ -42,10 +42,8 @@ def _data_table(ctx: _Ctx) -> tuple[Table, dict[tuple[str, str, str], dict[int, 
         aucs[(bb, ds, strategy)] = auc
         match = "—"
         if (bb, ds) in targets:
-            means = [float(np.mean(list(acc[c].values()))) for c in cs]
-            hit = stats.smallest_matching(xs, means, targets[(bb, ds)])
-            match = "never" if hit is None else next(f"{c.data} (n={n_train[c]:g})" for c in cs
-                                                      if n_train.get(c) == hit)
+            hit = _smallest_non_inferior(ctx, [c for c in cs if c in n_train], acc, targets[(bb, ds)])
+            match = "not shown" if hit is None else f"{hit.data} (n={n_train[hit]:g})"
         rows.append([bb, ds, strategy, *ests, ctx.est(auc) if auc else Est(math.nan), match])
         groups.append((bb, ds))
     for col in range(3, 4 + len(labels)):
@@ -54,9 +52,23 @@ def _data_table(ctx: _Ctx) -> tuple[Table, dict[tuple[str, str, str], dict[int, 
              f"{stats.interval_label(ctx.interval, ctx.confidence)}; columns are data amounts in test {ctx.metric} %",
              "AUC: area under accuracy vs log(n_train), the data axis scaled to [0, 1] (the mean accuracy over "
              "log-spaced amounts), per seed over the seeds that ran every amount",
-             f"matches {ctx.scratch}@full: smallest amount whose mean accuracy >= {ctx.scratch}'s at its largest "
-             "amount (" + (", ".join(f"{ds}: {t:.1f}" for (_, ds), t in targets.items()) or
-                           f"no '{ctx.scratch}' runs; choose one with --scratch") + ")",
+             f"matches {ctx.scratch}@full: smallest amount shown non-inferior to {ctx.scratch} at its largest amount "
+             f"(" + (", ".join(f"{ds}: {np.mean(t):.1f}" for (_, ds), t in targets.items()) or
+                     f"no '{ctx.scratch}' runs; choose one with --scratch") + f"): the one-sided {1 - ctx.alpha:.0%} "
+             f"Welch bound of the mean difference lies above −{ctx.margin:g} points (--margin); \"not shown\" is not "
+             "\"never\": more seeds may show it",
              ctx.marker_note("within each backbone/dataset")]
     headers = ["Backbone", "Dataset", "Strategy", *labels, "AUC", f"Matches {ctx.scratch}@full"]
     return Table("data", title, headers, rows, notes, label_cols=3), aucs
+
+
+def _smallest_non_inferior(ctx: _Ctx, cells: list[Cell], acc: dict[Cell, dict[int, float]],
+                           target: list[float]) -> Cell | None:
+    """The cell with the least training data whose accuracy is shown no worse than
+    `target` (seeds of scratch at full data) by more than the margin: the one-sided
+    (1 - alpha) Welch lower bound of mean(cell) - mean(target) above -margin."""
+    for cell in sorted(cells, key=lambda c: ctx.study.n_train[c]):
+        _, low, _ = stats.welch_diff(list(acc[cell].values()), target, confidence=1 - 2 * ctx.alpha)
+        if low > -ctx.margin:
+            return cell
+    return None

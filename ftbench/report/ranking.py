@@ -27,14 +27,17 @@ def _ranking_table(ctx: _Ctx) -> tuple[Table | None, Ranking | None]:
     scores = np.array([[np.mean(per_task[s][i]) for s in strategies] for i in range(len(complete))])
     ranks = stats.average_ranks(scores)
     fr = stats.friedman(scores, ctx.alpha)
+    normalized = stats.normalize_tasks({i: {s: per_task[s][i] for s in strategies} for i in range(len(complete))})
     rows = []
     for s, rank in zip(strategies, ranks):
-        point, low, high = stats.iqm_interval(per_task[s], confidence=ctx.confidence)
+        n_runs = sum(len(x) for x in per_task[s])
+        point, low, high = stats.iqm_interval([normalized[i][s] for i in range(len(complete))],
+                                              confidence=ctx.confidence)
         poi = Est(math.nan)
         if s != ctx.baseline and ctx.baseline in per_task:
             poi = Est(*stats.probability_of_improvement(per_task[s], per_task[ctx.baseline],
-                                                        confidence=ctx.confidence), digits=2)
-        rows.append([s, Num(float(rank)), Est(point, low, high), poi])
+                                                        confidence=ctx.confidence), n=n_runs, digits=2)
+        rows.append([s, Num(float(rank)), Est(point, low, high, n_runs), poi])
     best = min(range(len(rows)), key=lambda i: ranks[i])
     for i, row in enumerate(rows):
         row[1].mark = BEST if i == best else (TIED if ranks[i] - ranks[best] < fr.cd else "")
@@ -46,16 +49,35 @@ def _ranking_table(ctx: _Ctx) -> tuple[Table | None, Ranking | None]:
              f"{len(complete)} tasks (backbone/dataset/data) that ran all {len(strategies)} strategies; "
              f"n = {min(ns)} seeds per task",
              f"avg rank: rank of mean test {ctx.metric} within each task (1 = best, ties share), averaged",
-             (fr.note or f"Friedman χ² = {fr.statistic:.2f}, p = {Num(fr.p, 'p').text()}; Nemenyi critical "
-                         f"difference (α = {ctx.alpha:g}) = {fr.cd:.2f}"),
-             f"IQM: interquartile mean of all runs pooled over tasks, {ctx.confidence:.0%} stratified bootstrap "
-             "percentile interval (seeds resampled within tasks, seeded)",
+             (fr.note or f"Friedman χ² = {fr.statistic:.2f}, Iman-Davenport F = {fr.f:.2f}, p = "
+                         f"{Num(fr.p, 'p').text()} ({fr.method}; below {stats.FRIEDMAN_EXACT_TASKS} tasks the "
+                         f"χ² approximation is too conservative); Nemenyi critical difference (α = {ctx.alpha:g}) "
+                         f"= {fr.cd:.2f}"),
+             *_independence_notes(complete),
+             f"IQM norm.: per task, every run's score min-max normalised over all runs of the task (0 = its worst "
+             f"run, 100 = its best), then the interquartile mean over tasks, each task weighing the same whatever "
+             f"its seeds; {ctx.confidence:.0%} stratified bootstrap percentile interval (seeds resampled within "
+             "tasks, seeded), [low, high]",
+             *([f"with fewer than {stats.BOOTSTRAP_MIN_N} seeds per task the bootstrap intervals cover less than "
+                f"they say (about 83% for a stated 95% at 5 seeds): read them as rough"]
+               if min(len(x) for runs in per_task.values() for x in runs) < stats.BOOTSTRAP_MIN_N else []),
              f"P(> {ctx.baseline}): chance a run of the strategy beats a run of {ctx.baseline} on the same task "
              "(Mann-Whitney U / nm, ties 1/2), averaged over tasks, same bootstrap",
              f"{BEST} lowest average rank / highest IQM; {TIED} average rank within the critical difference "
              "of the best"]
     if left_out:
         notes.append("left out (a strategy missing): " + ", ".join("/".join(t) for t in left_out))
-    headers = ["Strategy", "Avg rank", "IQM acc (%)", f"P(> {ctx.baseline})"]
+    headers = ["Strategy", "Avg rank", "IQM norm. score", f"P(> {ctx.baseline})"]
     return (Table("ranks", title, headers, rows, notes, label_cols=1),
             Ranking(strategies, [float(r) for r in ranks], len(complete), fr))
+
+
+def _independence_notes(tasks: list[tuple[str, str, str]]) -> list[str]:
+    """Friedman and Nemenyi assume independent data sets (Demsar 2006); data amounts of
+    one dataset, or one dataset under several backbones, are not."""
+    datasets = {(bb, ds) for bb, ds, _ in tasks}
+    if len(datasets) == len(tasks):
+        return []
+    return [f"the {len(tasks)} tasks are {len(datasets)} backbone/dataset pair{'s' if len(datasets) != 1 else ''} at "
+            "several data amounts, not independent data sets as Friedman and Nemenyi assume (Demsar 2006): "
+            "their p and critical difference are optimistic"]

@@ -13,7 +13,7 @@ from ftbench.report.core import Cell, Est, Table, _Ctx, _mark, _seed_note, timin
 
 
 def _seedwise(ctx: _Ctx, data: dict[Any, dict[int, float]], split: Callable[[Any], tuple[str, Any]],
-              digits: int) -> tuple[dict[str, Est], int]:
+              digits: int, log: bool = False) -> tuple[dict[str, Est], int]:
     """Per strategy: for each seed, the mean over the tasks every strategy ran; then
     mean ± interval over those seeds. `split(key)` gives (strategy, task)."""
     by_strategy: dict[str, dict[Any, dict[int, float]]] = defaultdict(dict)
@@ -26,7 +26,7 @@ def _seedwise(ctx: _Ctx, data: dict[Any, dict[int, float]], split: Callable[[Any
     out = {}
     for strategy, tasks in by_strategy.items():
         seeds = sorted(set.intersection(*(set(tasks[t]) for t in shared))) if shared else []
-        out[strategy] = ctx.est({s: float(np.mean([tasks[t][s] for t in shared])) for s in seeds}, digits)
+        out[strategy] = ctx.est({s: float(np.mean([tasks[t][s] for t in shared])) for s in seeds}, digits, log=log)
     return out, len(shared)
 
 
@@ -35,12 +35,14 @@ def _strategy_task(cell: Cell) -> tuple[str, tuple[str, str, str]]:
 
 
 def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
-                   aucs: dict[tuple[str, str, str], dict[int, float]], er: dict[Cell, dict[int, float]],
+                   aucs: dict[tuple[str, str, str], dict[int, float]], er: dict[tuple[Cell, str], dict[int, float]],
                    drop: dict[Cell, dict[int, float]]) -> Table:
+    shifts = sorted({name for _, name in er})  # one column per shift type: a corruption and a domain differ
     columns = [_seedwise(ctx, ctx.acc, _strategy_task, 1),
-               _seedwise(ctx, ctx.study.values(timing("train_s")), _strategy_task, 2),
+               _seedwise(ctx, ctx.study.values(timing("train_s")), _strategy_task, 2, log=True),
                _seedwise(ctx, aucs, lambda k: (k[2], k[:2]), 1),
-               _seedwise(ctx, er, _strategy_task, 1),
+               *(_seedwise(ctx, {k: v for k, v in er.items() if k[1] == name}, lambda k: _strategy_task(k[0]), 1)
+                 for name in shifts),
                _seedwise(ctx, drop, _strategy_task, 1)]
     strategies = sorted({s for col, _ in columns for s in col}, key=ctx.strategy_key)
     title = "Summary per strategy"
@@ -54,17 +56,21 @@ def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
             f"{wtl.count(1)}/{wtl.count(0)}/{wtl.count(-1)}" if wtl else "—")
         rows.append([s, columns[0][0].get(s, Est(math.nan)), record,
                      *(col.get(s, Est(math.nan)) for col, _ in columns[1:])])
-    for col, higher in ((1, True), (3, False), (4, True), (5, True), (6, False)):
+    for col, higher in ((1, True), (3, False), (4, True), *((5 + i, True) for i in range(len(shifts))),
+                        (5 + len(shifts), False)):
         _mark(rows, [0] * len(rows), col, higher, ctx)
     counts = [n for _, n in columns]
+    er_counts = "".join(f"{n} for ER {name}, " for name, n in zip(shifts, counts[3:-1]))
     notes = [_seed_note([e for r in rows for e in r[1:] if isinstance(e, Est)], ctx.study).replace("per cell",
                                                                                                   "per strategy"),
              f"{stats.interval_label(ctx.interval, ctx.confidence)}: per seed, the mean over the tasks every "
              f"strategy ran ({counts[0]} backbone/dataset/data for Acc, {counts[1]} for Train s, {counts[2]} "
-             f"backbone/dataset for AUC, {counts[3]} for Eff. robustness, {counts[4]} for Drop)",
-             f"W/T/L vs {ctx.baseline}: tasks where the strategy is significantly better / not different / worse "
+             f"backbone/dataset for AUC, {er_counts}{counts[-1]} for Drop); Train s is a geometric mean with a "
+             "log-scale interval; ER: effective robustness per shifted set, never averaged over shift types",
+             f"W/T/L vs {ctx.baseline}: tasks where the strategy is significantly better / not shown different / worse "
              f"(accuracy table: {stats.test_label(ctx.test)}, Holm-adjusted p < {ctx.alpha:g})",
-             ctx.marker_note("(lower Train s and Drop)").replace("Holm over the group", "Holm over the strategies")]
+             ctx.marker_note("(lower Train s and Drop)").replace("the group's pairs", "the strategies' pairs")]
     notes += ctx.study.notes
-    headers = ["Strategy", "Acc (%)", f"W/T/L vs {ctx.baseline}", "Train s", "Data AUC", "Eff. robustness", "Drop"]
+    headers = ["Strategy", "Acc (%)", f"W/T/L vs {ctx.baseline}", "Train s", "Data AUC",
+               *(f"ER {name}" for name in shifts), "Drop"]
     return Table("summary", title, headers, rows, notes, label_cols=1)

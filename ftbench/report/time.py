@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ftbench import stats
 from ftbench.report.core import _CELL_HEADERS, Num, Table, _cell_rows, _Ctx, _mark, _seed_note, time_to_target, timing
 
 
@@ -13,7 +12,7 @@ def _time_table(ctx: _Ctx) -> Table:
     title = "Training time & cost"
     if not any(columns):
         return Table("time", title, [], empty="no ok runs with timings yet")
-    cells, rows = _cell_rows(ctx, columns, [2, 2, 0, 2])
+    cells, rows = _cell_rows(ctx, columns, [2, 2, 0, 2], log=True)
     for cell, row in zip(cells, rows):
         reached = f"{row[8].n}/{len(study.ok.get(cell, {}))}"
         params = [(r.get("params") or {}) for r in study.ok.get(cell, {}).values()]
@@ -24,7 +23,9 @@ def _time_table(ctx: _Ctx) -> Table:
         _mark(rows, [c.task for c in cells], col, higher, ctx)
     envs = [r.get("env") or {} for runs in study.ok.values() for r in runs.values()]
     devices = sorted({f"{e['device']} ({e.get('device_name')})" for e in envs if e.get("device")}) or ["unknown"]
-    notes = [_seed_note([r[5] for r in rows], study), stats.interval_label(ctx.interval, ctx.confidence),
+    notes = [_seed_note([r[5] for r in rows], study),
+             f"geometric mean [{ctx.confidence:.0%} CI], Student-t on the log scale over seeds, so the interval "
+             "is asymmetric and never below zero",
              "time to target: seconds of training until val accuracy reached the suite's target, over the "
              "seeds that reached it (reached = seeds reaching it / ok seeds)",
              ctx.marker_note("within each backbone/dataset/data (lower time, higher samples/s)"),
