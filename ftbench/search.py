@@ -250,8 +250,10 @@ def _tell(cell: _Cell, trial, values: dict, records: list[dict]) -> None:
         # optimize() loop can be; the trial is stored before that (optuna's finally).
         if "Study.stop" not in str(exc):
             raise
+    reached = [a for a in accs if a is not None]
     cell.trials.append({"number": trial.number, "values": values, "value": value, "state": state.name.lower(),
-                        "curve": curve, "records": records})
+                        "curve": curve, "records": records,
+                        "stopped_at": statistics.fmean(reached) if pruned and reached else None})
 
 
 def selection_of(cell: _Cell) -> dict:
@@ -267,7 +269,8 @@ def selection_of(cell: _Cell) -> dict:
            "tuning_seeds": list(cell.config.seeds), "sampler": cell.config.resolved_sampler(),
            "sampler_seed": cell.config.seed, "pruner": cell.config.pruner, "cost": cost,
            "trial_results": [{"number": t["number"], "values": t["values"], "val_acc": t["value"],
-                              "state": t["state"]} for t in cell.trials]}
+                              "state": t["state"], **({"val_acc_at_stop": t["stopped_at"]} if t["stopped_at"]
+                                                      is not None else {})} for t in cell.trials]}
     if not done:
         return out | {"selected": {}, "val_acc": None,
                       "rule": "no trial finished; the runs use the suite's configuration"}
