@@ -12,7 +12,7 @@ STAMP := $(VENV)/.ftbench-installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plots,ray,slurm]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plots,ray,slurm,loggers,browser]'
 	touch $(STAMP)
 
 quickstart: $(STAMP)

@@ -170,12 +170,15 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Run N runs at once (local process pool).")
 @click.option("--executor", help="Executor component (`ftbench list executors`) [default: the suite's].")
 @click.option("--device", help="Override the suite's device: auto, cpu, cuda, cuda:N, mps.")
+@click.option("--logger", "loggers", multiple=True, metavar="NAME",
+              help="Also log every run to this logger, default params (`ftbench list loggers`); repeatable.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines (CI).")
 @click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Set a suite key for this run (dotted path, YAML value), e.g. -o train.lr=0.01 -o seeds=[0,1].")
 @click.pass_context
 def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool, rerun: bool,
-        jobs: int | None, executor: str | None, device: str | None, quiet: bool, overrides: tuple[str, ...]) -> None:
+        jobs: int | None, executor: str | None, device: str | None, loggers: tuple[str, ...], quiet: bool,
+        overrides: tuple[str, ...]) -> None:
     """Run every combination of a suite; finished runs are skipped.
 
     Exits 0 when every run is ok, 1 when some failed or diverged (the others
@@ -192,6 +195,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
 
     registry = _registry(ctx)
     suite = load_suite(suite_path, registry, overrides)
+    suite = _with_loggers(suite, loggers, registry)
     folder = _results_dir(results, suite)
     if dry_run:
         _summarise_plan(expand(suite, registry), ResultsStore(folder), suite)
@@ -212,6 +216,17 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
                    f"{err.get('type')}: {err.get('message')}", err=True)
     if outcome.failed:
         ctx.exit(1)
+
+
+def _with_loggers(suite, names: tuple[str, ...], registry):
+    """The suite plus the `--logger` names it does not enable already."""
+    from ftbench.suite import ComponentRef
+
+    for name in names:
+        registry.get("logger", name)
+    have = {ref.name for ref in suite.loggers}
+    extra = [ComponentRef(name=n) for n in dict.fromkeys(names) if n not in have]
+    return suite.model_copy(update={"loggers": [*suite.loggers, *extra]}) if extra else suite
 
 
 @cli.command()

@@ -24,7 +24,8 @@ _OTHER_FORMATS = ", ".join(f for f in tabulate_formats
 @click.command("report")
 @click.argument("results_dir", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", default="terminal", show_default=True, metavar="FORMAT",
-              help=f"Output format: {', '.join(FORMATS)}; or any tabulate format ({_OTHER_FORMATS}).")
+              help=f"Output format: {', '.join(FORMATS)}, html (one self-contained page: sortable tables, "
+                   f"SVG figures, the suite's config); or any tabulate format ({_OTHER_FORMATS}).")
 @click.option("--baseline", default="full", show_default=True,
               help="Strategy that every other one is tested against, on matched seeds.")
 @click.option("--scratch", default="scratch", show_default=True,
@@ -56,11 +57,12 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
         ftbench report results/quickstart
         ftbench report results/quickstart --format markdown -o report.md --plots plots/
         ftbench report results/quickstart --baseline lp-ft --test wilcoxon --interval bca
+        ftbench report results/quickstart --format html -o report.html
     """
     try:
         result = build_report(load_records(results_dir), baseline=baseline, scratch=scratch, interval=interval,
                               test=test, alpha=alpha, metric=metric, margin=margin)
-        text = render(result, fmt)
+        text = _html(result, results_dir) if fmt == "html" else render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
     except UserInputError as exc:
         raise BadInput(str(exc)) from exc
@@ -76,3 +78,12 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
         click.echo(text, nl=False)
     if plots_dir:
         click.echo(f"wrote {len(written)} figure(s) to {plots_dir}", err=True)
+
+
+def _html(result, results_dir: Path) -> str:
+    from ftbench.report.html import render_html
+    from ftbench.store import RESOLVED_SUITE
+
+    suite = results_dir / RESOLVED_SUITE
+    return render_html(result, suite_yaml=suite.read_text() if suite.exists() else None,
+                       title=f"ftbench report: {results_dir.name}")

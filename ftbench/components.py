@@ -9,6 +9,7 @@ A plugin registers `Component`s. What a component's factory returns depends on i
 | strategy | `Strategy`                                                  |
 | executor | `Executor`                                                  |
 | reporter | a callable(report: dict) -> str                             |
+| logger   | an object with lifecycle `@hookimpl` methods (see hookspecs) |
 
 The core knows these shapes, never a backbone, dataset or strategy by name.
 """
@@ -16,13 +17,13 @@ The core knows these shapes, never a backbone, dataset or strategy by name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-KINDS = ("backbone", "dataset", "strategy", "executor", "reporter")
+KINDS = ("backbone", "dataset", "strategy", "executor", "reporter", "logger")
 
 
 class Params(BaseModel):
@@ -152,6 +153,38 @@ class TaskData:
     shifted: dict[str, ImageSet] = field(default_factory=dict)
 
 
+class UnlabelledData:
+    """Unlabelled images of the target domain a strategy adapts to: the training
+    images of the shifted set the suite names under `adapt:` (never its test
+    images), without labels. `source` says which set ("domain:<name>" or
+    "corruption:<name>@<severity>"). Images are uint8, already fitted to the model;
+    the methods hand out normalised float batches on the model's device."""
+
+    def __init__(self, source: str, images: torch.Tensor | StreamedImages, prep: Any, batch_size: int, seed: int):
+        self.source, self.images, self.prep, self.batch_size = source, images, prep, batch_size
+        self._generator = torch.Generator().manual_seed(seed + 104729)  # apart from the labelled data order
+        self._order: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _take(self, index: torch.Tensor) -> torch.Tensor:
+        batch = self.images[index]
+        return self.prep(batch.materialize() if isinstance(batch, StreamedImages) else batch)
+
+    def next_batch(self) -> torch.Tensor:
+        """The next batch of a seeded endless shuffle, one epoch after another."""
+        if not self._order:
+            self._order = list(torch.randperm(len(self), generator=self._generator).split(self.batch_size))
+        return self._take(self._order.pop(0))
+
+    def in_order(self, max_images: int | None = None) -> Iterator[torch.Tensor]:
+        """Every image once (the first `max_images`), in order, in batches."""
+        n = len(self) if max_images is None else min(len(self), max_images)
+        for start in range(0, n, self.batch_size):
+            yield self._take(torch.arange(start, min(n, start + self.batch_size)))
+
+
 # ---------------------------------------------------------------- backbones
 
 
@@ -219,7 +252,32 @@ class Strategy:
     every step, and `eval_models` once at the end. Parameters that never appear in
     the groups `setup` returns never train; the core checks that frozen ones stay
     bitwise unchanged.
+
+    A strategy that adapts to an unlabelled target domain sets `wants_unlabelled`;
+    the core then calls `use_unlabelled` before `setup` with the images the suite's
+    `adapt:` names (a run without `adapt:` fails with a message saying so). A
+    strategy that fits its head in closed form on frozen features sets
+    `solves_head`: the core computes the features once and calls `solve_head`
+    instead of running the training loop.
     """
+
+    wants_unlabelled: bool = False
+    solves_head: bool = False
+
+    def use_unlabelled(self, data: UnlabelledData) -> None:
+        """Keep the unlabelled target-domain images (called before `setup`)."""
+
+    def solve_head(self, model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
+                   val: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+        """Fit the head from (features, labels) of the training split, choosing
+        hyperparameters on `val`'s (None when there is no val split). Called once,
+        after `setup`, when `solves_head` is set."""
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        """What the strategy chose while it ran (a regularisation strength picked on
+        val ...), recorded in the run's metrics under "strategy"."""
+        return {}
 
     def setup(self, model: nn.Module, backbone: Backbone) -> list[ParamGroup]:
         """Set `requires_grad` and return the groups of parameters that may train."""

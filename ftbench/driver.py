@@ -131,6 +131,35 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     comp = registry.get("executor", name)
     params = {**(ref.params if name == ref.name else {}), **(executor_params or {})}
     executor = comp.factory(comp.params.model_validate(params))
+    loggers = _start_loggers(suite, registry, results_dir)
+    try:
+        _run_todo(suite, registry, executor, todo, outcome, results_dir, rerun=rerun, quiet=quiet, plugins=plugins)
+    finally:
+        for logger in loggers:
+            registry.pm.unregister(logger)
+    return outcome
+
+
+def _start_loggers(suite: Suite, registry, results_dir: Path) -> list:
+    """Build the suite's loggers and register them for this suite only. They listen
+    in the driver (suite start/end and each record as it comes back), so they work
+    the same under every executor and no worker process needs the tracker."""
+    loggers = []
+    for ref in suite.loggers:
+        comp = registry.get("logger", ref.name)
+        try:
+            logger = comp.factory(comp.params.model_validate(ref.params), results=results_dir)
+        except Exception as exc:  # a tracker that cannot start costs its logs, not the benchmark
+            print(f"ftbench: the {ref.name} logger could not start ({type(exc).__name__}: {exc}); "
+                  "the runs go on without it", file=sys.stderr)
+            continue
+        registry.pm.register(logger)
+        loggers.append(logger)
+    return loggers
+
+
+def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: SuiteOutcome, results_dir: Path, *,
+              rerun: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
     registry.pm.hook.ftbench_suite_start(suite=suite, runs=todo)
     payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun,
                  "progress": not quiet, "driver_pid": os.getpid()} for s in todo]
@@ -141,6 +170,7 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
                 outcome.claimed_elsewhere.append(record["id"])
             else:
                 outcome.records.append(record)
+                registry.pm.hook.ftbench_run_collected(suite=suite, record=record)
                 acc = ((record.get("metrics") or {}).get("test") or {}).get("acc")
                 cell = record.get("cell", {})
                 bar.set_postfix_str(f"{cell.get('strategy')} {cell.get('data')} s{record.get('seed')}: "
@@ -149,4 +179,3 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     finally:
         bar.close()
     registry.pm.hook.ftbench_suite_end(suite=suite, records=outcome.records)
-    return outcome

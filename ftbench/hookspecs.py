@@ -53,6 +53,15 @@ def ftbench_register_reporters() -> list[Component]:
     Factory: `factory(params)` returning a callable(report: dict) -> str."""
 
 
+@hookspec
+def ftbench_register_loggers() -> list[Component]:
+    """Return logger components (experiment trackers a suite enables under
+    `loggers:` or `ftbench run --logger NAME`). Factory: `factory(params, *, results)`
+    (`results`: the suite's results folder, a `Path`) returning
+    an object whose `@ftbench.hookimpl` methods implement lifecycle hooks; the driver
+    registers it for the suite's duration only."""
+
+
 # ---------------------------------------------------------------- lifecycle
 # Called in the process that runs the work; every implementation is called and
 # return values are ignored. Loggers and metric sinks listen here. With a process
@@ -78,6 +87,12 @@ def ftbench_run_start(spec: Any) -> None:
 @hookspec
 def ftbench_run_end(spec: Any, record: dict) -> None:
     """Called after a run's record is written (status ok, failed or diverged)."""
+
+
+@hookspec
+def ftbench_run_collected(suite: Any, record: dict) -> None:
+    """Called in the driver process when the executor hands back a finished run's
+    record, whichever process or machine ran it."""
 
 
 @hookspec

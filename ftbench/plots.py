@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -30,26 +30,35 @@ def write_plots(report_or_records: Report | list[dict], out_dir: str | Path, **o
     Records are first turned into a report with `options` (as `build_report` takes).
     """
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # noqa: F401  (fail here, before any work, without it)
     except ImportError as exc:
         raise UserInputError("plots need matplotlib, an optional extra: pip install ftbench[plots]") from exc
     report = report_or_records if isinstance(report_or_records, Report) else build_report(report_or_records,
                                                                                           **options)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in figures(report):
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        paths.append(path)
+    return paths
+
+
+def figures(report: Report) -> Iterator[tuple[str, Figure]]:
+    """(name, matplotlib Figure) for every figure the report has data for, drawn
+    but not saved (`write_plots` saves PNGs; the HTML report embeds SVGs)."""
+    from matplotlib.figure import Figure
+
     colors = {s: f"C{i % 10}" for i, s in enumerate(sorted({c.strategy for c in report.study.ok}))}
     drawers: dict[str, Callable[[Report, Figure, dict[str, str]], bool]] = {
         "data_efficiency": _data_efficiency, "accuracy_vs_time": _accuracy_vs_time,
         "forgetting_vs_accuracy": _forgetting_vs_accuracy, "domain_shift": _domain_shift,
         "critical_difference": _critical_difference, "val_acc_vs_lr": val_acc_vs_lr}
-    paths = []
     for name, draw in drawers.items():
         fig = Figure(figsize=(7, 4.5), layout="constrained")
         if draw(report, fig, colors):
-            path = out / f"{name}.png"
-            fig.savefig(path, dpi=110)
-            paths.append(path)
-    return paths
+            yield name, fig
 
 
 def _summary(report: Report, by_seed: dict[int, float]) -> stats.Summary:

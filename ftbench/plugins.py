@@ -23,7 +23,7 @@ ENTRY_POINT_GROUP = "ftbench"
 from ftbench import hookimpl  # noqa: F401  (re-exported)
 
 PLURALS = {"backbone": "backbones", "dataset": "datasets", "strategy": "strategies",
-           "executor": "executors", "reporter": "reporters"}
+           "executor": "executors", "reporter": "reporters", "logger": "loggers"}
 _HOOK_OF_KIND = {kind: f"ftbench_register_{PLURALS[kind]}" for kind in KINDS}
 
 

@@ -29,9 +29,9 @@ import torch
 from tqdm import tqdm
 
 import ftbench
-from ftbench.components import ImageSet, TaskData
+from ftbench.components import ImageSet, TaskData, UnlabelledData
 from ftbench.data import Preprocess, carve_val, default_workers, select_subset
-from ftbench.errors import DataError, Diverged
+from ftbench.errors import DataError, Diverged, UserInputError
 from ftbench.evaluate import classification_metrics, predict_logits
 from ftbench.store import RECORD_FORMAT, ResultsStore
 from ftbench.suite import RunSpec
@@ -177,6 +177,7 @@ class _Run:
         self.providers: dict[str, str] = {}
         self.device = torch.device("cpu")
         self.peak_reset = False  # whether the CPU peak memory was reset when this run started
+        self.unlabelled: dict[str, Any] | None = None  # the unlabelled target data the strategy used
 
     def _evaluate(self, split: str, model, images: torch.Tensor, labels: torch.Tensor, prep, head=None,
                   autocast=None) -> dict:
@@ -199,6 +200,7 @@ class _Run:
         train, val = task.train, task.val
         if val is None and spec.dataset.val_fraction > 0:
             train, val = carve_val(train, spec.dataset.val_fraction, seed=spec.seed)
+        train_split = train  # before the data-amount subset: a corruption's unlabelled images come from it
         amount = spec.data
         if amount.label != "all":
             train = train.subset(select_subset(train.labels, shots=amount.shots, fraction=amount.fraction,
@@ -242,6 +244,8 @@ class _Run:
 
         scomp = reg.get("strategy", spec.strategy.name)
         strategy = scomp.factory(scomp.params.model_validate(spec.strategy.params))
+        if strategy.wants_unlabelled:
+            strategy.use_unlabelled(self._unlabelled(task, train_split, prep))
         torch.manual_seed(spec.seed)  # model-side randomness (re-init, dropout), apart from data order
         self.params["total"] = sum(p.numel() for p in model.parameters())
 
@@ -259,7 +263,7 @@ class _Run:
         try:
             result = fit(model, backbone, strategy, train, cfg=cfg, budget_cfg=spec.budget, prep=prep,
                          seed=spec.seed, val=val if spec.eval.curve else None,
-                         curve_points=spec.eval.curve_points, on_epoch_end=epoch_end,
+                         curve_points=spec.eval.curve_points, on_epoch_end=epoch_end, select_val=val,
                          should_stop=trial_pruner(trial) if trial else None)
         finally:
             bar.close()
@@ -272,6 +276,8 @@ class _Run:
         self.budget["stopped_by"] = result.stopped_by
         self.metrics["curve"] = result.curve
         self.metrics["time_to_target"] = _time_to_target(result.curve, spec.eval)
+        if strategy.info():
+            self.metrics["strategy"] = strategy.info()
 
         final = strategy.final_model(model)
         if trial:
@@ -319,6 +325,8 @@ class _Run:
                 s = _corrupted(reg, spec.dataset.name, params_json, corruption, severity)
                 sets.append((f"{corruption}@{severity}", prep.fit_images(s.images), s.labels, []))
         for name, s in task.shifted.items():
+            if self._adapt_domain() == name:  # the images carved off as unlabelled data are not evaluated
+                s = s.subset(_domain_parts(len(s), spec.dataset.adapt.fraction)[1])
             sets.append((name, prep.fit_images(s.images), s.labels, []))
         for ref in spec.dataset.shifts.datasets:
             comp = reg.get("dataset", ref.name)
@@ -328,6 +336,45 @@ class _Run:
             sets.append((label, prep.fit_images(aligned.images), aligned.labels, dropped))
         self._shift_cache = sets
         return sets
+
+    def _adapt_domain(self) -> str | None:
+        """The `adapt: {domain: ...}` name when it is one the dataset provides (not a
+        `shifts.datasets` label)."""
+        adapt, shifts = self.spec.dataset.adapt, self.spec.dataset.shifts
+        if adapt is None or adapt.domain is None or adapt.domain in [r.label or r.name for r in shifts.datasets]:
+            return None
+        return adapt.domain
+
+    def _unlabelled(self, task: TaskData, train: ImageSet, prep) -> UnlabelledData:
+        """The suite's `adapt:` set as images only: a shifted set's training images,
+        never its test images and never labels."""
+        spec, reg = self.spec, self.registry
+        adapt = spec.dataset.adapt
+        if adapt is None:
+            raise UserInputError(
+                f"strategy '{spec.strategy.name}' adapts to unlabelled target data, and dataset "
+                f"'{spec.labels[1] or spec.dataset.name}' names none; add `adapt: {{domain: NAME}}` or "
+                "`adapt: {corruption: NAME, severity: S}` to its entry in the suite")
+        refs = {r.label or r.name: r for r in spec.dataset.shifts.datasets}
+        if adapt.corruption is not None:
+            from ftbench.corruptions import corrupt_images
+
+            images = corrupt_images(train.images, adapt.corruption, adapt.severity, seed=1)
+        elif adapt.domain in refs:
+            ref = refs[adapt.domain]
+            comp = reg.get("dataset", ref.name)
+            other = load_task(reg, ref.name, comp.params.model_validate(ref.params).model_dump(mode="json"))
+            images = other.train.images  # its test split is what the shifted evaluation scores
+        elif adapt.domain in task.shifted:
+            domain = task.shifted[adapt.domain]
+            images = domain.images[_domain_parts(len(domain), adapt.fraction)[0]]
+        else:
+            known = sorted(refs) + sorted(task.shifted)
+            raise UserInputError(f"adapt: domain '{adapt.domain}' is neither a `shifts.datasets` label nor a "
+                                 f"domain of dataset '{spec.dataset.name}' (known: {', '.join(known) or 'none'}); "
+                                 "name one of those, or adapt to a corruption")
+        self.unlabelled = {"source": adapt.source, "n": len(images)}
+        return UnlabelledData(adapt.source, prep.fit_images(images), prep, spec.train.batch_size, spec.seed)
 
     def _source_set(self, backbone, prep):
         if backbone.source_head is None or backbone.source_dataset is None:
@@ -350,10 +397,18 @@ class _Run:
             "cell": spec.cell, "seed": spec.seed, "data_amount": self.data_amount, "config": spec.config(),
             "metrics": self.metrics, "timing": self.timing, "budget": self.budget,
             "memory": {"cpu_peak_rss_mb": rss_mb, "cpu_peak_scope": scope, "gpu_peak_mb": gpu},
-            "params": self.params, "env": _environment(self.device, self.providers),
+            "params": self.params, "unlabelled": self.unlabelled, "env": _environment(self.device, self.providers),
             "started_at": started, "finished_at": _now(), "error": error,
             **({"selection": spec.selection} if getattr(spec, "selection", None) else {}),
         }
+
+
+def _domain_parts(n: int, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(unlabelled, evaluated) indices of a one-split domain: a fixed shuffle (not the
+    run seed, so every run scores the same images), the first `fraction` unlabelled."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    cut = round(n * fraction)
+    return order[:cut].sort().values, order[cut:].sort().values
 
 
 def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False) -> dict:

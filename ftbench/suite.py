@@ -55,8 +55,32 @@ class ShiftConfig(_Strict):
         return v
 
 
+class AdaptConfig(_Strict):
+    """The unlabelled target domain handed to strategies that adapt (adabn, dann, ...)."""
+
+    domain: str | None = Field(None, description="a shifted domain: the label of a `shifts.datasets` entry (its "
+                                                 "train split) or a domain the dataset provides (a disjoint part "
+                                                 "of it, left out of that domain's evaluation)")
+    corruption: str | None = Field(None, description="a corruption of this dataset's training split instead")
+    severity: int = Field(3, ge=1, le=5, description="the corruption's severity, 1-5")
+    fraction: float = Field(0.5, gt=0, lt=1, description="for a domain the dataset provides in one split: the "
+                                                         "part carved off as unlabelled training images")
+
+    @model_validator(mode="after")
+    def _one(self) -> "AdaptConfig":
+        if (self.domain is None) == (self.corruption is None):
+            raise ValueError("give one of domain or corruption")
+        return self
+
+    @property
+    def source(self) -> str:
+        """A short name of the unlabelled set: domain:<name> or corruption:<name>@<severity>."""
+        return f"domain:{self.domain}" if self.domain else f"corruption:{self.corruption}@{self.severity}"
+
+
 class DatasetEntry(ComponentRef):
     shifts: ShiftConfig = Field(default_factory=ShiftConfig)
+    adapt: AdaptConfig | None = Field(None, description="unlabelled target-domain images for strategies that adapt")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="val split carved from train when the dataset has none")
 
 
@@ -221,6 +245,8 @@ class Suite(_Strict):
     exclude: list[MatrixRule] = Field(default_factory=list)
     include: list[MatrixRule] = Field(default_factory=list)
     executor: ComponentRef = Field(default_factory=lambda: ComponentRef(name="sequential"))
+    loggers: list[ComponentRef] = Field(default_factory=list, description="experiment trackers that see every "
+                                                                          "run (`ftbench list loggers`)")
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on GPU)")
     loader_workers: int | None = Field(None, ge=0, description="DataLoader worker processes per run that decode "
@@ -270,7 +296,8 @@ class RunSpec:
             "backbone": {"name": self.backbone.name, "params": self.backbone.params},
             "dataset": {"name": self.dataset.name, "params": self.dataset.params,
                         "shifts": self.dataset.shifts.model_dump(mode="json"),
-                        "val_fraction": self.dataset.val_fraction},
+                        "val_fraction": self.dataset.val_fraction,
+                        **({"adapt": self.dataset.adapt.model_dump(mode="json")} if self.dataset.adapt else {})},
             "strategy": {"name": self.strategy.name, "params": self.strategy.params},
             "train": self.train.model_dump(mode="json"),
             "budget": self.budget.model_dump(mode="json"),
@@ -431,6 +458,7 @@ def _check_semantics(suite: Suite, lines: dict[tuple, int], registry) -> list[st
                 check_corruption(name, 1)
             except UserInputError as exc:
                 problems.append(f"{_where(('datasets', i, 'shifts', 'corruptions', j), lines)}: {exc}")
+        problems += _check_adapt(entry, ("datasets", i, "adapt"), lines)
     for i, entry in enumerate(suite.backbones):
         ref = str(entry.params.get("pretrained", ""))
         if ref.startswith(PRETRAIN_PREFIX) and ref[len(PRETRAIN_PREFIX):] not in suite.pretrain:
@@ -517,6 +545,18 @@ def _check_search(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
     return list(dict.fromkeys(problems))  # a suite-wide problem is found once per entry
 
 
+def _check_adapt(entry: DatasetEntry, path: tuple, lines: dict[tuple, int]) -> list[str]:
+    adapt = entry.adapt
+    if adapt is None:
+        return []
+    if adapt.corruption is not None:
+        try:
+            check_corruption(adapt.corruption, adapt.severity)
+        except UserInputError as exc:
+            return [f"{_where(path + ('corruption',), lines)}: {exc}"]
+    return []
+
+
 def _check_components(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
     problems = []
     refs: list[tuple[str, tuple, ComponentRef]] = []
@@ -526,6 +566,7 @@ def _check_components(suite: Suite, lines: dict[tuple, int], registry) -> list[s
              for i, e in enumerate(suite.datasets) for j, o in enumerate(e.shifts.datasets)]
     refs += [("strategy", ("strategies", i), e) for i, e in enumerate(suite.strategies)]
     refs += [("executor", ("executor",), suite.executor)]
+    refs += [("logger", ("loggers", i), e) for i, e in enumerate(suite.loggers)]
     for name, job in suite.pretrain.items():
         refs += [("backbone", ("pretrain", name, "backbone"), job.backbone),
                  ("dataset", ("pretrain", name, "dataset"), job.dataset)]

@@ -156,7 +156,7 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
         cfg: TrainConfig, budget_cfg: BudgetConfig, prep: Preprocess, seed: int,
         val: ImageSet | None = None, curve_points: int = 10,
         on_epoch_end: Callable[[int, dict], None] | None = None,
-        should_stop: Callable[[dict], bool] | None = None) -> FitResult:
+        select_val: ImageSet | None = None, should_stop: Callable[[dict], bool] | None = None) -> FitResult:
     """Train `model` in place under the budget. `train.images` should already be
     fitted to the model (`Preprocess.fit_images`). Data order is drawn from a
     generator seeded by `seed` alone, so every strategy sees the same batches.
@@ -166,9 +166,14 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
     point (train loss; val accuracy at up to `curve_points` of them) whenever a
     1/curve_points mark of the budget is passed: few-shot runs have hundreds of
     tiny epochs, and evaluating each would cost more than training. `should_stop`
-    sees each point with a val accuracy; True ends training there ("pruned")."""
+    sees each point with a val accuracy; True ends training there ("pruned").
+
+    A strategy that `solves_head` gets the frozen backbone's features of `train` and
+    `select_val` (the val split, for choosing its hyperparameters) once instead."""
     device = prep.device
     groups = strategy.setup(model, backbone)
+    if strategy.solves_head:
+        return _solve_head(model, strategy, groups, train, select_val, cfg, prep)
     optimizer = build_optimizer(model, groups, cfg)
     autocast, scaler = autocast_for(device, cfg)
     head = model.get_classifier()
@@ -254,6 +259,25 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
     result.epochs, result.steps, result.samples = budget.epochs, budget.steps, budget.samples
     result.train_seconds, result.stopped_by = budget.seconds, budget.exhausted() or ("pruned" if pruned else "")
     return result
+
+
+def _solve_head(model: nn.Module, strategy: Strategy, groups: list[ParamGroup], train: ImageSet,
+                val: ImageSet | None, cfg: TrainConfig, prep: Preprocess) -> FitResult:
+    """Features once (the linear probe's cached-features path), then the strategy's
+    closed-form head. Its cost: one pass over train (and val), plus the solve."""
+    autocast, _ = autocast_for(prep.device, cfg)
+    t0 = time.perf_counter()
+    features = _features(model, train.images, prep, cfg, autocast)
+    val_pair = None
+    if val is not None and len(val):
+        val_pair = (_features(model, val.images, prep, cfg, autocast), val.labels.to(prep.device))
+    t1 = time.perf_counter()
+    strategy.solve_head(model, (features, train.labels.to(prep.device)), val_pair)
+    seconds = time.perf_counter() - t0
+    named = dict(model.named_parameters())
+    return FitResult(epochs=1.0, steps=0, samples=len(train), train_seconds=seconds, data_seconds=t1 - t0,
+                     stopped_by="solved",
+                     trainable_params=sum(named[n].numel() for g in groups for n in g.params))
 
 
 def _batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, bool]]:

@@ -76,9 +76,11 @@ def _check_component(kind: str, component) -> None:
         assert list(component.factory(params).map(lambda spec: {"id": spec["id"]}, [{"id": "a"}])) == [{"id": "a"}]
     elif kind == "reporter":
         assert isinstance(component.factory(params)({"runs": []}), str)
+    elif kind == "logger":
+        assert hasattr(component.factory(params, results=Path("results")), "ftbench_run_collected")
 
 
-@pytest.mark.parametrize("kind", ["backbone", "dataset", "strategy", "executor", "reporter"])
+@pytest.mark.parametrize("kind", ["backbone", "dataset", "strategy", "executor", "reporter", "logger"])
 def test_register_hook_examples_run(kind: str):
     hook = f"ftbench_register_{PLURALS[kind]}"
     blocks = [b for b in _code_blocks(HOOK_DOCS.read_text(), "python")

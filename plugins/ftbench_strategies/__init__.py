@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import ftbench
 from ftbench.components import Component
+from ftbench_strategies.adabn import AdaBN, AdaBNParams
 from ftbench_strategies.bitfit import BitFit, BitFitParams
+from ftbench_strategies.dann import DANN, DANNParams
 from ftbench_strategies.discriminative_lr import DiscriminativeLR, DiscriminativeLRParams
+from ftbench_strategies.feature_extract import FeatureExtract, FeatureExtractParams
 from ftbench_strategies.freeze import Freeze, FreezeParams, Surgical, SurgicalParams
 from ftbench_strategies.full import Full, FullParams
 from ftbench_strategies.gradual_unfreeze import GradualUnfreeze, GradualUnfreezeParams
@@ -19,7 +22,9 @@ from ftbench_strategies.linear_probe import LinearProbe, LinearProbeParams
 from ftbench_strategies.lora import LoRA, LoRAParams
 from ftbench_strategies.lp_ft import LPFT, LPFTParams
 from ftbench_strategies.lwf import LwF, LwFParams
+from ftbench_strategies.peft import Peft, PeftParams
 from ftbench_strategies.scratch import Scratch, ScratchParams
+from ftbench_strategies.self_training import SelfTraining, SelfTrainingParams
 from ftbench_strategies.wise_ft import WiSEFT, WiSEFTParams
 
 __version__ = "0.1.0"
@@ -46,8 +51,23 @@ STRATEGIES = [
     Component("bitfit", BitFit, BitFitParams, "BitFit: only biases and the head train (Ben Zaken et al. 2022)."),
     Component("lora", LoRA, LoRAParams,
               "LoRA: low-rank adapters on linear and conv layers, merged for evaluation (Hu et al. 2022)."),
+    Component("peft", Peft, PeftParams,
+              "Any Hugging Face peft method (LoRA, LoHa, LoKr, IA3, BOFT, VeRA, ...) on the backbone's "
+              "linear/conv layers, merged for evaluation where supported."),
     Component("lwf", LwF, LwFParams,
               "Learning without Forgetting: fine-tuning plus distillation of the source head (Li & Hoiem 2016)."),
+    Component("feature-extract", FeatureExtract, FeatureExtractParams,
+              "Feature extraction: scikit-learn logistic regression (C on val) or k-NN on frozen features "
+              "(Kornblith et al. 2019)."),
+    Component("adabn", AdaBN, AdaBNParams,
+              "AdaBN: batch-norm statistics re-estimated on unlabelled target images after fine-tuning "
+              "(Li et al. 2016); needs adapt:."),
+    Component("dann", DANN, DANNParams,
+              "DANN: fine-tuning plus a gradient-reversed domain classifier on the features "
+              "(Ganin et al. 2016); needs adapt:."),
+    Component("self-training", SelfTraining, SelfTrainingParams,
+              "Self-training: fine-tuning plus confident pseudo-labels on unlabelled target images "
+              "(Lee 2013, FixMatch's threshold); needs adapt:."),
 ]
 
 
