@@ -157,6 +157,12 @@ def load_checkpoint(key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return state_dict, meta
 
 
+def checkpoint_meta(key: str) -> dict[str, Any]:
+    """The meta.json of checkpoint `key`, unverified (cheap: reads no tensors).
+    Raises CorruptCheckpoint when it is missing or unreadable."""
+    return _read_meta(checkpoint_dir(key))
+
+
 def checkpoint_status(key: str) -> Literal["ok", "missing", "corrupt"]:
     """Whether checkpoint `key` exists and its digest matches (does not parse tensors)."""
     if not checkpoint_dir(key).is_dir():

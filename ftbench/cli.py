@@ -166,7 +166,12 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
 @click.argument("suite_path", metavar="SUITE", type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help="Results folder [default: results/<suite name>].")
 @click.option("--dry-run", is_flag=True, help="Print the runs and their budget; run nothing.")
-@click.option("--rerun", is_flag=True, help="Run finished runs again.")
+@click.option("--rerun", is_flag=True, help="Run finished runs again (with --only: just that subset).")
+@click.option("--rerun-stale", is_flag=True,
+              help="Also run again finished runs whose records came from older code (`ftbench status` counts them).")
+@click.option("--only", "only", multiple=True, metavar="KEY=VALUE",
+              help="Run only runs with this label: backbone, dataset, strategy, data or seed (repeatable; "
+                   "one key's values are alternatives, different keys must all match).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Run N runs at once (local process pool).")
 @click.option("--executor", help="Executor component (`ftbench list executors`) [default: the suite's].")
 @click.option("--device", help="Override the suite's device: auto, cpu, cuda, cuda:N, mps.")
@@ -177,7 +182,8 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
               help="Set a suite key for this run (dotted path, YAML value), e.g. -o train.lr=0.01 -o seeds=[0,1].")
 @click.pass_context
 def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool, rerun: bool,
-        jobs: int | None, executor: str | None, device: str | None, loggers: tuple[str, ...], quiet: bool,
+        rerun_stale: bool, only: tuple[str, ...], jobs: int | None, executor: str | None, device: str | None,
+        loggers: tuple[str, ...], quiet: bool,
         overrides: tuple[str, ...]) -> None:
     """Run every combination of a suite; finished runs are skipped.
 
@@ -188,8 +194,10 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
 
         ftbench run suites/quickstart.yaml -j 2
         ftbench run suites/quickstart.yaml -o train.lr=0.01 -o seeds=[0,1]
+        ftbench run suites/quickstart.yaml --only strategy=lp-ft --only seed=0 --rerun
+        ftbench run suites/quickstart.yaml --rerun-stale
     """
-    from ftbench.driver import run_suite
+    from ftbench.driver import parse_only, run_suite, select_runs
     from ftbench.store import ResultsStore
     from ftbench.suite import expand, load_suite
 
@@ -197,15 +205,17 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     suite = load_suite(suite_path, registry, overrides)
     suite = _with_loggers(suite, loggers, registry)
     folder = _results_dir(results, suite)
+    subset = parse_only(only)
     if dry_run:
-        _summarise_plan(expand(suite, registry), ResultsStore(folder), suite)
+        _summarise_plan(select_runs(expand(suite, registry), subset), ResultsStore(folder), suite)
         return
     params = {}
     if jobs:
         executor = executor or "pool"
         params["workers"] = jobs
     outcome = run_suite(suite, registry, folder, executor_name=executor, executor_params=params or None,
-                        rerun=rerun, quiet=quiet, plugins=ctx.find_root().obj["plugins"], device=device)
+                        rerun=rerun, quiet=quiet, plugins=ctx.find_root().obj["plugins"], device=device,
+                        rerun_stale=rerun_stale, only=subset)
     ok = len(outcome.records) - len(outcome.failed)
     click.echo(f"{suite.name}: {outcome.planned} runs; {outcome.skipped} already finished, {ok} ok, "
                f"{len(outcome.failed)} failed or diverged, {len(outcome.claimed_elsewhere)} held by another "
@@ -256,7 +266,8 @@ def pretrain(ctx: click.Context, suite_path: str, device: str | None) -> None:
 @cli.command()
 @click.argument("results", type=click.Path(file_okay=False))
 def status(results: str) -> None:
-    """Show done, running, failed and pending runs of a results folder.
+    """Show done, running, failed and pending runs of a results folder, and how many
+    finished ones came from older code (stale: `ftbench run --rerun-stale`).
 
     Example:
 
@@ -264,6 +275,7 @@ def status(results: str) -> None:
     """
     import yaml
 
+    from ftbench.provenance import stale_records, summarise_stale
     from ftbench.store import RESOLVED_SUITE, ResultsStore, load_records
     from ftbench.suite import Suite, expand
 
@@ -281,8 +293,13 @@ def status(results: str) -> None:
         state = "running" if run_id in claims else records[run_id]["status"] if run_id in records else "pending"
         counts[state] = counts.get(state, 0) + 1
     rows = [(k, counts.get(k, 0)) for k in ("ok", "running", "failed", "diverged", "pending")]
+    stale = stale_records([records[i] for i in ids if i in records])
+    rows.append(("stale", len(stale)))
     click.echo(tabulate(rows, headers=["state", "runs"]))
     click.echo(f"{len(ids)} runs planned" if planned is not None else f"{len(ids)} records (no {RESOLVED_SUITE})")
+    if stale:
+        click.echo(f"{summarise_stale(stale, len(ids))}; `ftbench run SUITE --results {folder} --rerun-stale` "
+                   "reruns them")
 
 
 def _add_optional_commands() -> None:

@@ -60,8 +60,14 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
         ftbench report results/quickstart --format html -o report.html
     """
     try:
-        result = build_report(load_records(results_dir), baseline=baseline, scratch=scratch, interval=interval,
+        from ftbench.provenance import report_notes, stale_warning
+
+        records = load_records(results_dir)
+        result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
                               test=test, alpha=alpha, metric=metric, margin=margin)
+        result.table("summary").notes.extend(report_notes(records))  # hardware-dependent, near chance
+        if stale := stale_warning(records):
+            click.echo(f"warning: {stale}", err=True)
         text = _html(result, results_dir) if fmt == "html" else render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
     except UserInputError as exc:

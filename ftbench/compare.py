@@ -40,6 +40,7 @@ ENV_KEYS = ("python", "torch", "timm", "ftbench", "device_name")
 
 ACC_REGRESSION = "ACC REGRESSION"
 SPEED_REGRESSION = "SPEED REGRESSION"
+SEED_MISMATCH = "SEED MISMATCH"
 MISSING = "missing"
 NO_TEST = "n<2, drop only"
 
@@ -56,6 +57,9 @@ class Tolerances:
     speed_ratio: float = 0.9  # current/baseline mean samples/s below this is a regression
     metric: str = "acc"  # which test metric: acc, balanced_acc or top5
     fail_on_missing: bool = False  # a baseline cell absent from the current results fails the gate
+    # Reproduction (`make reproduce`): every seed on both sides must be within this many
+    # points of the baseline's same seed (0: equal accuracies); None compares means only.
+    seed_tolerance: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("acc_drop", "alpha", "speed_ratio"):
@@ -70,6 +74,10 @@ class Tolerances:
             raise UserInputError(f"speed_ratio must be > 0 (e.g. 0.9), got {self.speed_ratio}")
         if self.metric not in METRICS:
             raise UserInputError(f"metric '{self.metric}' is not one of {', '.join(METRICS)}")
+        if self.seed_tolerance is not None and (isinstance(self.seed_tolerance, bool) or not isinstance(
+                self.seed_tolerance, (int, float)) or self.seed_tolerance < 0):
+            raise UserInputError(f"seed_tolerance must be a number of points >= 0 (0: exact), got "
+                                 f"{self.seed_tolerance!r}")
         if not isinstance(self.fail_on_missing, bool):
             raise UserInputError(f"fail_on_missing must be true or false, got {self.fail_on_missing!r}")
 
@@ -283,7 +291,7 @@ class Comparison:
 
     @property
     def regressions(self) -> list[CellResult]:
-        return [r for r in self.rows if ACC_REGRESSION in r.verdicts or SPEED_REGRESSION in r.verdicts]
+        return [r for r in self.rows if {ACC_REGRESSION, SPEED_REGRESSION, SEED_MISMATCH} & set(r.verdicts)]
 
     @property
     def missing(self) -> list[CellResult]:
@@ -337,8 +345,26 @@ def _compare_cell(base: dict | None, cur: dict | None, tol: Tolerances) -> CellR
         significant = result.p_value < tol.alpha
     if drop > tol.acc_drop and significant:
         result.verdicts.append(ACC_REGRESSION)
+    if tol.seed_tolerance is not None:
+        _compare_seeds(base, cur, tol, result)
     _compare_speed(base, cur, tol, result)
     return result
+
+
+def _compare_seeds(base: dict, cur: dict, tol: Tolerances, result: CellResult) -> None:
+    """Seed by seed: each seed's value must be within `seed_tolerance` of the
+    baseline's same seed, and every baseline seed must be there."""
+    b = dict(zip(base["seeds"], base["metrics"][tol.metric]))
+    c = dict(zip(cur["seeds"], cur["metrics"][tol.metric]))
+    off = [f"seed {s}: {b[s]:.4g} -> {c[s]:.4g}" for s in sorted(b.keys() & c.keys())
+           if abs(c[s] - b[s]) > tol.seed_tolerance]
+    lost = sorted(b.keys() - c.keys())
+    if off or lost:
+        result.verdicts.append(SEED_MISMATCH)
+    if off:
+        result.notes.append(f"{len(off)} seed(s) beyond {tol.seed_tolerance:g} points: {'; '.join(off)}")
+    if lost:
+        result.notes.append(f"seed(s) {', '.join(map(str, lost))} of the baseline missing in the current")
 
 
 def _welch_less(current: list[float], baseline: list[float]) -> float:
@@ -392,7 +418,11 @@ def footnote(tol: Tolerances) -> str:
     return (f"Accuracy regression: mean test {tol.metric} drops by more than {tol.acc_drop:g} {points} and a "
             f"one-sided Welch t-test (current < baseline) gives p < {tol.alpha:g}; with fewer than 2 seeds "
             f"on a side the drop alone decides ({NO_TEST}). Speed regression: mean samples/s "
-            f"current/baseline < {tol.speed_ratio:g}, on the same device only. Missing cells "
+            f"current/baseline < {tol.speed_ratio:g}, on the same device only. "
+            + ("" if tol.seed_tolerance is None else
+               f"Seed mismatch: a seed's test {tol.metric} differs from the baseline's same seed by more than "
+               f"{tol.seed_tolerance:g} points, or is missing. ")
+            + "Missing cells "
             f"{'fail' if tol.fail_on_missing else 'are reported but do not fail'} the gate.")
 
 

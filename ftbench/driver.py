@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
+from ftbench.errors import UserInputError
 from ftbench.plugins import default_registry, use_registry
 from ftbench.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite import RunSpec, Suite, expand
@@ -101,29 +102,71 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
     return final
 
 
+ONLY_KEYS = ("backbone", "dataset", "strategy", "data", "seed")
+
+
+def parse_only(filters: tuple[str, ...]) -> dict[str, set[str]]:
+    """`--only key=value` filters -> {key: values}: values of one key are
+    alternatives, different keys must all match."""
+    out: dict[str, set[str]] = {}
+    for text in filters:
+        key, sep, value = text.partition("=")
+        if not sep or key not in ONLY_KEYS or not value:
+            raise UserInputError(f"--only '{text}': write KEY=VALUE with KEY one of {', '.join(ONLY_KEYS)} "
+                                 "(e.g. --only strategy=full --only seed=0)")
+        out.setdefault(key, set()).add(value)
+    return out
+
+
+def _run_labels(spec: RunSpec) -> dict[str, str]:
+    return {**spec.cell, "seed": str(spec.seed)}
+
+
+def select_runs(specs: list[RunSpec], only: dict[str, set[str]]) -> list[RunSpec]:
+    """The runs whose labels match every `only` key; a value that matches no run of
+    the suite is an error naming the labels there are."""
+    for key, values in only.items():
+        known = sorted({_run_labels(s)[key] for s in specs})
+        unknown = sorted(values - set(known))
+        if unknown:
+            raise UserInputError(f"--only {key}={','.join(unknown)} matches no run of the suite "
+                                 f"({key} labels: {', '.join(known)})")
+    return [s for s in specs if all(_run_labels(s)[k] in v for k, v in only.items())]
+
+
 def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str | None = None,
               executor_params: dict | None = None, rerun: bool = False, quiet: bool = False,
-              plugins: tuple[str, ...] = (), device: str | None = None) -> SuiteOutcome:
-    """Run every run of `suite` not yet finished in `results_dir`."""
+              plugins: tuple[str, ...] = (), device: str | None = None, rerun_stale: bool = False,
+              only: dict[str, set[str]] | None = None) -> SuiteOutcome:
+    """Run every run of `suite` (or of the `only` subset, see `select_runs`) not yet
+    finished in `results_dir`; `rerun` runs finished ones again too, `rerun_stale`
+    those whose records came from older code."""
     from ftbench.pretrain import pretrain_suite
+    from ftbench.provenance import stale_records
 
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     if device:
         suite = suite.model_copy(update={"device": device})
     use_registry(registry)
-    pretrain_suite(suite, registry, log=log)
     specs = expand(suite, registry)
+    if only:
+        specs = select_runs(specs, only)
+    pretrain_suite(suite, registry, log=log)
     store = ResultsStore(results_dir)
     save_resolved_suite(suite, results_dir)
     if suite.search or any(s.search for s in suite.strategies):
         specs = _search(suite, registry, specs, results_dir, executor_name, executor_params, rerun, quiet,
                         plugins, log)
     outcome = SuiteOutcome(planned=len(specs))
-    todo = specs if rerun else [s for s in specs if not store.is_done(s.id)]
+    done = {s.id for s in specs if store.is_done(s.id)}
+    stale = stale_records([r for i in sorted(done) if (r := store.read(i))]) if rerun_stale else {}
+    todo = specs if rerun else [s for s in specs if s.id not in done or s.id in stale]
     outcome.skipped = len(specs) - len(todo)
+    if stale:
+        log(f"{len(stale)} finished runs came from older code; running them again (--rerun-stale)")
     if outcome.skipped:
         log(f"{outcome.skipped} of {len(specs)} runs already finished in {results_dir}; skipping them "
-            "(--rerun runs them again)")
+            "(--rerun runs them again, --rerun-stale those from older code)")
     if not todo:
         return outcome
     ref = suite.executor
@@ -133,7 +176,8 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     executor = comp.factory(comp.params.model_validate(params))
     loggers = _start_loggers(suite, registry, results_dir)
     try:
-        _run_todo(suite, registry, executor, todo, outcome, results_dir, rerun=rerun, quiet=quiet, plugins=plugins)
+        _run_todo(suite, registry, executor, todo, outcome, results_dir, rerun=rerun, stale=set(stale), quiet=quiet,
+                  plugins=plugins)
     finally:
         for logger in loggers:
             registry.pm.unregister(logger)
@@ -159,9 +203,9 @@ def _start_loggers(suite: Suite, registry, results_dir: Path) -> list:
 
 
 def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: SuiteOutcome, results_dir: Path, *,
-              rerun: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
+              rerun: bool, stale: set[str], quiet: bool, plugins: tuple[str, ...]) -> None:
     registry.pm.hook.ftbench_suite_start(suite=suite, runs=todo)
-    payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun,
+    payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun or s.id in stale,
                  "progress": not quiet, "driver_pid": os.getpid()} for s in todo]
     bar = tqdm(total=len(todo), desc=suite.name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True)
     try:

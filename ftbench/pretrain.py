@@ -17,17 +17,43 @@ from ftbench.components import ImageSet, Strategy
 from ftbench.data import Preprocess, default_workers
 from ftbench.evaluate import classification_metrics, predict_logits
 from ftbench.runner import load_task, resolve_device, seed_everything
-from ftbench.suite import PretrainJob, pretrain_config, pretrain_key
+from ftbench.errors import FtbenchError
+from ftbench.suite import DEFAULT_THREADS, PretrainJob, pretrain_config, pretrain_key
 from ftbench.training import autocast_for, fit
 
 
+class PretrainFailed(FtbenchError):
+    """A pretraining reached no better than its threshold over chance."""
+
+
+def _check_learned(name: str, job: PretrainJob, meta: dict, cached: str = "") -> None:
+    """Raise PretrainFailed when the source test accuracy in `meta` is below the
+    job's `min_source_acc` (default twice chance, at most halfway to 100%)."""
+    classes = len(meta["classes"])
+    acc = meta["metrics"]["test"]["acc"]
+    chance = 100 / classes
+    # Twice chance, but never past halfway from chance to 100% (2 classes: 75%, not 100%)
+    threshold = job.min_source_acc if job.min_source_acc is not None else min(2 * chance, (chance + 100) / 2)
+    if acc is not None and acc >= threshold:
+        return
+    shown = "unmeasured (no test images)" if acc is None else f"{acc:.1f}%"
+    raise PretrainFailed(
+        f"pretrain {name}: {cached}source test accuracy {shown} is below {threshold:.1f}% "
+        f"(chance is {chance:.1f}% on {classes} classes) after {meta['metrics'].get('steps')} steps: the backbone "
+        "learned (almost) nothing, so nothing downstream would mean anything. Give it a larger `budget:` (steps, "
+        "samples or epochs), or lower the job's `min_source_acc:` if this accuracy is what you expect")
+
+
 def ensure_pretrained(name: str, job: PretrainJob, registry, device: str = "auto",
-                      log=lambda msg: print(msg, file=sys.stderr)) -> str:
+                      log=lambda msg: print(msg, file=sys.stderr), threads: int = DEFAULT_THREADS) -> str:
     """The checkpoint key of `job`, training and storing it first unless a valid
-    checkpoint is cached."""
+    checkpoint is cached. Raises PretrainFailed (and caches nothing) when the
+    trained backbone's source accuracy is near chance."""
     key = pretrain_key(job, registry)
     status = checkpoints.checkpoint_status(key)
     if status == "ok":
+        _check_learned(name, job, checkpoints.checkpoint_meta(key),
+                       cached=f"the cached checkpoint {key} ({checkpoints.checkpoint_dir(key)}) has ")
         log(f"pretrain {name}: reusing cached checkpoint {key} ({checkpoints.checkpoint_dir(key)})")
         return key
     if status == "corrupt":
@@ -36,7 +62,14 @@ def ensure_pretrained(name: str, job: PretrainJob, registry, device: str = "auto
     config = pretrain_config(job, registry)
     log(f"pretrain {name}: training {config['backbone']['params'].get('model', job.backbone.name)} on "
         f"{job.dataset.name} (budget {job.budget.model_dump(exclude_none=True)})")
-    state, meta = train_source_model(config, job, registry, device)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)  # the checkpoint's weights depend on it, like a run's numbers
+    try:
+        state, meta = train_source_model(config, job, registry, device)
+    finally:
+        torch.set_num_threads(previous)
+    meta["threads"] = threads
+    _check_learned(name, job, meta)
     checkpoints.save_checkpoint(key, state, meta)
     log(f"pretrain {name}: source test accuracy {meta['metrics']['test']['acc']:.1f}% -> {key}")
     return key
@@ -75,5 +108,6 @@ def train_source_model(config: dict, job: PretrainJob, registry, device_name: st
 def pretrain_suite(suite, registry, device: str | None = None, log=None) -> dict[str, str]:
     """Ensure every pretraining job of `suite`; job name -> checkpoint key."""
     kwargs = {"log": log} if log else {}
-    return {name: ensure_pretrained(name, job, registry, device or suite.device, **kwargs)
+    return {name: ensure_pretrained(name, job, registry, device or suite.device, threads=job.threads or suite.threads,
+                                    **kwargs)
             for name, job in suite.pretrain.items()}

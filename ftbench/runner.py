@@ -31,10 +31,12 @@ from tqdm import tqdm
 import ftbench
 from ftbench.components import ImageSet, TaskData, UnlabelledData
 from ftbench.data import Preprocess, carve_val, default_workers, select_subset
-from ftbench.errors import DataError, Diverged, UserInputError
+from ftbench.checkpoints import checkpoint_meta
+from ftbench.errors import DataError, Diverged, FtbenchError, UserInputError
 from ftbench.evaluate import classification_metrics, predict_logits
 from ftbench.store import RECORD_FORMAT, ResultsStore
-from ftbench.suite import RunSpec
+from ftbench.provenance import run_code
+from ftbench.suite import CHECKPOINT_PREFIX, RunSpec
 from ftbench.training import autocast_for, fit
 
 
@@ -99,7 +101,7 @@ def align_classes(target: list[str], other: TaskData, split: ImageSet,
     return ImageSet(split.images[keep], labels[keep]), dropped
 
 
-def _environment(device: torch.device, providers: dict[str, str]) -> dict:
+def _environment(device: torch.device, providers: dict[str, str], threads: int) -> dict:
     import timm
 
     if device.type == "cuda":
@@ -108,7 +110,22 @@ def _environment(device: torch.device, providers: dict[str, str]) -> dict:
         name = f"{platform.machine()} cpu ({torch.get_num_threads()} threads)"
     return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
             "ftbench": ftbench.__version__, "plugins": providers, "device": str(device), "device_name": name,
-            "platform": platform.platform()}
+            "threads": threads, "platform": platform.platform()}
+
+
+def _hardware_dependent(spec: RunSpec) -> bool:
+    """Whether a `seconds` budget (the run's, or its pretrained backbone's) may have
+    stopped training: then the numbers depend on the machine's speed and load."""
+    if spec.budget.seconds is not None:
+        return True
+    pretrained = str(spec.backbone.params.get("pretrained", ""))
+    if not pretrained.startswith(CHECKPOINT_PREFIX):
+        return False
+    try:
+        meta = checkpoint_meta(pretrained[len(CHECKPOINT_PREFIX):])
+    except FtbenchError:
+        return False
+    return (meta.get("config", {}).get("budget") or {}).get("seconds") is not None
 
 
 def _time_to_target(curve: list[dict], eval_cfg) -> dict | None:
@@ -240,7 +257,8 @@ class _Run:
             if key not in _SOURCE_BEFORE:
                 _SOURCE_BEFORE[key] = self._evaluate("source:before", model, *source, prep,
                                                      head=backbone.source_head, autocast=autocast)
-            self.metrics["source"] = {"before": dict(_SOURCE_BEFORE[key])}
+            self.metrics["source"] = {"before": dict(_SOURCE_BEFORE[key]),
+                                      "classes": len(backbone.source_classes or ())}
 
         scomp = reg.get("strategy", spec.strategy.name)
         strategy = scomp.factory(scomp.params.model_validate(spec.strategy.params))
@@ -386,6 +404,14 @@ class _Run:
             source = source.subset(torch.arange(cap))
         return prep.fit_images(source.images), source.labels.to(prep.device)
 
+    def _code(self) -> dict[str, str]:
+        """Digests of the code this run used; {} when they cannot be known (a run
+        whose components did not resolve: a failed record, which runs again anyway)."""
+        try:
+            return run_code(self.spec, self.registry) if self.registry else {}
+        except Exception:  # noqa: BLE001 - the record must be written whatever happened
+            return {}
+
     def record(self, status: str, error: dict | None, started: str, wall: float) -> dict:
         spec = self.spec
         self.timing["wall_s"] = wall
@@ -397,7 +423,9 @@ class _Run:
             "cell": spec.cell, "seed": spec.seed, "data_amount": self.data_amount, "config": spec.config(),
             "metrics": self.metrics, "timing": self.timing, "budget": self.budget,
             "memory": {"cpu_peak_rss_mb": rss_mb, "cpu_peak_scope": scope, "gpu_peak_mb": gpu},
-            "params": self.params, "unlabelled": self.unlabelled, "env": _environment(self.device, self.providers),
+            "params": self.params, "unlabelled": self.unlabelled,
+            "env": {**_environment(self.device, self.providers, spec.threads), "code": self._code()},
+            "hardware_dependent": _hardware_dependent(spec),
             "started_at": started, "finished_at": _now(), "error": error,
             **({"selection": spec.selection} if getattr(spec, "selection", None) else {}),
         }
@@ -420,6 +448,8 @@ def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False
     run = _Run(spec, registry, hook, progress)
     run.peak_reset = _reset_peak_rss()
     status, error = "ok", None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)  # here, so every executor runs every run with the suite's threads
     try:
         run.execute()
     except Diverged as exc:
@@ -428,6 +458,7 @@ def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False
         status, error = "failed", {"type": type(exc).__name__, "message": str(exc),
                                    "traceback": traceback.format_exc()}
     record = run.record(status, error, started, time.perf_counter() - t0)
+    torch.set_num_threads(threads)
     store.write(record)
     try:
         hook.ftbench_run_end(spec=spec, record=record)

@@ -28,6 +28,9 @@ from ftbench.plugins import PLURALS
 
 PRETRAIN_PREFIX = "pretrain:"
 CHECKPOINT_PREFIX = "ftbench:"
+# A fixed default, not the machine's core count or -j: CPU float sums depend on how
+# work is split over threads, so a run's numbers depend on its thread count.
+DEFAULT_THREADS = 2
 
 
 class _Strict(BaseModel):
@@ -219,6 +222,12 @@ class PretrainJob(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     budget: BudgetConfig
     seed: int = 0
+    threads: int | None = Field(None, ge=1, description="torch CPU threads of this pretraining; default the "
+                                                        "suite's `threads:`")
+    min_source_acc: float | None = Field(None, ge=0, le=100, description="source test accuracy (%) below which "
+                                                                         "the pretraining fails and is not cached; "
+                                                                         "default twice chance, at most halfway from "
+                                                                         "chance to 100%")
 
 
 class MatrixRule(_Strict):
@@ -249,6 +258,9 @@ class Suite(_Strict):
                                                                           "run (`ftbench list loggers`)")
     device: str = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on GPU)")
+    threads: int = Field(DEFAULT_THREADS, ge=1, description="torch intra-op CPU threads of every run and "
+                                                            "pretraining, whatever the executor or -j: the "
+                                                            "thread count changes CPU results in the last bits")
     loader_workers: int | None = Field(None, ge=0, description="DataLoader worker processes per run that decode "
                                                                "streamed datasets; default the run's CPU threads "
                                                                "but one (at most 8); 0 decodes in the run's process")
@@ -287,6 +299,7 @@ class RunSpec:
     device: str = "auto"
     deterministic: bool = False
     loader_workers: int | None = None  # how data is read, not what: not in the config or id
+    threads: int = DEFAULT_THREADS  # torch CPU threads; recorded in the record's env (like the device)
     labels: tuple[str, str, str] = ("", "", "")  # backbone, dataset, strategy labels
 
     def config(self) -> dict:
@@ -479,6 +492,7 @@ def _check_semantics(suite: Suite, lines: dict[tuple, int], registry) -> list[st
                     problems.append(f"{_where((key, i, field), lines)}: '{value}' matches no {field} "
                                     f"(labels: {', '.join(values)})")
     problems += _check_search(suite, lines, registry)
+    problems += _check_duplicate_runs(suite, lines, registry)
     if registry is not None:
         problems += _check_components(suite, lines, registry)
     return problems
@@ -557,6 +571,55 @@ def _check_adapt(entry: DatasetEntry, path: tuple, lines: dict[tuple, int]) -> l
     return []
 
 
+def _entry_identity(kind: str, entry, suite: Suite, registry) -> str:
+    """What an entry contributes to its runs' configs (and so their ids); labels are
+    not part of it: a label names a run, it does not make a different one."""
+    ref = entry
+    if registry is not None:
+        try:
+            ref = _resolve(registry, kind, entry)
+        except Exception:  # noqa: BLE001 - an unknown name or bad params is reported by _check_components
+            ref = entry
+    identity: dict[str, Any] = {"name": ref.name, "params": ref.params}
+    if kind == "dataset":
+        identity.update(shifts=entry.shifts.model_dump(mode="json"), val_fraction=entry.val_fraction,
+                        adapt=entry.adapt.model_dump(mode="json") if entry.adapt else None)
+    if kind == "strategy":
+        identity["train"] = {**suite.train.model_dump(mode="json"), **entry.train}
+    return json.dumps(identity, sort_keys=True, default=str)
+
+
+def _check_duplicate_runs(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
+    """Entries that would expand to runs with one config (one id): their records
+    would overwrite each other, so they are refused here, naming both."""
+    problems = []
+    for kind, key in (("backbone", "backbones"), ("dataset", "datasets"), ("strategy", "strategies")):
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(getattr(suite, key)):
+            identity = _entry_identity(kind, entry, suite, registry)
+            if identity in seen:
+                j = seen[identity]
+                problems.append(
+                    f"{_where((key, i), lines)}: expands to the same runs as {_where((key, j), lines)} "
+                    f"('{entry.label or entry.name}' and '{getattr(suite, key)[j].label or entry.name}': one name, "
+                    "params and settings once defaults are filled in), so one's records would replace the "
+                    "other's; a label alone does not make a different run: remove one, or change its params")
+            else:
+                seen[identity] = i
+    for key, values, show in (("seeds", suite.seeds, lambda v: f"seed {v}"),
+                              ("data", suite.data, lambda d: f"data '{d.label}'")):
+        seen_value: dict[Any, int] = {}
+        for i, value in enumerate(values):
+            ident = value.label if key == "data" else value  # {} and {fraction: 1} are both 'all'
+            if ident in seen_value:
+                problems.append(f"{_where((key, i), lines)}: repeats {_where((key, seen_value[ident]), lines)} "
+                                f"({show(value)}); each run would be planned twice, or two would share a report "
+                                "cell: remove the repeat")
+            else:
+                seen_value[ident] = i
+    return problems
+
+
 def _check_components(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
     problems = []
     refs: list[tuple[str, tuple, ComponentRef]] = []
@@ -624,7 +687,7 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
         included = any(_matches(r, labels) for r in suite.include)
         if not excluded or included:
             combos.append((b, d, s, seed, amount, (b_labels[bi], d_labels[di], s_labels[si])))
-    specs = []
+    specs: list[RunSpec] = []
     for b, d, s, seed, amount, labels in combos:
         specs.append(RunSpec(
             suite=suite.name,
@@ -634,8 +697,24 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
             train=TrainConfig.model_validate({**suite.train.model_dump(), **s.train}),
             budget=suite.budget, eval=suite.eval, seed=seed, data=amount,
             device=suite.device, deterministic=suite.deterministic, loader_workers=suite.loader_workers,
-            labels=labels))
+            threads=suite.threads, labels=labels))
+    _refuse_shared_ids(suite.name, specs)
     return specs
+
+
+def _refuse_shared_ids(source: str, specs: list[RunSpec]) -> None:
+    """Validation refuses entries that repeat a run; this catches any other way two
+    runs could get one id (their records would silently replace each other)."""
+    first: dict[str, RunSpec] = {}
+    problems = []
+    for spec in specs:
+        other = first.setdefault(spec.id, spec)
+        if other is not spec:
+            problems.append(f"runs {'/'.join(other.labels)} {other.data.label} seed {other.seed} and "
+                            f"{'/'.join(spec.labels)} {spec.data.label} seed {spec.seed} have one config "
+                            f"(id {spec.id}); make them differ or remove one")
+    if problems:
+        raise SuiteError(source, problems)
 
 
 def _with_checkpoint(ref: ComponentRef, keys: dict[str, str]) -> ComponentRef:

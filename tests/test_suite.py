@@ -161,3 +161,26 @@ def test_every_shipped_suite_validates():
         suite = load_suite(path, registry)
         assert expand(suite, registry), path
         assert path.read_text().startswith("#"), f"{path.name} must open with a comment saying what it does"
+        budgets = [suite.budget, *(job.budget for job in suite.pretrain.values())]
+        assert all(b.seconds is None for b in budgets), f"{path.name}: a seconds budget makes results machine-dependent"
+
+
+def test_entries_that_expand_to_one_run_are_refused_naming_both(toy_registry):
+    text = BASE.replace("- name: toy-full", "- name: toy-full\n  - {name: toy-full, label: full-b}")
+    found = problems(text)
+    assert found == [found[0]] and found[0].startswith("strategies[1] (line 9): expands to the same runs as "
+                                                       "strategies[0] (line 8) ('full-b' and 'toy-full'")
+    # a default written out is the same run: only the registry's resolved params show it
+    text = BASE.replace("- name: toy-timm", "- name: toy-timm\n  - {name: toy-timm, label: b, params: {model: test_resnet}}")
+    assert parse_suite(text, "s.yaml")  # without the registry the params differ
+    assert problems(text, toy_registry)[0].startswith("backbones[1] (line 5): expands to the same runs as backbones[0]")
+    distinct = BASE.replace("- name: toy-full", "- name: toy-full\n  - {name: toy-full, label: b, train: {lr: 0.1}}")
+    assert len({s.id for s in expand(parse_suite(distinct, "s.yaml", toy_registry), toy_registry)}) == 2
+
+
+def test_repeated_seeds_and_data_amounts_are_refused():
+    found = problems(BASE + "seeds: [0, 1, 0]\ndata: [{}, {shots: 2}, {fraction: 1.0}]\n")
+    assert found == ["seeds[2] (line 10): repeats seeds[0] (line 10) (seed 0); each run would be planned twice, "
+                     "or two would share a report cell: remove the repeat",
+                     "data[2] (line 11): repeats data[0] (line 11) (data 'all'); each run would be planned twice, "
+                     "or two would share a report cell: remove the repeat"]

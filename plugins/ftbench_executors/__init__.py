@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
@@ -50,6 +51,19 @@ def _init_worker(slots, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _warn_oversubscribed(payloads: list[dict], workers: int) -> None:
+    """Each run sets its own thread count (the suite's `threads:`, so results do not
+    depend on -j); say so when the workers' threads exceed the CPUs, rather than
+    change them and the results."""
+    threads = max((p["spec"].threads for p in payloads), default=1)
+    cpus = os.cpu_count() or 1
+    if not _gpu_count() and min(workers, len(payloads)) * threads > cpus:
+        warnings.warn(f"{min(workers, len(payloads))} workers x {threads} threads per run (the suite's `threads:`) "
+                      f"exceed this machine's {cpus} CPUs: runs will be slower, not different; use -j "
+                      f"{max(1, cpus // threads)}, or set `threads:` lower (which changes CPU results)",
+                      stacklevel=2)
+
+
 def _gpu_count() -> int:
     try:
         import torch
@@ -71,6 +85,7 @@ class Pool:
     def map(self, run_one: Callable[[dict], dict], payloads: list[dict]) -> Iterable[dict]:
         from ftbench.runner import failed_record
 
+        _warn_oversubscribed(payloads, self.params.workers)
         attempts = {i: 0 for i in range(len(payloads))}
         pending = list(range(len(payloads)))
         while pending:
