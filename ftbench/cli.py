@@ -228,6 +228,10 @@ def _summarise_plan(specs, store, suite) -> None:
                f"budget per run: {suite.budget.model_dump(exclude_none=True)}; total at most: {totals}")
     if suite.pretrain:
         click.echo(f"pretraining jobs: {', '.join(suite.pretrain)} (trained once, then cached)")
+    if suite.search or any(s.search for s in suite.strategies):
+        from ftbench.search import planned_trials
+
+        click.echo(planned_trials(suite, specs))
 
 
 def _results_dir(results: str | None, suite) -> Path:
@@ -277,10 +281,12 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines (CI).")
 @click.option("--calibrate", is_flag=True,
               help="Time a fixed bare training loop before and after the runs, for the speed gate (`ftbench compare`).")
+@click.option("-o", "--override", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Set a suite key for this run (dotted path, YAML value), e.g. -o train.lr=0.01 -o seeds=[0,1].")
 @click.pass_context
 def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool, rerun: bool,
         rerun_stale: bool, only: tuple[str, ...], jobs: int | None, executor: str | None, device: str | None,
-        loggers: tuple[str, ...], quiet: bool, calibrate: bool) -> None:
+        loggers: tuple[str, ...], quiet: bool, calibrate: bool, overrides: tuple[str, ...]) -> None:
     """Run every combination of a suite; finished runs are skipped.
 
     Exits 0 when every run is ok, 1 when some failed or diverged (the others
@@ -289,6 +295,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     Example:
 
         ftbench run suites/quickstart.yaml -j 2
+        ftbench run suites/quickstart.yaml -o train.lr=0.01 -o seeds=[0,1]
         ftbench run suites/quickstart.yaml --only strategy=lp-ft --only seed=0 --rerun
         ftbench run suites/quickstart.yaml --rerun-stale
     """
@@ -297,7 +304,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     from ftbench.suite import expand, load_suite
 
     registry = _registry(ctx)
-    suite = load_suite(suite_path, registry, environment=True, device=device)
+    suite = load_suite(suite_path, registry, overrides, environment=True, device=device)
     suite = _with_loggers(suite, loggers, registry)
     folder = _results_dir(results, suite)
     subset = parse_only(only)

@@ -103,6 +103,46 @@ def save_resolved_suite(suite: Suite, folder: Path) -> None:
     write_text_atomic(folder / RESOLVED_SUITE, yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
 
 
+def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, executor_name, executor_params,
+            rerun: bool, quiet: bool, plugins: tuple[str, ...], log) -> list[RunSpec]:
+    """Run the searches (trials through the executor, records in results/<suite>/trials)
+    and return the runs at their selected configurations (ftbench/search.py)."""
+    from ftbench.search import TRIALS_FOLDER, run_search
+
+    trials_dir = results_dir / TRIALS_FOLDER
+    trials_store = ResultsStore(trials_dir)
+    ref = suite.executor
+    name = executor_name or ref.name
+    comp = registry.get("executor", name)
+    executor = comp.factory(comp.params.model_validate(
+        {**(ref.params if name == ref.name else {}), **(executor_params or {})}))
+
+    def run_trials(batch: list[RunSpec]):
+        todo = batch if rerun else [s for s in batch if not trials_store.is_done(s.id)]
+        done = {s.id for s in todo}
+        for spec in batch:
+            if spec.id not in done:
+                yield trials_store.read(spec.id)
+        payloads = [{"spec": s, "results": str(trials_dir), "plugins": plugins, "rerun": rerun,
+                     "progress": False, "driver_pid": os.getpid()} for s in todo]
+        bar = tqdm(total=len(todo), desc=f"{suite.name} trials", unit="run", disable=quiet or not todo,
+                   file=sys.stderr, dynamic_ncols=True)
+        try:
+            for record in executor.map(run_payload, payloads):
+                bar.update(1)
+                yield record
+        finally:
+            bar.close()
+
+    final, selections = run_search(suite, specs, registry, run_trials, log)
+    for sel in selections:
+        cell = sel["cell"]
+        log(f"selected for {cell['strategy']} {cell['data']}: {sel['selected']} "
+            f"(val {sel['val_acc'] if sel['val_acc'] is None else round(sel['val_acc'], 2)}, "
+            f"{sel['trials']} trials)")
+    return final
+
+
 ONLY_KEYS = ("backbone", "dataset", "strategy", "data", "seed")
 
 
@@ -160,6 +200,9 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     pretrain_suite(suite, registry, log=log)
     store = ResultsStore(results_dir)
     save_resolved_suite(suite, results_dir)
+    if suite.search or any(s.search for s in suite.strategies):
+        specs = _search(suite, registry, specs, results_dir, executor_name, executor_params, rerun, quiet,
+                        plugins, log)
     outcome = SuiteOutcome(planned=len(specs))
     outcome.checkpoint_names = {CHECKPOINT_PREFIX + pretrain_key(job, registry): PRETRAIN_PREFIX + name
                                 for name, job in suite.pretrain.items()}

@@ -18,6 +18,7 @@ import numpy as np
 from ftbench import stats
 from ftbench.errors import UserInputError
 from ftbench.report import (Cell, Report, build_report, shifted_mean, source_metric, split_metric, timing)
+from ftbench.report.tuning import val_acc_vs_lr
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -53,7 +54,7 @@ def figures(report: Report) -> Iterator[tuple[str, Figure]]:
     drawers: dict[str, Callable[[Report, Figure, dict[str, str]], bool]] = {
         "data_efficiency": _data_efficiency, "accuracy_vs_time": _accuracy_vs_time,
         "forgetting_vs_accuracy": _forgetting_vs_accuracy, "domain_shift": _domain_shift,
-        "critical_difference": _critical_difference}
+        "critical_difference": _critical_difference, "val_acc_vs_lr": val_acc_vs_lr}
     for name, draw in drawers.items():
         fig = Figure(figsize=(8.5, 4.5), layout="constrained")  # room for the legend beside the panels
         if draw(report, fig, colors):

@@ -222,6 +222,10 @@ class _Run:
         if amount.label != "all":
             train = train.subset(select_subset(train.labels, shots=amount.shots, fraction=amount.fraction,
                                                examples=amount.examples, seed=spec.seed))
+        trial = getattr(spec, "trial", None)
+        if trial:  # a search trial: validation held out of its labelled budget, no test (ftbench/search.py)
+            from ftbench.search import holdout_split, trial_pruner
+            train, val = holdout_split(train, trial["val_fraction"], spec.seed)
         kind = next((k for k in ("shots", "fraction", "examples") if getattr(amount, k) is not None), "all")
         self.data_amount = {"kind": kind, "value": getattr(amount, kind, None), "n_train": len(train),
                             "n_classes": len(task.classes)}  # the chance level of plots
@@ -240,11 +244,11 @@ class _Run:
         prep = Preprocess.for_model(backbone.data_config, device, channels_last, workers)
         train = ImageSet(prep.fit_images(train.images), train.labels)
         val = ImageSet(prep.fit_images(val.images), val.labels) if val is not None and len(val) else None
-        test = ImageSet(prep.fit_images(task.test.images), task.test.labels)
+        test = None if trial else ImageSet(prep.fit_images(task.test.images), task.test.labels)
         self.timing["data_s"] += time.perf_counter() - t0
         autocast, _ = autocast_for(device, cfg)
 
-        source = self._source_set(backbone, prep)
+        source = None if trial else self._source_set(backbone, prep)
         if source is not None:
             backbone.source_head.to(device)
             # The pretrained model's source accuracy is the same for every strategy:
@@ -278,7 +282,8 @@ class _Run:
         try:
             result = fit(model, backbone, strategy, train, cfg=cfg, budget_cfg=spec.budget, prep=prep,
                          seed=spec.seed, val=val if spec.eval.curve else None,
-                         curve_points=spec.eval.curve_points, on_epoch_end=epoch_end, select_val=val)
+                         curve_points=spec.eval.curve_points, on_epoch_end=epoch_end, select_val=val,
+                         should_stop=trial_pruner(trial) if trial else None)
         finally:
             bar.close()
         self.params["trainable"] = result.trainable_params
@@ -294,6 +299,10 @@ class _Run:
             self.metrics["strategy"] = strategy.info()
 
         final = strategy.final_model(model)
+        if trial:
+            self.metrics["val"] = self._evaluate("val", final, val.images, val.labels, prep, autocast=autocast)
+            self.metrics["pruned"] = result.stopped_by == "pruned"
+            return
         self.metrics.update(self._evaluate_model(final, test, val, task, prep, source, backbone, autocast, ""))
         variants = {}
         for label, variant in strategy.eval_models(model).items():
@@ -419,6 +428,7 @@ class _Run:
             "env": {**_environment(self.device, self.providers, spec.threads), "code": self._code()},
             "hardware_dependent": _hardware_dependent(spec),
             "started_at": started, "finished_at": _now(), "error": error,
+            **({"selection": spec.selection} if getattr(spec, "selection", None) else {}),
         }
 
 

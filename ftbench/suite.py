@@ -8,13 +8,15 @@ where the YAML has it, its line.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -85,8 +87,101 @@ class DatasetEntry(ComponentRef):
     val_fraction: float = Field(0.1, ge=0, lt=1, description="val split carved from train when the dataset has none")
 
 
+class Dimension(_Strict):
+    """One searched key: exactly one of the forms below."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    loguniform: tuple[float, float] | None = Field(None, description="[low, high], sampled on a log scale")
+    uniform: tuple[float, float] | None = Field(None, description="[low, high]")
+    int_: tuple[int, int] | None = Field(None, alias="int", description="[low, high], integers, both included")
+    choice: list[Any] | None = Field(None, min_length=1, description="one of these values")
+    grid: list[Any] | None = Field(None, min_length=1, description="these values; the grid sampler tries each")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "Dimension":
+        given = [k for k in ("loguniform", "uniform", "int_", "choice", "grid") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of loguniform, uniform, int, choice, grid "
+                             "(e.g. {loguniform: [0.0001, 0.1]})")
+        for kind in ("loguniform", "uniform", "int_"):
+            low_high = getattr(self, kind)
+            if low_high is not None and not low_high[0] < low_high[1]:
+                raise ValueError(f"{kind.rstrip('_')}: [low, high] needs low < high")
+        if self.loguniform is not None and self.loguniform[0] <= 0:
+            raise ValueError("loguniform: low must be > 0")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k.rstrip("_") for k in ("loguniform", "uniform", "int_", "choice", "grid")
+                    if getattr(self, k) is not None)
+
+    def values(self) -> list[Any]:
+        """The listed values of a choice or grid dimension."""
+        return list(self.choice if self.choice is not None else self.grid or [])
+
+
+class SearchConfig(_Strict):
+    """A hyperparameter search: resolved for a strategy entry from the suite-wide
+    `search:` and the entry's own (entry keys win; spaces merge key by key)."""
+
+    space: dict[str, Dimension] = Field(default_factory=dict,
+                                        description="`train.KEY` or `params.KEY` -> the values to search")
+    trials: int | None = Field(None, ge=1, description="trials per strategy and cell (the same for every "
+                                                       "strategy unless an entry sets its own); default: "
+                                                       "the grid's size for the grid sampler")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
+                             description="tuning seeds; a trial's score is its mean val accuracy over them")
+    sampler: Literal["tpe", "random", "grid"] | None = Field(
+        None, description="Optuna sampler; default: grid when every dimension is `grid`, else tpe")
+    seed: int = Field(0, description="the sampler's seed")
+    pruner: Literal["none", "median", "successive-halving"] = Field(
+        "none", description="stop unpromising trials early from their learning curve")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="part of each class's labelled budget held out "
+                                                             "as the trials' validation set")
+    enabled: bool = Field(True, description="false: this strategy entry is not searched")
+
+    @field_validator("space")
+    @classmethod
+    def _keys(cls, v: dict[str, Dimension]) -> dict[str, Dimension]:
+        for key in v:
+            section, _, name = key.partition(".")
+            if section not in ("train", "params") or not name:
+                raise ValueError(f"'{key}': search keys are `train.KEY` (a `train:` setting) or "
+                                 "`params.KEY` (a strategy parameter)")
+            if section == "train" and name not in TrainConfig.model_fields:
+                raise ValueError(f"'{key}': `train:` has no key '{name}' (keys: {', '.join(TrainConfig.model_fields)})")
+        return v
+
+    def resolved_sampler(self) -> str:
+        if self.sampler:
+            return self.sampler
+        return "grid" if self.space and all(d.grid is not None for d in self.space.values()) else "tpe"
+
+    def n_trials(self) -> int | None:
+        if self.trials is not None:
+            return self.trials
+        if self.resolved_sampler() == "grid":
+            return math.prod(len(d.values()) for d in self.space.values())
+        return None
+
+
+class SearchOverride(_Strict):
+    """A strategy entry's `search:`: any SearchConfig key; the rest come from the suite's."""
+
+    space: dict[str, Dimension] | None = None
+    trials: int | None = Field(None, ge=1)
+    seeds: list[int] | None = Field(None, min_length=1)
+    sampler: Literal["tpe", "random", "grid"] | None = None
+    seed: int | None = None
+    pruner: Literal["none", "median", "successive-halving"] | None = None
+    val_fraction: float | None = Field(None, gt=0, lt=1)
+    enabled: bool | None = None
+
+
 class StrategyEntry(ComponentRef):
     train: dict[str, Any] = Field(default_factory=dict, description="overrides of the suite's `train:` for this strategy")
+    search: SearchOverride | None = Field(None, description="this strategy's search, over the suite's `search:`")
 
 
 class DataAmount(_Strict):
@@ -155,6 +250,7 @@ class Suite(_Strict):
     budget: BudgetConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    search: SearchConfig | None = Field(None, description="hyperparameter search for every strategy (docs/suite.md)")
     exclude: list[MatrixRule] = Field(default_factory=list)
     include: list[MatrixRule] = Field(default_factory=list)
     executor: ComponentRef = Field(default_factory=lambda: ComponentRef(name="sequential"))
@@ -289,22 +385,62 @@ def _pydantic_problems(exc: ValidationError, lines: dict[tuple, int], prefix: tu
     return problems
 
 
-def load_suite(path: str | Path, registry=None, environment: bool = False, device: str | None = None) -> Suite:
-    """Read, validate and (given a registry) check the components of a suite file;
-    with `environment`, also check that its data, weights and device are there
-    (`ftbench.preflight`; `device` overrides the suite's). Raises SuiteError listing
-    every problem found."""
+def load_suite(path: str | Path, registry=None, overrides: tuple[str, ...] = (), environment: bool = False,
+               device: str | None = None) -> Suite:
+    """Read, validate and (given a registry) check the components of a suite file,
+    after applying `overrides` (`apply_overrides`); with `environment`, also check
+    that its data, weights and device are there (`ftbench.preflight`; `device`
+    overrides the suite's). Raises SuiteError listing every problem found."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise UserInputError(f"cannot read suite {path}: {exc.strerror}; pass the path of a suite YAML file "
                              "(the shipped ones are in suites/)") from exc
-    return parse_suite(text, str(path), registry, environment=environment, device=device)
+    return parse_suite(text, str(path), registry, overrides, environment=environment, device=device)
 
 
-def parse_suite(text: str, source: str = "<suite>", registry=None, environment: bool = False,
-                device: str | None = None) -> Suite:
+def apply_overrides(raw: dict, overrides: tuple[str, ...] | list[str]) -> dict:
+    """`raw` with each `dotted.path=VALUE` set (VALUE parsed as YAML; a number in
+    the path indexes a list): `train.lr=0.01`, `seeds=[0,1]`, `strategies.1.train.lr=0.1`.
+    Raises UserInputError for a malformed override or a path through a non-mapping."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise UserInputError(f"-o {item!r}: write KEY=VALUE with a dotted KEY, e.g. -o train.lr=0.01 "
+                                 "or -o seeds=[0,1]")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UserInputError(f"-o {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        if "space" in parts[:-2]:  # a search space's keys hold a dot: `space.train.lr` is one key
+            at = parts.index("space") + 1
+            parts[at:at + 2] = [".".join(parts[at:at + 2])]
+        node: Any = raw
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise UserInputError(f"-o {item!r}: '{'.'.join(parts[:depth])}' is a list of {len(node)}; "
+                                         f"index it with 0-{len(node) - 1}")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise UserInputError(f"-o {item!r}: '{'.'.join(parts[:depth])}' is a single value, not a section")
+    return raw
+
+
+def parse_suite(text: str, source: str = "<suite>", registry=None, overrides: tuple[str, ...] = (),
+                environment: bool = False, device: str | None = None) -> Suite:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -313,6 +449,8 @@ def parse_suite(text: str, source: str = "<suite>", registry=None, environment: 
         raise SuiteError(source, [f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from exc
     if not isinstance(raw, dict):
         raise SuiteError(source, ["the file must be a YAML mapping with keys name, backbones, datasets, strategies, budget"])
+    if overrides:  # validated below like the file itself
+        raw = apply_overrides(raw, overrides)
     lines = _line_index(text)
     try:
         suite = Suite.model_validate(raw)
@@ -361,10 +499,72 @@ def _check_semantics(suite: Suite, lines: dict[tuple, int], registry) -> list[st
                 if value is not None and value not in values:
                     problems.append(f"{_where((key, i, field), lines)}: '{value}' matches no {field} "
                                     f"(labels: {', '.join(values)})")
+    problems += _check_search(suite, lines, registry)
     problems += _check_duplicate_runs(suite, lines, registry)
     if registry is not None:
         problems += _check_components(suite, lines, registry)
     return problems
+
+
+def resolve_search(suite: Suite, entry: StrategyEntry) -> SearchConfig | None:
+    """The search of one strategy entry: the suite's `search:` under the entry's own
+    (entry keys win, spaces merge key by key); None when it searches nothing."""
+    base = suite.search.model_dump(by_alias=True, exclude_none=True) if suite.search else {}
+    own = entry.search.model_dump(by_alias=True, exclude_none=True) if entry.search else {}
+    if not base and not own:
+        return None
+    merged = {**base, **own, "space": {**base.get("space", {}), **own.get("space", {})}}
+    config = SearchConfig.model_validate(merged)
+    return config if config.enabled and config.space else None
+
+
+def _check_search(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
+    """Every searched value must be one the run would accept."""
+    problems: list[str] = []
+    for i, entry in enumerate(suite.strategies):
+        try:
+            config = resolve_search(suite, entry)
+        except ValidationError as exc:
+            problems += _pydantic_problems(exc, lines, ("strategies", i, "search"))
+            continue
+        if config is None:
+            continue
+        where = ("search",) if entry.search is None or entry.search.space is None else ("strategies", i, "search")
+        sampler = config.resolved_sampler()
+        if config.n_trials() is None:
+            problems.append(f"{_where(where, lines)}: set `trials:` (how many configurations each strategy "
+                            f"tries; the same for every strategy keeps the comparison fair)")
+        params_model = None
+        if registry is not None:
+            try:
+                params_model = registry.get("strategy", entry.name).params
+            except UnknownComponentError:
+                pass  # reported with the components
+        for key, dim in config.space.items():
+            path = where + ("space", key)
+            section, _, name = key.partition(".")
+            if sampler == "grid" and dim.kind not in ("grid", "choice"):
+                problems.append(f"{_where(path, lines)}: the grid sampler needs `grid:` or `choice:` values, "
+                                f"not {dim.kind}; use sampler: tpe or random for ranges")
+            if section == "params" and params_model is not None and name not in params_model.model_fields:
+                problems.append(f"{_where(path, lines)}: strategy '{entry.name}' has no parameter '{name}' "
+                                f"(`ftbench list strategies` shows its parameters)")
+                continue
+            samples = dim.values() or list(getattr(dim, dim.kind if dim.kind != "int" else "int_"))
+            for value in samples:
+                if section == "train":
+                    try:
+                        TrainConfig.model_validate({**suite.train.model_dump(), **entry.train, name: value})
+                    except ValidationError as exc:
+                        problems.append(f"{_where(path, lines)}: {value!r} is not a valid `train.{name}`: "
+                                        f"{exc.errors()[0]['msg']}")
+                elif params_model is not None:
+                    try:
+                        params_model.model_validate({**entry.params, name: value})
+                    except ValidationError as exc:
+                        problems.append(f"{_where(path, lines)}: {value!r} is not a valid `params.{name}` of "
+                                        f"'{entry.name}': {exc.errors()[0]['msg']}")
+    return list(dict.fromkeys(problems))  # a suite-wide problem is found once per entry
 
 
 def _check_adapt(entry: DatasetEntry, path: tuple, lines: dict[tuple, int]) -> list[str]:

@@ -156,7 +156,7 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
         cfg: TrainConfig, budget_cfg: BudgetConfig, prep: Preprocess, seed: int,
         val: ImageSet | None = None, curve_points: int = 10,
         on_epoch_end: Callable[[int, dict], None] | None = None,
-        select_val: ImageSet | None = None) -> FitResult:
+        select_val: ImageSet | None = None, should_stop: Callable[[dict], bool] | None = None) -> FitResult:
     """Train `model` in place under the budget. `train.images` should already be
     fitted to the model (`Preprocess.fit_images`). Data order is drawn from a
     generator seeded by `seed` alone, so every strategy sees the same batches.
@@ -165,7 +165,8 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
     the budget; each starts with `strategy.on_progress`. The learning curve gets a
     point (train loss; val accuracy at up to `curve_points` of them) whenever a
     1/curve_points mark of the budget is passed: few-shot runs have hundreds of
-    tiny epochs, and evaluating each would cost more than training.
+    tiny epochs, and evaluating each would cost more than training. `should_stop`
+    sees each point with a val accuracy; True ends training there ("pruned").
 
     A strategy that `solves_head` gets the frozen backbone's features of `train` and
     `select_val` (the val split, for choosing its hyperparameters) once instead."""
@@ -184,6 +185,7 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
     features: torch.Tensor | None = None
     epoch, next_check, next_point = 0, 1 / PHASE_CHECKS, 1 / curve_points
     loss_sum, n_steps = torch.zeros((), device=device), 0
+    pruned = False
     feed = Feed(train.images, _batch_stream(len(train), cfg.batch_size, torch.Generator().manual_seed(seed)),
                 lambda item: item[0], device, prep.workers)
     with closing(feed):  # stops a streaming loader's workers however training ends
@@ -249,10 +251,13 @@ def fit(model: nn.Module, backbone: Backbone, strategy: Strategy, train: ImageSe
                     point["val_acc"] = classification_metrics(logits, val.labels)["acc"]
                 result.curve.append(point)
                 loss_sum, n_steps = torch.zeros((), device=device), 0
+                pruned = should_stop is not None and not last and "val_acc" in point and should_stop(point)
             if epoch_ended and on_epoch_end is not None:
                 on_epoch_end(epoch, point)
+            if pruned:
+                break
     result.epochs, result.steps, result.samples = budget.epochs, budget.steps, budget.samples
-    result.train_seconds, result.stopped_by = budget.seconds, budget.exhausted() or ""
+    result.train_seconds, result.stopped_by = budget.seconds, budget.exhausted() or ("pruned" if pruned else "")
     return result
 
 

@@ -20,6 +20,7 @@ def test_shrunk_quickstart_reports_every_axis(tmp_path):
     suite["data"] = [{"shots": 2}, {}]
     suite["budget"] = {"samples": 256}
     suite["executor"] = {"name": "sequential"}
+    suite["search"]["space"] = {"train.lr": {"grid": [0.001, 0.01]}}
     shrunk = tmp_path / "quickstart.yaml"
     shrunk.write_text(yaml.safe_dump(suite))
     results = tmp_path / "results"
@@ -35,6 +36,7 @@ def test_shrunk_quickstart_reports_every_axis(tmp_path):
     assert "n = 2 seeds per cell" in report.output
     assert "gaussian_noise@3" in report.output and "printed-digits" in report.output  # one row per shift
     assert "Incomplete cells: none" in report.output
+    assert "\nSelected hyperparameters" in report.output and "\nSensitivity" in report.output
     assert "source task near chance" in report.output
 
     again = CliRunner().invoke(cli, ["run", str(shrunk), "--results", str(results), "-q"], obj={})

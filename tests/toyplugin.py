@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 import ftbench
-from ftbench.components import Component, Params, Strategy
+from ftbench.components import Component, ImageSet, Params, Strategy, TaskData
 from ftbench.testing import ToyBackboneParams, ToyDataParams, toy_backbone, toy_task
 
 
@@ -21,9 +21,18 @@ class NanStrategy(Strategy):
         return torch.tensor(float("nan"))
 
 
+def flipped_task(params: ToyDataParams | None = None, *, seed: int = 0):
+    """The toy bands with every test label moved to the next class: what wins on
+    validation loses on test, so a selection that peeks at test shows."""
+    task = toy_task(params, seed=seed)
+    test = ImageSet(task.test.images, (task.test.labels + 1) % len(task.classes))
+    return TaskData(classes=task.classes, train=task.train, test=test)
+
+
 @ftbench.hookimpl
 def ftbench_register_datasets():
-    return [Component("toy", toy_task, ToyDataParams, "Generated bands (tests).")]
+    return [Component("toy", toy_task, ToyDataParams, "Generated bands (tests)."),
+            Component("toy-flipped", flipped_task, ToyDataParams, "Toy bands, test labels flipped (tests).")]
 
 
 @ftbench.hookimpl

@@ -1,0 +1,331 @@
+"""Hyperparameter search per strategy: trials on validation, then the suite's seeds
+at the selected configuration.
+
+    suite --expand--> runs, grouped into cells (backbone, dataset, strategy, data)
+    each searched cell --Optuna study--> trial k: sampled values x tuning seeds
+        --executor--> trial runs (records under results/<suite>/trials/)
+        --mean val accuracy over tuning seeds--> told to the study
+    best trial (mean val accuracy; ties: the earlier trial) --> the cell's runs at
+    its configuration, with a `selection` entry in their records
+
+Trials are ordinary runs: the same executor, claims and store, so `-j N` spreads
+them and a killed search resumes. The study is rebuilt from the trial records on
+every start: the samplers are seeded and each study is told its trials in order,
+so a resumed search asks for exactly the trials it asked before, finds the
+finished ones in the store and runs only the rest (no separate study database to
+keep in step with the records). Cells advance in lockstep, one trial number at a
+time, so the trials of one round run in parallel and the sampled values never
+depend on the number of workers.
+
+A trial trains on its labelled budget less a held-out part (`val_fraction` of
+each class, at least one example where the class has two), is scored on that
+held-out part, and never evaluates the test split, shifted sets or the source
+task: selection cannot see them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from ftbench.components import ImageSet
+from ftbench.config import TrainConfig
+from ftbench.data import _class_permutations
+from ftbench.errors import DataError, UserInputError
+from ftbench.suite import RunSpec, SearchConfig, Suite, _labels, resolve_search
+
+TRIALS_FOLDER = "trials"
+HALVING = 2  # successive halving keeps the best 1/2 at curve points 1, 2, 4, ...
+CLAIMED = "claimed-elsewhere"  # driver.CLAIMED; the driver imports this module
+SELECTION_RULE = "best mean validation accuracy over the tuning seeds (ties: the earlier trial)"
+
+
+class SearchBusy(UserInputError):
+    """Another driver holds trials this search is waiting for."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialSpec(RunSpec):
+    """A search trial: a run scored on validation carved from its labelled budget."""
+
+    trial: dict = dataclasses.field(default_factory=dict)  # {number, params, val_fraction, pruner, prior}
+
+    def config(self) -> dict:
+        trial = {"params": self.trial["params"], "val_fraction": self.trial["val_fraction"]}
+        if self.trial.get("pruner", "none") != "none":
+            # A pruned trial's fate depends on the trials before it.
+            trial |= {"pruner": self.trial["pruner"], "number": self.trial["number"]}
+        return {**super().config(), "trial": trial}
+
+
+@dataclasses.dataclass(frozen=True)
+class TunedSpec(RunSpec):
+    """A final run at a searched configuration; `selection` goes into its record."""
+
+    selection: dict = dataclasses.field(default_factory=dict)
+
+
+def holdout_split(train: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """(train, val) from one labelled budget, stratified and seeded: `fraction` of
+    each class (at least one example of a class that has two or more) is held out."""
+    train_idx, val_idx = [], []
+    for idx in _class_permutations(train.labels, seed).values():
+        n_val = min(len(idx) - 1, max(1, round(fraction * len(idx))))
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    val = torch.sort(torch.cat(val_idx)).values
+    if not len(val):
+        raise DataError("a search trial needs at least two labelled examples in some class to hold one out "
+                        "for validation; raise `shots`, or leave this data amount out of the search")
+    return train.subset(torch.sort(torch.cat(train_idx)).values), train.subset(val)
+
+
+def with_values(spec: RunSpec, values: dict[str, Any], registry=None) -> tuple[TrainConfig, Any]:
+    """(train config, strategy ref) of `spec` with searched `values` applied
+    (`train.KEY` and `params.KEY`)."""
+    train = {k.partition(".")[2]: v for k, v in values.items() if k.startswith("train.")}
+    params = {k.partition(".")[2]: v for k, v in values.items() if k.startswith("params.")}
+    cfg = TrainConfig.model_validate({**spec.train.model_dump(), **train})
+    strategy_params = {**spec.strategy.params, **params}
+    if registry is not None:
+        comp = registry.get("strategy", spec.strategy.name)
+        strategy_params = comp.params.model_validate(strategy_params).model_dump(mode="json")
+    return cfg, spec.strategy.model_copy(update={"params": strategy_params})
+
+
+def _base_fields(spec: RunSpec) -> dict:
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(RunSpec)}
+
+
+def _distributions(config: SearchConfig) -> dict:
+    import optuna.distributions as d
+
+    out = {}
+    for key, dim in config.space.items():
+        if dim.kind == "loguniform":
+            out[key] = d.FloatDistribution(*dim.loguniform, log=True)
+        elif dim.kind == "uniform":
+            out[key] = d.FloatDistribution(*dim.uniform)
+        elif dim.kind == "int":
+            out[key] = d.IntDistribution(*dim.int_)
+        else:
+            out[key] = d.CategoricalDistribution(dim.values())
+    return out
+
+
+def make_study(config: SearchConfig):
+    """An in-memory Optuna study with the config's seeded sampler and pruner."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    kind = config.resolved_sampler()
+    if kind == "grid":
+        sampler = optuna.samplers.GridSampler({k: d.values() for k, d in config.space.items()}, seed=config.seed)
+    elif kind == "random":
+        sampler = optuna.samplers.RandomSampler(seed=config.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=config.seed)
+    return optuna.create_study(direction="maximize", sampler=sampler, pruner=make_pruner(config.pruner))
+
+
+def make_pruner(name: str):
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    if name == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=HALVING)
+    return optuna.pruners.NopPruner()
+
+
+def trial_pruner(trial: dict) -> Callable[[dict], bool] | None:
+    """For a trial run (in whatever process runs it): a callback that reports each
+    curve point's val accuracy to the search's Optuna pruner and says whether to
+    stop. The pruner sees the cell's earlier trials (their mean curves over the
+    tuning seeds), passed in the trial's `prior`; None without a pruner."""
+    if trial.get("pruner", "none") == "none":
+        return None
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(trial["pruner"]))
+    for prior in trial.get("prior", []):
+        if prior["state"] in ("complete", "pruned"):
+            curve = {int(k): v for k, v in prior["curve"].items()}
+            # Successive halving ranks trials by the values they reached its rungs with
+            # (steps 1, 2, 4, ...), kept as system attributes of the live trials.
+            rungs = {f"completed_rung_{r}": curve[HALVING ** r] for r in range(32) if HALVING ** r in curve}
+            study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState[prior["state"].upper()],
+                value=prior["value"] if prior["state"] == "complete" else None,
+                intermediate_values=curve, system_attrs=rungs))
+    running = study.ask()
+    steps = iter(range(10**9))
+
+    def should_stop(point: dict) -> bool:
+        running.report(point["val_acc"], next(steps))
+        return bool(running.should_prune())
+    return should_stop
+
+
+@dataclasses.dataclass
+class _Cell:
+    """One study: the runs of one (backbone, dataset, strategy, data) cell."""
+
+    key: tuple
+    specs: list[RunSpec]
+    config: SearchConfig
+    study: Any = None
+    trials: list[dict] = dataclasses.field(default_factory=list)  # per number: values, value, state, records
+
+    @property
+    def n_trials(self) -> int:
+        return self.config.n_trials() or 0
+
+
+def _cells(suite: Suite, specs: list[RunSpec]) -> tuple[list[_Cell], list[RunSpec]]:
+    """(searched cells, runs of strategies that are not searched)."""
+    configs = {label: resolve_search(suite, entry) for label, entry in zip(_labels(suite.strategies), suite.strategies)}
+    cells: dict[tuple, _Cell] = {}
+    plain = []
+    for spec in specs:
+        config = configs.get(spec.cell["strategy"])
+        if config is None:
+            plain.append(spec)
+            continue
+        key = tuple(spec.cell[k] for k in ("backbone", "dataset", "strategy", "data"))
+        cells.setdefault(key, _Cell(key, [], config)).specs.append(spec)
+    return list(cells.values()), plain
+
+
+def _prior(cell: _Cell) -> list[dict]:
+    """The earlier trials' learning curves, for a pruner in the worker."""
+    return [{"value": t["value"], "state": t["state"], "curve": t["curve"]} for t in cell.trials]
+
+
+def _trial_specs(cell: _Cell, number: int, values: dict, registry) -> list[TrialSpec]:
+    base = cell.specs[0]
+    train, strategy = with_values(base, values, registry)
+    trial = {"number": number, "params": values, "val_fraction": cell.config.val_fraction,
+             "pruner": cell.config.pruner, "prior": _prior(cell)}
+    fields = _base_fields(base) | {"train": train, "strategy": strategy}
+    return [TrialSpec(**(fields | {"seed": seed}), trial=trial) for seed in cell.config.seeds]
+
+
+def _val_acc(record: dict) -> float | None:
+    return ((record.get("metrics") or {}).get("val") or {}).get("acc")
+
+
+def _curve_means(records: list[dict]) -> dict[int, float]:
+    """Curve point index -> mean val accuracy over the records that reached it."""
+    by_point: dict[int, list[float]] = {}
+    for rec in records:
+        for i, point in enumerate(p for p in (rec.get("metrics") or {}).get("curve") or [] if "val_acc" in p):
+            by_point.setdefault(i, []).append(point["val_acc"])
+    return {i: statistics.fmean(v) for i, v in sorted(by_point.items())}
+
+
+def _tell(cell: _Cell, trial, values: dict, records: list[dict]) -> None:
+    import optuna
+
+    curve = _curve_means(records)
+    pruned = any(((r.get("metrics") or {}).get("pruned")) for r in records)
+    accs = [_val_acc(r) for r in records]
+    for step, value in curve.items():
+        trial.report(value, step)
+    if any(r.get("status") != "ok" for r in records) or any(a is None for a in accs) and not pruned:
+        state, value = optuna.trial.TrialState.FAIL, None
+    elif pruned:
+        state, value = optuna.trial.TrialState.PRUNED, None
+    else:
+        state, value = optuna.trial.TrialState.COMPLETE, statistics.fmean(accs)
+    try:
+        cell.study.tell(trial, value, state=state)
+    except RuntimeError as exc:
+        # GridSampler.after_trial stops a study whose grid is done, which only an
+        # optimize() loop can be; the trial is stored before that (optuna's finally).
+        if "Study.stop" not in str(exc):
+            raise
+    reached = [a for a in accs if a is not None]
+    cell.trials.append({"number": trial.number, "values": values, "value": value, "state": state.name.lower(),
+                        "curve": curve, "records": records,
+                        "stopped_at": statistics.fmean(reached) if pruned and reached else None})
+
+
+def selection_of(cell: _Cell) -> dict:
+    """What the cell's final runs record: the selected values, from what, and why."""
+    done = [t for t in cell.trials if t["state"] == "complete"]
+    runs = [r for t in cell.trials for r in t["records"]]
+    cost = {"runs": len(runs),
+            "train_s": round(sum((r.get("timing") or {}).get("train_s") or 0.0 for r in runs), 4),
+            "wall_s": round(sum((r.get("timing") or {}).get("wall_s") or 0.0 for r in runs), 4)}
+    out = {"trials": len(cell.trials), "completed": len(done),
+           "pruned": sum(t["state"] == "pruned" for t in cell.trials),
+           "failed": sum(t["state"] == "fail" for t in cell.trials),
+           "tuning_seeds": list(cell.config.seeds), "sampler": cell.config.resolved_sampler(),
+           "sampler_seed": cell.config.seed, "pruner": cell.config.pruner, "cost": cost,
+           "trial_results": [{"number": t["number"], "values": t["values"], "val_acc": t["value"],
+                              "state": t["state"], **({"val_acc_at_stop": t["stopped_at"]} if t["stopped_at"]
+                                                      is not None else {})} for t in cell.trials]}
+    if not done:
+        return out | {"selected": {}, "val_acc": None,
+                      "rule": "no trial finished; the runs use the suite's configuration"}
+    best = max(done, key=lambda t: (t["value"], -t["number"]))
+    return out | {"selected": best["values"], "val_acc": best["value"], "trial": best["number"],
+                  "rule": SELECTION_RULE}
+
+
+def planned_trials(suite: Suite, specs: list[RunSpec]) -> str:
+    """One line on the search a suite runs before its runs."""
+    cells, _ = _cells(suite, specs)
+    runs = sum(c.n_trials * len(c.config.seeds) for c in cells)
+    return (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds: "
+            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}" for c in cells}))
+            + "); the runs above then use each cell's selected values (their ids change)")
+
+
+def run_search(suite: Suite, specs: list[RunSpec], registry,
+               run_trials: Callable[[list[RunSpec]], Iterable[dict]],
+               log: Callable[[str], None] = lambda msg: None) -> tuple[list[RunSpec], list[dict]]:
+    """Search every searched cell of `specs`; return (the runs to run: searched cells'
+    runs at their selected configuration plus the others unchanged, the selections).
+    `run_trials` runs trial specs (through the executor) and yields their records."""
+    cells, _ = _cells(suite, specs)
+    if not cells:
+        return specs, []
+    rounds = max(c.n_trials for c in cells)
+    log(f"search: {len(cells)} cells, up to {rounds} trials each x their tuning seeds")
+    for c in cells:
+        c.study = make_study(c.config)
+    distributions = {id(c): _distributions(c.config) for c in cells}
+    for number in range(rounds):
+        active = [c for c in cells if number < c.n_trials]
+        asked = []
+        batch: list[RunSpec] = []
+        for c in active:
+            trial = c.study.ask(distributions[id(c)])
+            values = dict(trial.params)
+            trial_specs = _trial_specs(c, number, values, registry)
+            asked.append((c, trial, values, [s.id for s in trial_specs]))
+            batch += trial_specs
+        by_id = {record["id"]: record for record in run_trials(batch)}
+        held = [i for i, r in by_id.items() if r.get("status") == CLAIMED]
+        if held:
+            raise SearchBusy(f"{len(held)} trial(s) of this search are being run by another driver (e.g. {held[0]}); "
+                             "a search's next trials depend on them: run again when that driver is done")
+        for c, trial, values, ids in asked:
+            records = [by_id.get(i, {"id": i, "status": "missing"}) for i in ids]
+            _tell(c, trial, values, records)
+    selections, tuned = [], {}
+    for c in cells:
+        selection = selection_of(c) | {"cell": dict(zip(("backbone", "dataset", "strategy", "data"), c.key))}
+        selections.append(selection)
+        for spec in c.specs:
+            train, strategy = with_values(spec, selection["selected"], registry)
+            tuned[id(spec)] = TunedSpec(**(_base_fields(spec) | {"train": train, "strategy": strategy}),
+                                        selection={k: v for k, v in selection.items() if k != "cell"})
+    return [tuned.get(id(s), s) for s in specs], selections
