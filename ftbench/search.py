@@ -30,11 +30,8 @@ import statistics
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import torch
-
 from ftbench.components import ImageSet
 from ftbench.config import TrainConfig
-from ftbench.data import _class_permutations
 from ftbench.errors import DataError, UserInputError
 from ftbench.suite import RunSpec, SearchConfig, Suite, _labels, resolve_search
 
@@ -72,6 +69,10 @@ class TunedSpec(RunSpec):
 def holdout_split(train: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
     """(train, val) from one labelled budget, stratified and seeded: `fraction` of
     each class (at least one example of a class that has two or more) is held out."""
+    import torch  # here, not at the top: `validate` plans searches without torch
+
+    from ftbench.data import _class_permutations
+
     train_idx, val_idx = [], []
     for idx in _class_permutations(train.labels, seed).values():
         n_val = min(len(idx) - 1, max(1, round(fraction * len(idx))))
