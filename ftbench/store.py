@@ -3,9 +3,10 @@ atomically, plus claim files so two drivers never run one run twice.
 
 A record is written to a temporary file in the same folder, flushed and fsynced,
 then renamed over its final name: a crash leaves either the old file or the new
-one, never half of one. A claim is a file created with O_EXCL holding the pid and
-host of its owner; a claim whose owner is gone (same host, pid not alive) is stale
-and may be taken over.
+one, never half of one. A claim is a file created with O_EXCL holding the pid,
+host and boot id of its owner, who renews it (touches the file) while the run is
+in flight; a claim whose lease ran out, or whose owner is gone (same host, pid not
+alive or rebooted since), is stale and may be taken over (docs/records.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import socket
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,61 +89,131 @@ class ResultsStore:
 
     # ------------------------------------------------------------ claims
 
-    def _claim_path(self, run_id: str) -> Path:
+    def claim_path(self, run_id: str) -> Path:
         return self.folder / f"{run_id}{_CLAIM_SUFFIX}"
 
     def claim(self, run_id: str) -> bool:
         """Take the claim on `run_id`; False if another live process holds it."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self._claim_path(run_id)
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        path = self.claim_path(run_id)
         for _ in range(2):
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                if not self._claim_is_stale(path):
+                if not claim_is_stale(path):
                     return False
-                path.unlink(missing_ok=True)  # the owner died: take it over
+                path.unlink(missing_ok=True)  # the owner died or its lease ran out: take it over
                 continue
             with os.fdopen(fd, "w") as fh:
-                json.dump(owner, fh)
+                json.dump(_me(), fh)
             return True
         return False
 
     def release(self, run_id: str) -> None:
-        self._claim_path(run_id).unlink(missing_ok=True)
+        self.claim_path(run_id).unlink(missing_ok=True)
+
+    def renew(self, run_id: str) -> bool:
+        """Extend this process's lease on `run_id` (the claim file's time is the
+        last renewal); False when the claim is no longer this process's."""
+        if not self.held_by_me(run_id):
+            return False
+        try:
+            os.utime(self.claim_path(run_id))
+        except OSError:
+            return False
+        return True
+
+    @contextmanager
+    def leased(self, run_id: str) -> Iterator[None]:
+        """Renew the claim on `run_id` from a thread while the block runs."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(claim_lease_seconds() / 4):
+                if not self.renew(run_id):
+                    return
+
+        thread = threading.Thread(target=renew, name=f"ftbench-lease-{run_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def held_by_me(self, run_id: str) -> bool:
+        owner = self.claim_owner(run_id)
+        return owner is not None and (owner.get("host"), owner.get("pid")) == (socket.gethostname(), os.getpid())
 
     def claim_owner(self, run_id: str) -> dict | None:
-        """Who holds the claim on `run_id` ({pid, host, since}), or None."""
-        return _read_owner(self._claim_path(run_id))
+        """Who holds the claim on `run_id` ({pid, host, boot_id, since}), or None."""
+        return _read_owner(self.claim_path(run_id))
 
     def claims(self) -> dict[str, dict]:
-        """Live claims: run id -> owner."""
+        """Live claims: run id -> owner (an unreadable claim file: {"unreadable": path})."""
         out = {}
         for path in self.folder.glob(f"*{_CLAIM_SUFFIX}"):
-            if not self._claim_is_stale(path):
-                out[path.name[: -len(_CLAIM_SUFFIX)]] = _read_owner(path) or {}
+            if not claim_is_stale(path):
+                out[path.name[: -len(_CLAIM_SUFFIX)]] = _read_owner(path) or {"unreadable": str(path)}
         return out
 
-    @staticmethod
-    def _claim_is_stale(path: Path) -> bool:
-        owner = _read_owner(path)
-        if owner is None:
-            # Being written right now, or garbage: stale only once it is old.
-            try:
-                return time.time() - path.stat().st_mtime > 60
-            except FileNotFoundError:
-                return True
-        if owner.get("host") != socket.gethostname():
-            return False  # cannot check a pid on another host; a user removes it by hand
-        return not _pid_alive(int(owner.get("pid", -1)))
+
+def claim_lease_seconds() -> float:
+    """How long a claim lives without renewal (FTBENCH_CLAIM_LEASE_S, default 600 s)."""
+    try:
+        value = float(os.environ.get("FTBENCH_CLAIM_LEASE_S", _DEFAULT_LEASE_S))
+    except ValueError:
+        return _DEFAULT_LEASE_S
+    return value if 0 < value < float("inf") else _DEFAULT_LEASE_S
+
+
+def claim_is_stale(path: Path) -> bool:
+    """A claim is stale, and may be taken over, when its lease ran out (its file was
+    not renewed for `claim_lease_seconds()`, whatever host wrote it), or when it
+    is from this host and its owner is gone (the pid is not alive, or the host
+    rebooted since). An unreadable claim file is stale once a minute old (it may
+    be being written)."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    owner = _read_owner(path)
+    if owner is None:
+        return age > 60
+    if age > claim_lease_seconds():
+        return True
+    if owner["host"] != socket.gethostname():
+        return False
+    if owner.get("boot_id") and _BOOT_ID and owner["boot_id"] != _BOOT_ID:
+        return True
+    return not _pid_alive(owner["pid"])
+
+
+def _me() -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "boot_id": _BOOT_ID, "since": time.time()}
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+_BOOT_ID = _boot_id()
+_DEFAULT_LEASE_S = 600.0
 
 
 def _read_owner(path: Path) -> dict | None:
+    """The owner a claim file names, or None when it is missing or not a claim
+    ({"pid": int, "host": str, ...})."""
     try:
-        return json.loads(path.read_text())
+        owner = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if not (isinstance(owner, dict) and type(owner.get("pid")) is int and isinstance(owner.get("host"), str)):
+        return None
+    return owner
 
 
 def _pid_alive(pid: int) -> bool:
@@ -149,7 +221,7 @@ def _pid_alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True

@@ -127,7 +127,8 @@ def test_a_run_claimed_by_another_live_driver_is_left_alone(suite_file, tmp_path
     out.mkdir()
     (out / f"{first_id}.claim").write_text(json.dumps({"pid": os.getppid(), "host": os.uname().nodename}))
     result = invoke("run", str(suite_file), "--results", str(out), "-q")
-    assert result.exit_code == 0 and "1 held by another driver" in result.output
+    assert result.exit_code == 1 and "1 held by another driver" in result.output  # not all done: not a pass
+    assert f"claim file {out / first_id}.claim" in result.output
     assert not (out / f"{first_id}.json").exists() and len(load_records(out)) == 15
     ResultsStore(out).release(first_id)
 
