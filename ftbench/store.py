@@ -14,12 +14,15 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 RECORD_FORMAT = "ftbench.run/1"
 RESOLVED_SUITE = "suite.resolved.yaml"
@@ -232,21 +235,123 @@ def iter_record_files(folder: str | Path) -> Iterator[Path]:
     yield from sorted(Path(folder).glob("*.json"))
 
 
-def load_records(folder: str | Path) -> list[dict]:
+class _Split(BaseModel):
+    """The metrics of one evaluated set; what the report reads must be a number."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    acc: float | None = None
+    balanced_acc: float | None = None
+    top5: float | None = None
+    loss: float | None = None
+    n: int | None = None
+
+
+class _Metrics(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    test: _Split | None = None
+    val: _Split | None = None
+    shifted: dict[str, _Split] = {}
+    source: dict[str, _Split] = {}
+    curve: list[dict[str, Any]] = []
+    time_to_target: dict[str, Any] | None = None
+    variants: dict[str, dict[str, Any]] = {}
+
+
+class _Cell(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    backbone: str
+    dataset: str
+    strategy: str
+    data: str
+
+
+class RecordSchema(BaseModel):
+    """What a run record must hold for the report, compare and status to read it
+    (`load_records` checks each file against it). Fields the runner adds beyond
+    these pass through unchecked."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    format: Literal["ftbench.run/1"]
+    id: str = Field(min_length=1)
+    status: Literal["ok", "failed", "diverged"]
+    cell: _Cell
+    seed: int
+    metrics: _Metrics = Field(default_factory=_Metrics)
+    timing: dict[str, float | None] = {}
+    budget: dict[str, Any] = {}
+    params: dict[str, int | None] = {}
+    env: dict[str, Any] = {}
+    data_amount: dict[str, Any] = {}
+    memory: dict[str, Any] = {}
+    error: dict[str, Any] | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class Records(list):
+    """Run records, plus `skipped`: (path, why) of each file that is not a valid one."""
+
+    def __init__(self, records=(), skipped: list[tuple[Path, str]] | None = None):
+        super().__init__(records)
+        self.skipped = skipped or []
+
+    def skipped_note(self) -> str | None:
+        """One line naming the skipped files, or None when none was."""
+        if not self.skipped:
+            return None
+        named = "; ".join(f"{path.name}: {why}" for path, why in self.skipped[:5])
+        more = f" (and {len(self.skipped) - 5} more)" if len(self.skipped) > 5 else ""
+        return (f"{len(self.skipped)} record file(s) skipped as invalid ({named}{more}); fix or delete them "
+                "and rerun `ftbench run` to redo those runs")
+
+
+def check_record(data: Any) -> str | None:
+    """Why `data` is not a valid run record (None when it is one)."""
+    try:
+        RecordSchema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "record"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return f"{where}: {first['msg']}{more}"
+    return None
+
+
+def load_records(folder: str | Path, quiet: bool = False) -> Records:
     """Every run record in `folder` (not recursive), sorted by id. Files that are
-    not run records are skipped; an unreadable record file is an error, since a
-    report that silently drops runs would mislead."""
+    not run records (other JSON: baselines, notes) are ignored; a record file that
+    is not valid JSON or not a valid record (hand-edited, truncated by a foreign
+    tool) is skipped, kept in `.skipped` and named on stderr (unless `quiet`), so no run is dropped silently."""
     from ftbench.errors import UserInputError
 
     folder = Path(folder)
     if not folder.is_dir():
         raise UserInputError(f"{folder} is not a results folder; pass results/<suite> as written by `ftbench run`")
-    records = []
+    records, skipped = [], []
     for path in iter_record_files(folder):
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserInputError(f"{path} is not valid JSON ({exc}); delete it and rerun `ftbench run` to redo that run") from exc
-        if isinstance(data, dict) and data.get("format") == RECORD_FORMAT:
+            data = json.loads(path.read_bytes())
+        except OSError as exc:
+            skipped.append((path, f"cannot read it ({exc.strerror})"))
+            continue
+        except ValueError as exc:  # invalid JSON or UTF-8
+            skipped.append((path, f"not valid JSON ({exc})"))
+            continue
+        if not (isinstance(data, dict) and data.get("format") == RECORD_FORMAT):
+            if _looks_like_record(path):
+                skipped.append((path, "not an ftbench.run/1 record"))
+            continue
+        why = check_record(data)
+        if why is None:
             records.append(data)
-    return sorted(records, key=lambda r: r["id"])
+        else:
+            skipped.append((path, why))
+    out = Records(sorted(records, key=lambda r: r["id"]), skipped)
+    if out.skipped and not quiet:
+        print(f"warning: {folder}: {out.skipped_note()}", file=sys.stderr)
+    return out
+
+
+def _looks_like_record(path: Path) -> bool:
+    """Whether a JSON file's name is a run id's (hex), so its not being a record is news."""
+    return all(c in "0123456789abcdef" for c in path.stem) and len(path.stem) >= 8
