@@ -321,7 +321,8 @@ def load_records(folder: str | Path, quiet: bool = False) -> Records:
     """Every run record in `folder` (not recursive), sorted by id. Files that are
     not run records (other JSON: baselines, notes) are ignored; a record file that
     is not valid JSON or not a valid record (hand-edited, truncated by a foreign
-    tool) is skipped, kept in `.skipped` and named on stderr (unless `quiet`), so no run is dropped silently."""
+    tool) is skipped, kept in `.skipped` and named on stderr (unless `quiet`),
+    so no run is dropped silently."""
     from ftbench.errors import UserInputError
 
     folder = Path(folder)

@@ -117,3 +117,129 @@ def test_workers_exit_when_their_driver_is_killed(tmp_path):
         assert _wait_for(lambda: not any(_alive(p) for p in workers), 5)
     finally:
         proc.kill()
+
+
+# ---------------------------------------------------------------- 2, 8: records under claims; claims
+
+
+def _spec_payload(tmp_path, registry):
+    from ftbench.suite import expand, load_suite
+
+    spec = expand(load_suite(suite_file(tmp_path), registry), registry)[0]
+    return {"spec": spec, "results": str(tmp_path / "r")}
+
+
+def test_a_failed_record_never_replaces_a_finished_one_nor_a_live_claim(tmp_path, toy_registry):
+    from ftbench.runner import failed_record
+
+    payload = _spec_payload(tmp_path, toy_registry)
+    store = ResultsStore(payload["results"])
+    run_id = payload["spec"].id
+    store.write({"format": "ftbench.run/1", "id": run_id, "status": "ok", "marker": 1})
+    assert failed_record(payload, "worker died")["marker"] == 1
+    assert store.read(run_id)["marker"] == 1 and not list(store.folder.glob("*.claim"))
+    store.record_path(run_id).unlink()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        store.claim_path(run_id).write_text(json.dumps({"pid": other.pid, "host": os.uname().nodename}))
+        assert failed_record(payload, "worker died")["status"] == "claimed-elsewhere"
+        assert store.read(run_id) is None
+    finally:
+        other.kill()
+        other.wait()
+    assert failed_record(payload, "worker died")["status"] == "failed"  # the dead owner's claim is taken over
+    assert store.read(run_id)["error"]["type"] == "WorkerLost" and not list(store.folder.glob("*.claim"))
+
+
+@pytest.mark.parametrize("content", ['{"pid": "abc"}', "[1, 2]", "garbage", '{"pid": 1e400, "host": "x"}',
+                                     '{"pid": 100000000000000000000000, "host": "HOST"}'])
+def test_garbage_claim_files_neither_crash_run_nor_status(tmp_path, content):
+    out = tmp_path / "r"
+    path = suite_file(tmp_path)
+    dry = invoke("run", str(path), "--results", str(out), "--dry-run")
+    run_id = dry.output.splitlines()[2].split()[0]
+    out.mkdir()
+    claim = out / f"{run_id}.claim"
+    claim.write_text(content.replace("HOST", os.uname().nodename))
+    fresh = invoke("status", str(out))
+    assert fresh.exit_code == 0 and "Traceback" not in fresh.output
+    held = invoke("run", str(path), "--results", str(out), "-q")  # a fresh unreadable claim may be mid-write
+    assert "Traceback" not in held.output
+    if held.exit_code == 0:  # a pid that cannot be alive: taken over at once
+        assert len(load_records(out)) == 1 and not claim.exists()
+        return
+    assert held.exit_code == 1 and f"claim file {claim}" in held.output
+    old = time.time() - 120
+    os.utime(claim, (old, old))
+    result = invoke("run", str(path), "--results", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    assert len(load_records(out)) == 1 and not claim.exists()
+
+
+def test_claims_carry_host_and_boot_id_and_expire_by_lease(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+    assert store.claim("a")
+    owner = store.claim_owner("a")
+    assert owner["host"] == os.uname().nodename and owner["pid"] == os.getpid()
+    if os.path.exists("/proc/sys/kernel/random/boot_id"):
+        assert owner["boot_id"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert not ResultsStore(tmp_path).claim("a")  # live owner
+    # another host's claim: kept while its owner renews it, taken over once its lease ran out
+    monkeypatch.setenv("FTBENCH_CLAIM_LEASE_S", "1")
+    (tmp_path / "b.claim").write_text(json.dumps({"pid": 1, "host": "elsewhere", "boot_id": "x"}))
+    assert not store.claim("b")
+    old = time.time() - 5
+    os.utime(tmp_path / "b.claim", (old, old))
+    assert store.claim("b")
+    # this host, another boot: its pids mean nothing now
+    (tmp_path / "c.claim").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
+                                                  "boot_id": "an-earlier-boot"}))
+    assert store.claim("c")
+    # the owner renews its lease while a run is in flight
+    with store.leased("a"):
+        os.utime(tmp_path / "a.claim", (old, old))
+        assert _wait_for(lambda: time.time() - (tmp_path / "a.claim").stat().st_mtime < 2, 3)
+        assert not ResultsStore(tmp_path).claims() == {}
+
+
+# ---------------------------------------------------------------- 11: records validated on read
+
+
+CORRUPTIONS = {
+    "no id": lambda r: r.pop("id"),
+    "string acc": lambda r: r["metrics"]["test"].update(acc="95.0"),
+    "env null": lambda r: r.update(env=None),
+    "string seed": lambda r: r.update(seed="0"),
+    "metrics list": lambda r: r.update(metrics=[]),
+    "cell missing": lambda r: r.update(cell={"backbone": "x"}),
+    "not json": None,
+}
+
+
+@pytest.fixture(scope="module")
+def two_seeds(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("two")
+    path = suite_file(tmp, strategies=[{"name": "toy-full"}, {"name": "toy-full", "label": "b"}], seeds=[0, 1])
+    assert invoke("run", str(path), "--results", str(tmp / "r"), "-q").exit_code == 0
+    return tmp / "r"
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_a_bad_record_is_named_skipped_and_counted(two_seeds, tmp_path, corruption):
+    import shutil
+
+    out = tmp_path / "r"
+    shutil.copytree(two_seeds, out)
+    victim = sorted(out.glob("*.json"))[0]
+    if CORRUPTIONS[corruption] is None:
+        victim.write_bytes(b'{"format": "ftbench.run/1", "id": \xff')
+    else:
+        record = json.loads(victim.read_text())
+        CORRUPTIONS[corruption](record)
+        victim.write_text(json.dumps(record))
+    records = load_records(out, quiet=True)
+    assert len(records) == 3 and [p for p, _ in records.skipped] == [victim]
+    for args in (["report", str(out)], ["compare", str(two_seeds), str(out)], ["status", str(out)]):
+        result = invoke(*args)
+        assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+        assert f"1 record file(s) skipped as invalid ({victim.name}" in result.output, args
