@@ -243,3 +243,47 @@ def test_a_bad_record_is_named_skipped_and_counted(two_seeds, tmp_path, corrupti
         result = invoke(*args)
         assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
         assert f"1 record file(s) skipped as invalid ({victim.name}" in result.output, args
+
+
+# ---------------------------------------------------------------- 6, 7: the parser and bounds
+
+
+def _validate_text(tmp_path, text: str | bytes):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return invoke("validate", str(path))
+
+
+def test_an_alias_bomb_is_refused_before_anything_is_expanded(tmp_path):
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    text = yaml.safe_dump(BASE) + "extra:\n" + "\n".join("  " + line for line in bomb) + "\n"
+    t0 = time.perf_counter()
+    result = _validate_text(tmp_path, text)
+    assert result.exit_code == 2 and "aliases (*name) are expanded" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_deep_nesting_and_bad_utf8_and_duplicate_keys_are_clear_errors(tmp_path):
+    deep = yaml.safe_dump(BASE) + "description: " + "[" * 900 + "]" * 900 + "\n"
+    result = _validate_text(tmp_path, deep)
+    assert result.exit_code == 2 and "nested more than 64 levels deep" in result.output, result.output
+    result = _validate_text(tmp_path, b"name: x\ndescription: \xff\xfe\n")
+    assert result.exit_code == 2 and "line 2: not UTF-8 text (byte 0xff" in result.output
+    result = _validate_text(tmp_path, yaml.safe_dump(BASE) + "seeds: [1]\n")
+    assert result.exit_code == 2 and "key 'seeds' is given twice (first at line" in result.output
+
+
+@pytest.mark.parametrize("change, where", [
+    ({"budget": {"seconds": float("inf")}}, "budget.seconds"),
+    ({"budget": {"epochs": "1e400"}}, "budget.epochs"),
+    ({"budget": {"steps": 10**30}}, "budget.steps"),
+    ({"budget": {"seconds": float("nan")}}, "budget.seconds"),
+    ({"seeds": [10**30]}, "seeds[0]"),
+    ({"seeds": [-1]}, "seeds[0]"),
+])
+def test_budgets_and_seeds_are_bounded(tmp_path, change, where):
+    text = yaml.safe_dump({**BASE, **change}).replace("'1e400'", "1e400")
+    result = _validate_text(tmp_path, text)
+    assert result.exit_code == 2 and f"  - {where} (line" in result.output, result.output
+    assert "Traceback" not in result.output
