@@ -250,11 +250,11 @@ class _Metrics(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
     test: _Split | None = None
     val: _Split | None = None
-    shifted: dict[str, _Split] = {}
-    source: dict[str, _Split] = {}
-    curve: list[dict[str, Any]] = []
+    shifted: dict[str, _Split] | None = None
+    source: dict[str, _Split | None] | None = None
+    curve: list[dict[str, Any]] | None = None
     time_to_target: dict[str, Any] | None = None
-    variants: dict[str, dict[str, Any]] = {}
+    variants: dict[str, dict[str, Any]] | None = None
 
 
 class _Cell(BaseModel):

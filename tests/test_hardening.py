@@ -287,3 +287,41 @@ def test_budgets_and_seeds_are_bounded(tmp_path, change, where):
     result = _validate_text(tmp_path, text)
     assert result.exit_code == 2 and f"  - {where} (line" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- 12: sys.exit in a strategy
+
+
+def test_sys_exit_in_a_strategy_fails_that_run_only(tmp_path):
+    path = suite_file(tmp_path, strategies=[{"name": "sys-exit"}, {"name": "toy-full"}])
+    result = invoke("run", str(path), "--results", str(tmp_path / "r"), "-q")
+    assert result.exit_code == 1, result.output
+    records = {r["cell"]["strategy"]: r for r in load_records(tmp_path / "r")}
+    assert records["toy-full"]["status"] == "ok" and records["sys-exit"]["status"] == "failed"
+    assert "SystemExit: the run called sys.exit(3)" in result.output
+
+
+# ---------------------------------------------------------------- 10: compare with nothing comparable
+
+
+def test_compare_fails_when_nothing_is_comparable_and_warns_on_budgets(tmp_path):
+    from tests.test_compare import CELLS, make_record
+
+    def folder(name, records):
+        store = ResultsStore(tmp_path / name)
+        for r in records:
+            store.write(r)
+        return str(tmp_path / name)
+
+    base = folder("base", [make_record(CELLS[0], s, 90.0 + s) for s in range(3)])
+    failed = folder("failed", [make_record(CELLS[0], s, 0.0, status="failed") for s in range(3)])
+    result = invoke("compare", base, failed)
+    assert result.exit_code == 1 and "nothing to compare: the current results have no ok runs (3 failed" in result.output
+    other = folder("other", [make_record(CELLS[1], s, 90.0 + s) for s in range(3)])
+    result = invoke("compare", base, other)
+    assert result.exit_code == 1 and "no cell has ok runs in both" in result.output
+    longer = [make_record(CELLS[0], s, 90.0 + s) for s in range(3)]
+    for r in longer:
+        r["budget"]["limits"] = {"epochs": 50}
+    result = invoke("compare", base, folder("longer", longer))
+    assert result.exit_code == 0 and "warning: budgets differ (baseline epochs=5, current epochs=50)" in result.output
