@@ -219,7 +219,8 @@ CORRUPTIONS = {
 @pytest.fixture(scope="module")
 def two_seeds(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("two")
-    path = suite_file(tmp, strategies=[{"name": "toy-full"}, {"name": "toy-full", "label": "b"}], seeds=[0, 1])
+    path = suite_file(tmp, strategies=[{"name": "toy-full"}, {"name": "toy-full", "label": "b", "train": {"lr": 0.01}}],
+                      seeds=[0, 1])
     assert invoke("run", str(path), "--results", str(tmp / "r"), "-q").exit_code == 0
     return tmp / "r"
 
