@@ -24,6 +24,8 @@ from typing import IO, Any, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ftbench.errors import FtbenchError
+
 RECORD_FORMAT = "ftbench.run/1"
 RESOLVED_SUITE = "suite.resolved.yaml"
 _CLAIM_SUFFIX = ".claim"
@@ -45,17 +47,43 @@ def atomic_file(path: Path, mode: str = "w") -> Iterator[IO]:
     """A file to write `path` through: a temporary file beside it (unique per writer,
     so two drivers never share one), synced and renamed over `path` when the block
     ends, removed if it raises. Readers see the old or the new file, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with storage_errors(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with storage_errors(path.parent):
+            os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would create it, not mkstemp's 0600
+            with os.fdopen(fd, mode) as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class StorageError(FtbenchError):
+    """The results folder (or cache) cannot be written: read-only, full, gone."""
+
+
+@contextmanager
+def storage_errors(folder: Path) -> Iterator[None]:
+    """Turn an OSError while writing into `folder` into a StorageError naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError(f"cannot write to {folder}: {exc.strerror or exc}; free space or fix its permissions "
+                           "(or pass another folder with --results), then rerun: finished runs are kept") from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import, before any thread
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
 
 
 class ResultsStore:
@@ -97,19 +125,24 @@ class ResultsStore:
 
     def claim(self, run_id: str) -> bool:
         """Take the claim on `run_id`; False if another live process holds it."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.claim_path(run_id)
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if not claim_is_stale(path):
-                    return False
-                path.unlink(missing_ok=True)  # the owner died or its lease ran out: take it over
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(_me(), fh)
-            return True
+        with storage_errors(self.folder):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.claim_path(run_id)
+            for _ in range(2):
+                try:
+                    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    if not claim_is_stale(path):
+                        return False
+                    path.unlink(missing_ok=True)  # the owner died or its lease ran out: take it over
+                    continue
+                try:
+                    with os.fdopen(fd, "w") as fh:
+                        json.dump(_me(), fh)
+                except OSError:
+                    path.unlink(missing_ok=True)
+                    raise
+                return True
         return False
 
     def release(self, run_id: str) -> None:

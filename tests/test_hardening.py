@@ -326,3 +326,29 @@ def test_compare_fails_when_nothing_is_comparable_and_warns_on_budgets(tmp_path)
         r["budget"]["limits"] = {"epochs": 50}
     result = invoke("compare", base, folder("longer", longer))
     assert result.exit_code == 0 and "warning: budgets differ (baseline epochs=5, current epochs=50)" in result.output
+
+
+# ---------------------------------------------------------------- 9 and minor: the store's files
+
+
+@pytest.mark.parametrize("where, error", [("tempfile.mkstemp", PermissionError(13, "Permission denied")),
+                                          ("os.fsync", OSError(28, "No space left on device"))])
+def test_an_unwritable_or_full_results_folder_is_a_clear_error(tmp_path, monkeypatch, where, error):
+    import ftbench.store
+
+    def fail(*args, **kwargs):
+        raise error
+
+    module, name = where.split(".")
+    monkeypatch.setattr(getattr(ftbench.store, module), name, fail)
+    result = invoke("run", str(suite_file(tmp_path)), "--results", str(tmp_path / "r"), "-q")
+    assert result.exit_code == 1 and f"Error: cannot write to {tmp_path / 'r'}: {error.strerror}" in result.output
+    assert not isinstance(result.exception, OSError)
+    assert not list((tmp_path / "r").glob("*.tmp")) and not list((tmp_path / "r").glob("*.claim"))
+
+
+def test_records_are_created_with_the_umask_not_0600(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    path = ResultsStore(tmp_path).write({"id": "abc", "status": "ok"})
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # group and others read it unless the umask says no
