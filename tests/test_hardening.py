@@ -352,3 +352,26 @@ def test_records_are_created_with_the_umask_not_0600(tmp_path):
     os.umask(umask)
     path = ResultsStore(tmp_path).write({"id": "abc", "status": "ok"})
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # group and others read it unless the umask says no
+
+
+# ---------------------------------------------------------------- 5: imagefolder and symlinked folders
+
+
+def test_imagefolder_does_not_follow_a_symlink_loop(tmp_path):
+    from ftbench_datasets.imagefolder import ImageFolderParams, make_imagefolder
+    from tests.test_datasets import _write_domain
+
+    _write_domain(tmp_path, "photo", ["a", "b"], n=4)
+    (tmp_path / "photo" / "a" / "up").symlink_to("..")
+    task = make_imagefolder(ImageFolderParams(root=str(tmp_path / "photo"), size=8, test_fraction=0.5), seed=0)
+    assert len(task.train) + len(task.test) == 8
+    assert torch_equal_labels(task)
+
+
+def torch_equal_labels(task) -> bool:
+    """Labels follow images: the red channel is 60 * class index (see _write_domain)."""
+    import torch
+
+    images = torch.cat([task.train.images, task.test.images])
+    labels = torch.cat([task.train.labels, task.test.labels])
+    return torch.equal((images[:, 0, 0, 0] > 30).long(), labels)
