@@ -375,3 +375,20 @@ def torch_equal_labels(task) -> bool:
     images = torch.cat([task.train.images, task.test.images])
     labels = torch.cat([task.train.labels, task.test.labels])
     return torch.equal((images[:, 0, 0, 0] > 30).long(), labels)
+
+
+# ---------------------------------------------------------------- minor: weights
+
+
+def test_a_checkpoint_key_cannot_leave_the_cache_and_string_weights_are_named(tmp_path):
+    import torch
+
+    from ftbench.errors import BackboneError
+    from ftbench_timm import TimmParams, make_timm
+
+    with pytest.raises(BackboneError, match=r"'ftbench:\.\./\.\.' is not a checkpoint key"):
+        make_timm(TimmParams(model="test_resnet", pretrained="ftbench:../.."), num_classes=3, seed=0)
+    path = tmp_path / "w.pth"
+    torch.save({"fc.weight": "not a tensor", "fc.bias": torch.zeros(3)}, path)
+    with pytest.raises(BackboneError, match=r"not a state dict of tensors: 1 entries .* fc.weight \(str\)"):
+        make_timm(TimmParams(model="test_resnet", pretrained=str(path)), num_classes=3, seed=0)
