@@ -268,10 +268,13 @@ def iter_record_files(folder: str | Path) -> Iterator[Path]:
     yield from sorted(Path(folder).glob("*.json"))
 
 
-class _Split(BaseModel):
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Split(_Strict):
     """The metrics of one evaluated set; what the report reads must be a number."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
     acc: float | None = None
     balanced_acc: float | None = None
     top5: float | None = None
@@ -279,31 +282,60 @@ class _Split(BaseModel):
     n: int | None = None
 
 
-class _Metrics(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+class _TimeToTarget(_Strict):
+    target_acc: float | None = None
+    reached: bool = False
+    seconds: float | None = None
+    steps: int | None = None
+    epoch: float | None = None
+
+
+class _Variant(_Strict):
+    test: _Split | None = None
+    shifted: dict[str, _Split] | None = None
+    source_after: _Split | None = None
+
+
+class _Metrics(_Strict):
     test: _Split | None = None
     val: _Split | None = None
     shifted: dict[str, _Split] | None = None
     source: dict[str, _Split | None] | None = None
-    curve: list[dict[str, Any]] | None = None
-    time_to_target: dict[str, Any] | None = None
-    variants: dict[str, dict[str, Any]] | None = None
+    curve: list[dict[str, float | None]] | None = None
+    time_to_target: _TimeToTarget | None = None
+    variants: dict[str, _Variant] | None = None
 
 
-class _Cell(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+class _Cell(_Strict):
     backbone: str
     dataset: str
     strategy: str
     data: str
 
 
-class RecordSchema(BaseModel):
-    """What a run record must hold for the report, compare and status to read it
-    (`load_records` checks each file against it). Fields the runner adds beyond
-    these pass through unchecked."""
+class _Budget(_Strict):
+    limits: dict[str, float | None] = {}
+    used: dict[str, float | None] | None = None
+    stopped_by: str | None = None
 
-    model_config = ConfigDict(extra="allow", strict=True)
+
+class _DataAmount(_Strict):
+    kind: str | None = None
+    value: float | None = None
+    n_train: int | None = None
+
+
+class _Error(_Strict):
+    type: str = ""
+    message: str = ""
+    traceback: str = ""
+
+
+class RecordSchema(_Strict):
+    """What a run record must hold for the report, compare and status to read it
+    (`load_records` checks each file against it): the fields they read, with the
+    types they expect. Fields beyond these pass through unchecked."""
+
     format: Literal["ftbench.run/1"]
     id: str = Field(min_length=1)
     status: Literal["ok", "failed", "diverged"]
@@ -311,12 +343,12 @@ class RecordSchema(BaseModel):
     seed: int
     metrics: _Metrics = Field(default_factory=_Metrics)
     timing: dict[str, float | None] = {}
-    budget: dict[str, Any] = {}
+    budget: _Budget = Field(default_factory=_Budget)
     params: dict[str, int | None] = {}
-    env: dict[str, Any] = {}
-    data_amount: dict[str, Any] = {}
-    memory: dict[str, Any] = {}
-    error: dict[str, Any] | None = None
+    env: dict[str, str | dict[str, str] | None] = {}
+    data_amount: _DataAmount = Field(default_factory=_DataAmount)
+    memory: dict[str, float | str | None] = {}
+    error: _Error | None = None
     started_at: str | None = None
     finished_at: str | None = None
 
