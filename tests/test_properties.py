@@ -135,3 +135,76 @@ def test_corrupted_records_never_crash_report_compare_or_status(registry, finish
                  ["status", str(out)]):
         result = _invoke_with(registry, *args)
         _no_crash(result)
+
+
+# ---------------------------------------------------------------- kill loop
+
+KILL_SUITE = {**BASE, "strategies": [{"name": "toy-full"}, {"name": "toy-full", "label": "sgd",
+                                                            "train": {"optimizer": "sgd", "lr": 0.05}}],
+              "seeds": [0, 1, 2], "budget": {"steps": 6}}
+# Each iteration starts a driver (and, with -j 2, two workers): seconds each on an idle
+# 2-core machine. 10 iterations exceed the test-time budget; FTBENCH_KILL_ITERATIONS=10
+# runs the full loop.
+ITERATIONS = int(os.environ.get("FTBENCH_KILL_ITERATIONS", "4"))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _metrics(folder: Path) -> dict:
+    return {r["id"]: (r["status"], r["metrics"]["test"]["acc"], r["metrics"]["curve"][-1]["train_loss"])
+            for r in load_records(folder)}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds worker processes through Linux /proc")
+def test_runs_killed_at_random_times_end_recorded_once_and_equal_to_an_uninterrupted_run(tmp_path):
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(KILL_SUITE))
+    assert invoke("run", str(path), "--results", str(tmp_path / "ref"), "-q").exit_code == 0
+    reference = _metrics(tmp_path / "ref")
+    out = tmp_path / "r"
+    rng = random.Random(15)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    plugins = [a for p in PLUGINS for a in ("--plugin", p)]
+    for i in range(ITERATIONS):
+        pool = i % 2 == 1
+        victim = "worker" if pool and i % 4 == 3 else "driver"
+        cmd = [sys.executable, "-m", "ftbench", *plugins, "run", str(path), "--results", str(out), "-q"]
+        proc = subprocess.Popen(cmd + (["-j", "2"] if pool else []), env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 120  # wait until it works (a run is claimed), then a random moment more
+            while not list(out.glob("*.claim")) and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0, 1.5))
+            workers = _children(proc.pid)
+            if victim == "worker" and workers:
+                os.kill(rng.choice(workers), signal.SIGKILL)
+                proc.wait(timeout=120)  # the driver retries that run and goes on
+            else:
+                proc.kill()
+                proc.wait()
+                for w in workers:  # they end with their driver
+                    deadline = time.time() + 5
+                    while Path(f"/proc/{w}").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z" \
+                            and time.time() < deadline:
+                        time.sleep(0.05)
+                    assert time.time() < deadline, f"worker {w} outlived its driver"
+        finally:
+            proc.kill()
+            proc.wait()
+        for record in out.glob("*.json"):  # whatever is on disk is a whole record
+            assert json.loads(record.read_text())["id"] == record.stem
+    result = invoke("run", str(path), "--results", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    assert not list(out.glob("*.claim")) and not list(out.glob(".*.tmp"))
+    current = _metrics(out)
+    assert current.keys() == reference.keys()
+    for run_id, (status, acc, loss) in reference.items():
+        assert current[run_id][0] == status == "ok"
+        assert current[run_id][1] == pytest.approx(acc, abs=1e-6)
+        assert current[run_id][2] == pytest.approx(loss, rel=1e-4)
