@@ -174,7 +174,8 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     """Run every combination of a suite; finished runs are skipped.
 
     Exits 0 when every run is ok, 1 when some failed or diverged (the others
-    still ran and their records are kept), 2 on a bad suite.
+    still ran and their records are kept) or are held by another driver, 2 on a
+    bad suite, 130 on Ctrl-C and 143 on SIGTERM (finished records are kept).
 
     Example:
 
