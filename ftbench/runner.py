@@ -368,6 +368,8 @@ def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False
         status, error = "failed", {"type": type(exc).__name__, "message": message,
                                    "traceback": traceback.format_exc()}
     record = run.record(status, error, started, time.perf_counter() - t0)
+    if not store.held_by_me(spec.id) and store.is_done(spec.id):
+        return store.read(spec.id)  # our claim was lost (its lease ran out) and another driver finished it
     store.write(record)
     try:
         hook.ftbench_run_end(spec=spec, record=record)

@@ -151,6 +151,22 @@ def test_a_failed_record_never_replaces_a_finished_one_nor_a_live_claim(tmp_path
     assert store.read(run_id)["error"]["type"] == "WorkerLost" and not list(store.folder.glob("*.claim"))
 
 
+def test_a_run_whose_claim_was_taken_over_does_not_overwrite_the_new_owners_record(tmp_path, toy_registry):
+    from ftbench.runner import execute
+
+    payload = _spec_payload(tmp_path, toy_registry)
+    store = ResultsStore(payload["results"])
+    run_id = payload["spec"].id
+    store.write({"format": "ftbench.run/1", "id": run_id, "status": "ok", "marker": 2})
+    assert execute(payload["spec"], toy_registry, store)["marker"] == 2  # no claim held: keep theirs
+    assert store.read(run_id)["marker"] == 2
+    assert store.claim(run_id)
+    try:
+        assert execute(payload["spec"], toy_registry, store).get("marker") is None  # held: a rerun writes
+    finally:
+        store.release(run_id)
+
+
 @pytest.mark.parametrize("content", ['{"pid": "abc"}', "[1, 2]", "garbage", '{"pid": 1e400, "host": "x"}',
                                      '{"pid": 100000000000000000000000, "host": "HOST"}'])
 def test_garbage_claim_files_neither_crash_run_nor_status(tmp_path, content):
