@@ -106,7 +106,8 @@ def test_killed_run_resumes_without_losing_records(suite_file, tmp_path):
 
 def test_failing_plugin_does_not_stop_the_others(tmp_path):
     path = tmp_path / "s.yaml"
-    path.write_text(SUITE.replace("label: sgd, train: {optimizer: sgd, lr: 0.05}", "label: nan, name: toy-nan")
+    path.write_text(SUITE.replace("name: toy-full, label: sgd, train: {optimizer: sgd, lr: 0.05}",
+                                  "name: toy-nan, label: nan")  # one `name` per entry: duplicate keys are errors
                     .replace("strategies: [{name: toy-full},", "strategies: [{name: toy-full}, {name: toy-raise},"))
     result = invoke("run", str(path), "--results", str(tmp_path / "r"), "-q")
     assert result.exit_code == 1
