@@ -333,7 +333,8 @@ def test_compare_fails_when_nothing_is_comparable_and_warns_on_budgets(tmp_path)
     base = folder("base", [make_record(CELLS[0], s, 90.0 + s) for s in range(3)])
     failed = folder("failed", [make_record(CELLS[0], s, 0.0, status="failed") for s in range(3)])
     result = invoke("compare", base, failed)
-    assert result.exit_code == 1 and "nothing to compare: the current results have no ok runs (3 failed" in result.output
+    assert result.exit_code == 1
+    assert "nothing to compare: the current results have no ok runs (3 failed" in result.output
     other = folder("other", [make_record(CELLS[1], s, 90.0 + s) for s in range(3)])
     result = invoke("compare", base, other)
     assert result.exit_code == 1 and "no cell has ok runs in both" in result.output
