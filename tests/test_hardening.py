@@ -67,29 +67,31 @@ def _wait_for(predicate, seconds: float) -> bool:
 
 
 def test_a_dying_worker_fails_only_its_own_run_and_the_queue_goes_on(tmp_path):
-    path = suite_file(tmp_path, strategies=[{"name": "die"}, {"name": "toy-full"}], seeds=[0, 1])
+    path = suite_file(tmp_path, strategies=[{"name": "die"}, {"name": "toy-full"},
+                                            {"name": "toy-full", "label": "b", "train": {"lr": 0.01}}])
     result = invoke("run", str(path), "--results", str(tmp_path / "r"), "-q", "-j", "2")
     assert result.exit_code == 1, result.output
     records = load_records(tmp_path / "r")
-    assert len(records) == 4
+    assert len(records) == 3
     by_status = {}
     for r in records:
         by_status.setdefault((r["cell"]["strategy"], r["status"]), []).append(r)
-    assert {k: len(v) for k, v in by_status.items()} == {("toy-full", "ok"): 2, ("die", "failed"): 2}
+    assert {k: len(v) for k, v in by_status.items()} == {("toy-full", "ok"): 1, ("b", "ok"): 1, ("die", "failed"): 1}
     for r in by_status[("die", "failed")]:  # one retry (the default), then failed
         assert r["error"]["type"] == "WorkerLost" and "died 2 time(s)" in r["error"]["message"]
     assert not list((tmp_path / "r").glob("*.claim"))
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_an_interrupted_pool_stops_now_releases_claims_and_leaves_no_worker(tmp_path, signum, code):
+@pytest.mark.parametrize("signum, code, jobs", [(signal.SIGTERM, 143, 2), (signal.SIGINT, 130, 1)])
+def test_an_interrupted_run_stops_now_releases_claims_and_leaves_no_worker(tmp_path, signum, code, jobs):
     pids = tmp_path / "pids"
     pids.mkdir()
     path = suite_file(tmp_path, strategies=[{"name": "sleep", "params": {"seconds": 60}}], seeds=[0, 1, 2, 3])
-    proc = _cli_process("run", str(path), "--results", str(tmp_path / "r"), "-q", "-j", "2",
+    pool = ["-j", str(jobs)] if jobs > 1 else []
+    proc = _cli_process("run", str(path), "--results", str(tmp_path / "r"), "-q", *pool,
                         env={"FTBENCH_TEST_PIDS": str(pids)})
     try:
-        assert _wait_for(lambda: len(list(pids.iterdir())) == 2, 120), proc.communicate(timeout=5)
+        assert _wait_for(lambda: len(list(pids.iterdir())) == jobs, 120), proc.communicate(timeout=5)
         workers = [int(p.name) for p in pids.iterdir()]
         t0 = time.time()
         proc.send_signal(signum)
@@ -97,7 +99,7 @@ def test_an_interrupted_pool_stops_now_releases_claims_and_leaves_no_worker(tmp_
         assert proc.returncode == code, out
         assert time.time() - t0 < 10 and "Traceback" not in out
         assert ("terminated" if signum == signal.SIGTERM else "interrupted") + ": finished runs are kept" in out
-        assert _wait_for(lambda: not any(_alive(p) for p in workers), 5)
+        assert _wait_for(lambda: not any(_alive(p) for p in workers), 5)  # (with jobs 1: the driver itself)
         assert not list((tmp_path / "r").glob("*.claim")) and not list((tmp_path / "r").glob("*.json"))
     finally:
         proc.kill()

@@ -66,12 +66,16 @@ KEY_PATHS = [("name",), ("seeds",), ("seeds", 0), ("budget",), ("budget", "steps
 
 
 def _set(tree, path, value):
+    """Put `value` at `path` in the suite, where that path still exists."""
     for key in path[:-1]:
-        tree = tree[key] if isinstance(tree, dict) or (isinstance(tree, list) and key < len(tree)) else None
-        if tree is None or not isinstance(tree, (dict, list)):
+        try:
+            tree = tree[key]
+        except (KeyError, IndexError, TypeError):
             return
-    if isinstance(tree, dict) or (isinstance(tree, list) and path[-1] < len(tree)):
+    try:
         tree[path[-1]] = value
+    except (IndexError, TypeError):
+        pass
 
 
 @fast(60)
