@@ -7,6 +7,7 @@ Log lines go to stderr, tables to stdout.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -290,7 +291,8 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     """Run every combination of a suite; finished runs are skipped.
 
     Exits 0 when every run is ok, 1 when some failed or diverged (the others
-    still ran and their records are kept), 2 on a bad suite.
+    still ran and their records are kept) or are held by another driver, 2 on a
+    bad suite, 130 on Ctrl-C and 143 on SIGTERM (finished records are kept).
 
     Example:
 
@@ -315,9 +317,13 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     if jobs:
         executor = executor or "pool"
         params["workers"] = jobs
-    outcome = run_suite(suite, registry, folder, executor_name=executor, executor_params=params or None,
-                        rerun=rerun, quiet=quiet, plugins=ctx.find_root().obj["plugins"], device=device,
-                        rerun_stale=rerun_stale, only=subset, calibrate=calibrate)
+    try:
+        with _sigterm_interrupts():
+            outcome = run_suite(suite, registry, folder, executor_name=executor, executor_params=params or None,
+                                rerun=rerun, quiet=quiet, plugins=ctx.find_root().obj["plugins"], device=device,
+                                rerun_stale=rerun_stale, only=subset, calibrate=calibrate)
+    except KeyboardInterrupt as exc:
+        _interrupted(ctx, exc, folder)
     ok = len(outcome.records) - len(outcome.failed)
     click.echo(f"{suite.name}: {outcome.planned} runs; {outcome.skipped} already finished, {ok} ok, "
                f"{len(outcome.failed)} failed or diverged, {len(outcome.claimed_elsewhere)} held by another "
@@ -326,8 +332,43 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
         err = rec.get("error") or {}
         click.echo(f"  {rec['status']}: {rec['id']} {rec['cell']} seed {rec['seed']}: "
                    f"{err.get('type')}: {outcome.explain(err.get('message'))}", err=True)
-    if outcome.failed:
+    for run_id in outcome.claimed_elsewhere:
+        click.echo(f"  held by another driver: {run_id} (claim file {ResultsStore(folder).claim_path(run_id)}); "
+                   "rerun `ftbench run` once that driver is done", err=True)
+    if outcome.failed or outcome.claimed_elsewhere:
         ctx.exit(1)
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM stops a run like Ctrl-C does (as `Terminated`), in the main thread."""
+    import signal
+    import threading
+
+    from ftbench.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(ctx: click.Context, exc: KeyboardInterrupt, folder: Path) -> None:
+    """Exit 130 on Ctrl-C, 143 on SIGTERM, saying what is kept."""
+    from ftbench.errors import Terminated
+
+    what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    click.echo(f"\n{what}: finished runs are kept in {folder}; runs in flight were abandoned. "
+               "`ftbench run` again resumes.", err=True)
+    ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
 
 def _with_loggers(suite, names: tuple[str, ...], registry):

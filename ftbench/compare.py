@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from scipy import stats
 from tabulate import tabulate
 
-from ftbench.errors import UserInputError
+from ftbench.errors import FtbenchError, UserInputError
 from ftbench.store import RECORD_FORMAT, load_records, write_json_atomic
 
 BASELINE_FORMAT = "ftbench.baseline/1"
@@ -158,7 +158,13 @@ def _baseline_cell(runs: list[dict]) -> dict:
     devices = {(r.get("env") or {}).get("device_name") for r in ok}
     return {"cell": {k: runs[0]["cell"][k] for k in CELL_KEYS}, "seeds": seeds, "metrics": metrics,
             "samples_per_s": speed, "device_name": devices.pop() if len(devices) == 1 else None,
-            "not_ok": len(runs) - len(ok)}
+            "not_ok": len(runs) - len(ok), "budget": _common([_budget(r) for r in ok])}
+
+
+def _budget(record: dict) -> str | None:
+    """A record's budget limits as one comparable string ("steps=4"), or None."""
+    limits = (record.get("budget") or {}).get("limits") or {}
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(limits.items()) if isinstance(v, (int, float))) or None
 
 
 def save_baseline(records: list[dict], path: str | Path, calibration: float | None = None) -> dict:
@@ -180,6 +186,7 @@ class _CellModel(BaseModel):
     samples_per_s: list[float | None]
     device_name: str | None = None
     not_ok: int = 0
+    budget: str | list[str] | None = None
 
     @model_validator(mode="after")
     def _aligned(self) -> "_CellModel":
@@ -321,9 +328,24 @@ def compare(baseline: dict, current: dict, tolerances: Tolerances = Tolerances()
     calibration = (baseline.get("calibration"), current.get("calibration"))
     rows = [_compare_cell(base.get(key), cur.get(key), tolerances, calibration)
             for key in sorted(base.keys() | cur.keys())]
+    _check_comparable(rows, baseline, current)
     changes = [f"{key} {baseline['env'].get(key)} -> {current['env'].get(key)}" for key in ENV_KEYS
                if baseline["env"].get(key) != current["env"].get(key)]
     return Comparison(rows, tolerances, changes)
+
+
+def _check_comparable(rows: list[CellResult], baseline: dict, current: dict) -> None:
+    """A gate that compared nothing must not pass: raise when no cell has ok runs on
+    both sides, saying why."""
+    if any(not r.missing_in for r in rows):
+        return
+    if not any(c["seeds"] for c in current["cells"]):
+        not_ok = sum(c.get("not_ok", 0) for c in current["cells"])
+        raise FtbenchError(f"nothing to compare: the current results have no ok runs ({not_ok} failed or "
+                           "diverged); fix the failures (`ftbench report` lists them) and rerun")
+    shown = lambda side: ", ".join("/".join(_cell_key(c["cell"])) for c in side["cells"][:3]) or "none"
+    raise FtbenchError(f"nothing to compare: no cell has ok runs in both the baseline ({shown(baseline)}) "
+                       f"and the current results ({shown(current)}); compare results of the same suite")
 
 
 def _compare_cell(base: dict | None, cur: dict | None, tol: Tolerances,
@@ -341,6 +363,9 @@ def _compare_cell(base: dict | None, cur: dict | None, tol: Tolerances,
         result.verdicts.append(MISSING)
         result.notes.insert(0, f"missing in the {result.missing_in}: no ok runs with test {tol.metric}")
         return result
+    if base.get("budget") and cur.get("budget") and base["budget"] != cur["budget"]:
+        result.notes.append(f"warning: budgets differ (baseline {base['budget']}, current {cur['budget']}); "
+                            "the accuracies may not be comparable")
     drop = result.baseline.mean - result.current.mean
     if min(len(b_acc), len(c_acc)) < 2:
         result.test = NO_TEST

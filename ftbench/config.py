@@ -48,10 +48,12 @@ class TrainConfig(_Strict):
 class BudgetConfig(_Strict):
     """The compute a run may spend; the first limit reached stops it."""
 
-    epochs: float | None = Field(None, gt=0, description="passes over the training subset")
-    steps: int | None = Field(None, gt=0, description="optimizer steps")
-    samples: int | None = Field(None, gt=0, description="training samples seen")
-    seconds: float | None = Field(None, gt=0, description="training wall-clock seconds (evaluation excluded)")
+    # Finite upper bounds: an infinite or absurd budget would never stop (a year of seconds, ...).
+    epochs: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False, description="passes over the training subset")
+    steps: int | None = Field(None, gt=0, le=10**12, description="optimizer steps")
+    samples: int | None = Field(None, gt=0, le=10**15, description="training samples seen")
+    seconds: float | None = Field(None, gt=0, le=366 * 86400, allow_inf_nan=False,
+                                  description="training wall-clock seconds (evaluation excluded)")
 
     @model_validator(mode="after")
     def _at_least_one(self) -> "BudgetConfig":

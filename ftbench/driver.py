@@ -47,7 +47,8 @@ def run_payload(payload: dict) -> dict:
             return skipped_record(payload, reason)
         # A bar per run only where the suite's bar is: in the driver's own process.
         progress = payload.get("progress", False) and os.getpid() == payload.get("driver_pid")
-        return execute(spec, registry, store, progress=progress)
+        with store.leased(spec.id):
+            return execute(spec, registry, store, progress=progress)
     finally:
         store.release(spec.id)
 

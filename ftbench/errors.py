@@ -42,3 +42,8 @@ class BackboneError(UserInputError):
 
 class Diverged(FtbenchError):
     """Training produced a NaN or infinite loss; the run is recorded as diverged."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The driver received SIGTERM: it stops like on Ctrl-C (runs in flight are
+    abandoned, their claims released) and `ftbench run` exits 143."""

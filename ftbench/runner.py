@@ -455,11 +455,18 @@ def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False
         run.execute()
     except Diverged as exc:
         status, error = "diverged", {"type": "Diverged", "message": str(exc), "traceback": traceback.format_exc()}
-    except Exception as exc:  # a run's failure is data, not a crash of the suite
-        status, error = "failed", {"type": type(exc).__name__, "message": str(exc),
+    except KeyboardInterrupt:
+        raise  # Ctrl-C or SIGTERM stops the suite; the run is left undone, not failed
+    except BaseException as exc:  # a run's failure is data, not a crash of the suite (sys.exit() too)
+        message = str(exc)
+        if isinstance(exc, SystemExit):
+            message = f"the run called sys.exit({exc.code!r}); a strategy or plugin must raise an exception instead"
+        status, error = "failed", {"type": type(exc).__name__, "message": message,
                                    "traceback": traceback.format_exc()}
     record = run.record(status, error, started, time.perf_counter() - t0)
     torch.set_num_threads(threads)
+    if not store.held_by_me(spec.id) and store.is_done(spec.id):
+        return store.read(spec.id)  # our claim was lost (its lease ran out) and another driver finished it
     store.write(record)
     try:
         hook.ftbench_run_end(spec=spec, record=record)
@@ -470,21 +477,35 @@ def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False
 
 def failed_record(payload: dict, message: str) -> dict:
     """Write and return a `failed` record for a run that could not execute at all
-    (its worker process died)."""
-    spec: RunSpec = payload["spec"]
-    run = _Run(spec, None, None)
-    now = _now()
-    record = run.record("failed", {"type": "WorkerLost", "message": message, "traceback": ""}, now, 0.0)
-    ResultsStore(payload["results"]).write(record)
-    return record
+    (its worker process died). Like any record it is written under the run's claim
+    and never over a finished one: another driver may have run it meanwhile. Returns
+    that driver's record, or a claimed-elsewhere stub while it holds the run."""
+    return _record_unrun(payload, "failed", {"type": "WorkerLost", "message": message, "traceback": ""})
 
 
 def skipped_record(payload: dict, reason: str) -> dict:
     """Write and return a `skipped` record for a run not started because runs that
-    share its component failed the same way (`ftbench.failfast`)."""
+    share its component failed the same way (`ftbench.failfast`); under the claim,
+    like `failed_record`."""
+    return _record_unrun(payload, "skipped", {"type": "Skipped", "message": reason, "traceback": ""})
+
+
+def _record_unrun(payload: dict, status: str, error: dict) -> dict:
+    """Write a record of a run that did not execute, under its claim and never over a
+    finished one: another driver may have run it meanwhile. Returns that driver's
+    record, or a claimed-elsewhere stub while it holds the run."""
     spec: RunSpec = payload["spec"]
-    now = _now()
-    record = _Run(spec, None, None).record("skipped", {"type": "Skipped", "message": reason, "traceback": ""},
-                                           now, 0.0)
-    ResultsStore(payload["results"]).write(record)
-    return record
+    store = ResultsStore(payload["results"])
+    held = store.held_by_me(spec.id)  # Ray without a shared folder: the driver claimed it
+    if not held and not store.claim(spec.id):
+        return {"id": spec.id, "status": "claimed-elsewhere", "cell": spec.cell, "seed": spec.seed}
+    try:
+        existing = store.read(spec.id)
+        if existing is not None and existing.get("status") == "ok":
+            return existing
+        record = _Run(spec, None, None).record(status, error, _now(), 0.0)
+        store.write(record)
+        return record
+    finally:
+        if not held:
+            store.release(spec.id)

@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -31,6 +31,9 @@ CHECKPOINT_PREFIX = "ftbench:"
 # A fixed default, not the machine's core count or -j: CPU float sums depend on how
 # work is split over threads, so a run's numbers depend on its thread count.
 DEFAULT_THREADS = 2
+
+
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="what numpy and torch accept: 0 .. 2**32-1")]
 
 
 class _Strict(BaseModel):
@@ -221,7 +224,7 @@ class PretrainJob(_Strict):
     dataset: ComponentRef = Field(description="the source dataset")
     train: TrainConfig = Field(default_factory=TrainConfig)
     budget: BudgetConfig
-    seed: int = 0
+    seed: Seed = 0
     threads: int | None = Field(None, ge=1, description="torch CPU threads of this pretraining; default the "
                                                         "suite's `threads:`")
     min_source_acc: float | None = Field(None, ge=0, le=100, description="source test accuracy (%) below which "
@@ -235,7 +238,7 @@ class MatrixRule(_Strict):
     dataset: str | None = None
     strategy: str | None = None
     data: str | None = None
-    seed: int | None = None
+    seed: Seed | None = None
 
 
 class Suite(_Strict):
@@ -245,7 +248,7 @@ class Suite(_Strict):
     backbones: list[ComponentRef] = Field(min_length=1)
     datasets: list[DatasetEntry] = Field(min_length=1)
     strategies: list[StrategyEntry] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     data: list[DataAmount] = Field(default_factory=lambda: [DataAmount()], min_length=1)
     budget: BudgetConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -363,6 +366,79 @@ def _line_index(text: str) -> dict[tuple, int]:
     return index
 
 
+_MAX_DEPTH = 64  # nesting levels; a suite needs about six
+_MAX_NODES = 100_000  # values after aliases are expanded; a large suite has a few thousand
+
+
+def _check_yaml_shape(text: str, source: str) -> None:
+    """Refuse YAML that would blow up once built, from its parse events alone
+    (nothing is expanded): nesting deeper than `_MAX_DEPTH` (Python recursion) or
+    more than `_MAX_NODES` values with aliases expanded (a "billion laughs" bomb).
+    Syntax errors are left to the loader, which names their line."""
+    sizes: dict[str, int] = {}  # anchor -> values under it, aliases expanded
+    stack: list[list] = []  # open collections: [anchor, values so far]
+    total = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                stack.append([event.anchor, 1])
+                if len(stack) > _MAX_DEPTH:
+                    raise SuiteError(source, [f"line {line}: nested more than {_MAX_DEPTH} levels deep; "
+                                              "a suite needs a handful (see docs/suite.md)"])
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                anchor, size = stack.pop()
+            elif isinstance(event, yaml.AliasEvent):
+                anchor, size = None, sizes.get(event.anchor, 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                anchor, size = event.anchor, 1
+            else:
+                continue
+            if anchor:
+                sizes[anchor] = size
+            if stack:
+                stack[-1][1] += size
+            total += 0 if stack else size
+            if (stack[-1][1] if stack else total) > _MAX_NODES:
+                raise SuiteError(source, [f"line {line}: more than {_MAX_NODES:,} values once its aliases (*name) "
+                                          "are expanded; write the suite without nested aliases"])
+    except yaml.YAMLError:
+        return
+
+
+def _duplicate_keys(text: str) -> list[str]:
+    """A problem per mapping key given twice (YAML loaders keep the last silently)."""
+    problems: list[str] = []
+    seen_nodes: set[int] = set()
+
+    def walk(node: yaml.Node) -> None:
+        if id(node) in seen_nodes:  # an alias: checked where it was defined
+            return
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in first:
+                        problems.append(f"line {line}: key '{key.value}' is given twice (first at line "
+                                        f"{first[key.value]}); keep one")
+                    first.setdefault(key.value, line)
+                walk(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item)
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return problems
+    if root is not None:
+        walk(root)
+    return problems
+
+
 def _where(path: tuple, lines: dict[tuple, int]) -> str:
     shown = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
     for cut in range(len(path), 0, -1):  # the root line says nothing: a missing top key has none
@@ -393,10 +469,16 @@ def load_suite(path: str | Path, registry=None, overrides: tuple[str, ...] = (),
     overrides the suite's). Raises SuiteError listing every problem found."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise UserInputError(f"cannot read suite {path}: {exc.strerror}; pass the path of a suite YAML file "
                              "(the shipped ones are in suites/)") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SuiteError(str(path), [f"line {line}: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                                     f"{exc.start}); save the suite as UTF-8"]) from None
     return parse_suite(text, str(path), registry, overrides, environment=environment, device=device)
 
 
@@ -441,6 +523,7 @@ def apply_overrides(raw: dict, overrides: tuple[str, ...] | list[str]) -> dict:
 
 def parse_suite(text: str, source: str = "<suite>", registry=None, overrides: tuple[str, ...] = (),
                 environment: bool = False, device: str | None = None) -> Suite:
+    _check_yaml_shape(text, source)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -449,6 +532,9 @@ def parse_suite(text: str, source: str = "<suite>", registry=None, overrides: tu
         raise SuiteError(source, [f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from exc
     if not isinstance(raw, dict):
         raise SuiteError(source, ["the file must be a YAML mapping with keys name, backbones, datasets, strategies, budget"])
+    duplicates = _duplicate_keys(text)
+    if duplicates:
+        raise SuiteError(source, duplicates)
     if overrides:  # validated below like the file itself
         raw = apply_overrides(raw, overrides)
     lines = _line_index(text)

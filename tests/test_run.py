@@ -130,7 +130,8 @@ def test_killed_run_resumes_without_losing_records(suite_file, tmp_path):
 
 def test_failing_plugin_does_not_stop_the_others(tmp_path):
     path = tmp_path / "s.yaml"
-    path.write_text(SUITE.replace("label: sgd, train: {optimizer: sgd, lr: 0.05}", "label: nan, name: toy-nan")
+    path.write_text(SUITE.replace("name: toy-full, label: sgd, train: {optimizer: sgd, lr: 0.05}",
+                                  "name: toy-nan, label: nan")  # one `name` per entry: duplicate keys are errors
                     .replace("strategies: [{name: toy-full},", "strategies: [{name: toy-full}, {name: toy-raise},"))
     result = invoke("run", str(path), "--results", str(tmp_path / "r"), "-q")
     assert result.exit_code == 1
@@ -151,7 +152,8 @@ def test_a_run_claimed_by_another_live_driver_is_left_alone(suite_file, tmp_path
     out.mkdir()
     (out / f"{first_id}.claim").write_text(json.dumps({"pid": os.getppid(), "host": os.uname().nodename}))
     result = invoke("run", str(suite_file), "--results", str(out), "-q")
-    assert result.exit_code == 0 and "1 held by another driver" in result.output
+    assert result.exit_code == 1 and "1 held by another driver" in result.output  # not all done: not a pass
+    assert f"claim file {out / first_id}.claim" in result.output
     assert not (out / f"{first_id}.json").exists() and len(load_records(out)) == 15
     ResultsStore(out).release(first_id)
 

@@ -5,10 +5,11 @@ tree per domain. `IMAGEFOLDER_LAYOUT` in `.params` describes the layouts.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes
 
 from ftbench.components import ImageSet, TaskData
 from ftbench.errors import DataError
@@ -21,12 +22,28 @@ def _scan(folder: Path, label: str) -> tuple[list[str], list[str], np.ndarray]:
     """(classes, image paths, labels) of one class-folder tree."""
     try:
         classes, class_to_idx = find_classes(str(folder))
-        samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
+        samples = _samples(folder, class_to_idx)
     except FileNotFoundError as exc:
         raise DataError(f"imagefolder {label}: {exc}; each class needs a folder of images "
                         f"({', '.join(IMG_EXTENSIONS)}) under {folder}") from None
     paths = [p for p, _ in samples]
     return classes, paths, np.asarray([t for _, t in samples], dtype=np.int64)
+
+
+def _samples(folder: Path, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
+    """(path, class index) of every image under each class folder, in torchvision's
+    order, without following symlinked folders (torchvision's `make_dataset` does:
+    a link to a parent folder would loop, repeating images under wrong labels)."""
+    samples, empty = [], []
+    for name, index in sorted(class_to_idx.items()):
+        found = [(os.path.join(here, f), index)
+                 for here, _, files in sorted(os.walk(folder / name, followlinks=False))
+                 for f in sorted(files) if f.lower().endswith(IMG_EXTENSIONS)]
+        samples += found
+        empty += [] if found else [name]
+    if empty:
+        raise FileNotFoundError(f"found no image for the classes {', '.join(empty)}")
+    return samples
 
 
 def _check_aligned(domain: str, classes: list[str], reference: list[str], train_domain: str) -> None:

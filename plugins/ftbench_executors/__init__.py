@@ -7,11 +7,16 @@ the same whichever executor runs the suite.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
+import signal
+import sys
+import threading
+import time
 import warnings
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
 from typing import Callable, Iterable, Iterator
 
 from pydantic import Field
@@ -73,11 +78,86 @@ def _gpu_count() -> int:
         return 0
 
 
+class _Slot:
+    """The GPU one worker takes in `_init_worker` (None: no GPU)."""
+
+    def __init__(self, gpu: int | None):
+        self.gpu = gpu
+
+    def get(self) -> int | None:
+        return self.gpu
+
+
+def _exit_with_driver(driver_pid: int) -> None:
+    """End this worker when its driver dies, however it dies (kill -9 included):
+    the kernel's parent-death signal on Linux, and a watchdog thread everywhere."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == driver_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ftbench-driver-watch", daemon=True).start()
+
+
+def _worker_main(conn, run_one: Callable[[dict], dict], slot: _Slot, threads: int, driver_pid: int) -> None:
+    """One worker process: runs the payloads it receives, one at a time, until told
+    to stop. Ctrl-C reaches the whole process group; the driver alone decides what
+    an interrupt does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _exit_with_driver(driver_pid)
+    _init_worker(slot, threads)
+    while True:
+        try:
+            payload = conn.recv()
+        except EOFError:
+            return
+        if payload is None:
+            return
+        try:
+            conn.send((True, run_one(payload)))
+        except Exception as exc:  # a plugin that cannot load, a bug: the driver raises it
+            conn.send((False, exc))
+
+
+class _Worker:
+    def __init__(self, ctx, run_one, gpu: int | None, threads: int):
+        self.conn, child = ctx.Pipe()
+        self.gpu = gpu
+        self.process = ctx.Process(target=_worker_main, args=(child, run_one, _Slot(gpu), threads, os.getpid()),
+                                   daemon=True)
+        self.process.start()
+        child.close()
+        self.index: int | None = None  # the payload it runs now
+
+    def stop(self, now: bool) -> None:
+        if now:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=None if now else 5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
 class Pool:
     """Runs runs in parallel worker processes (spawned, so CUDA is safe): one per GPU
     by default (`runs_per_gpu` packs more), else a share of the CPU threads each.
-    A run whose worker dies (killed, out of memory) is retried on a fresh pool up to
-    `retries` times, then recorded as failed."""
+    Each worker runs one run at a time. A run whose worker dies (killed, out of
+    memory) is retried on a fresh worker up to `retries` times, then recorded as
+    failed; the other runs go on. An interrupt (Ctrl-C, SIGTERM) kills the workers
+    and releases the claims of the runs they had, so the next `ftbench run` redoes
+    them; workers also end when their driver dies."""
 
     def __init__(self, params: PoolParams):
         self.params = params
@@ -86,45 +166,82 @@ class Pool:
         from ftbench.runner import failed_record
 
         _warn_oversubscribed(payloads, self.params.workers)
-        attempts = {i: 0 for i in range(len(payloads))}
-        pending = list(range(len(payloads)))
-        while pending:
-            lost: list[int] = []
-            with self._pool() as pool:
-                futures = {pool.submit(run_one, payloads[i]): i for i in pending}
-                remaining = set(futures)
-                while remaining:
-                    done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        i = futures[fut]
-                        try:
-                            yield fut.result()
-                        except BrokenProcessPool:
-                            lost.append(i)
-            pending = []
-            for i in lost:
-                attempts[i] += 1
-                if attempts[i] > self.params.retries:
-                    yield failed_record(payloads[i], f"its worker process died {attempts[i]} time(s) "
-                                                     "(killed or out of memory); see the system log")
-                else:
-                    pending.append(i)
-
-    def _pool(self) -> ProcessPoolExecutor:
         ctx = mp.get_context("spawn")
+        gpus = self._gpus()
+        threads = max(1, (os.cpu_count() or 1) // len(gpus))
+        attempts = [0] * len(payloads)
+        queue = deque(range(len(payloads)))
+        idle: list[_Worker] = []
+        busy: list[_Worker] = []
+        free_gpus = list(gpus)
+        finished = False
+        try:
+            while queue or busy:
+                while queue and (idle or free_gpus):
+                    worker = idle.pop() if idle else _Worker(ctx, run_one, free_gpus.pop(0), threads)
+                    worker.index = queue.popleft()
+                    worker.conn.send(payloads[worker.index])
+                    busy.append(worker)
+                waitables = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+                mp_connection.wait(waitables)
+                for worker in list(busy):
+                    message = self._receive(worker)
+                    if message is None and worker.process.is_alive():
+                        continue  # still running
+                    busy.remove(worker)
+                    i, worker.index = worker.index, None
+                    if message is not None:
+                        idle.append(worker)
+                        ok, value = message
+                        if not ok:
+                            raise value
+                        yield value
+                        continue
+                    worker.process.join()
+                    free_gpus.append(worker.gpu)
+                    attempts[i] += 1
+                    if attempts[i] > self.params.retries:
+                        yield failed_record(payloads[i], f"its worker process died {attempts[i]} time(s) "
+                                                         f"(exit code {worker.process.exitcode}: killed or out "
+                                                         "of memory); see the system log")
+                    else:
+                        queue.appendleft(i)
+            finished = True
+        finally:
+            for worker in idle + busy:
+                worker.stop(now=not finished)
+            for worker in busy:
+                if worker.index is not None:
+                    _release_claim_of(payloads[worker.index], worker.process.pid)
+
+    @staticmethod
+    def _receive(worker: _Worker) -> tuple | None:
+        """The worker's answer, or None when it has none (yet, or ever: it died)."""
+        try:
+            if worker.conn.poll():
+                return worker.conn.recv()
+        except (EOFError, OSError):
+            pass
+        return None
+
+    def _gpus(self) -> list[int | None]:
+        """One entry per worker: the GPU it uses, or None."""
         gpus = _gpu_count()
         workers = self.params.workers
-        slots = ctx.Queue()
         if gpus:
             workers = min(workers, gpus * self.params.runs_per_gpu)
-            for w in range(workers):
-                slots.put(w % gpus)
-        else:
-            for _ in range(workers):
-                slots.put(None)
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(slots, threads))
+            return [w % gpus for w in range(workers)]
+        return [None] * workers
+
+
+def _release_claim_of(payload: dict, pid: int | None) -> None:
+    """Release the claim that worker `pid` held on this payload's run, if it did."""
+    from ftbench.store import ResultsStore
+
+    store = ResultsStore(payload["results"])
+    owner = store.claim_owner(payload["spec"].id)
+    if owner and owner.get("pid") == pid:
+        store.release(payload["spec"].id)
 
 
 @ftbench.hookimpl

@@ -3,6 +3,7 @@ or a checkpoint in ftbench's pretraining cache ("ftbench:<key>")."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,18 @@ def _head_size(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> int:
     return 0
 
 
+def _check_tensors(state_dict: Any, origin: str) -> None:
+    """A state dict maps parameter names to tensors; anything else is not weights."""
+    if not isinstance(state_dict, dict):
+        raise BackboneError(f"{origin} holds a {type(state_dict).__name__}, not a state dict (name -> tensor)")
+    odd = [f"{k} ({type(v).__name__})" for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
+    if odd:
+        raise BackboneError(f"{origin} is not a state dict of tensors: {len(odd)} entries are not tensors, e.g. "
+                            f"{', '.join(odd[:3])}; save `model.state_dict()` (torch.save or safetensors)")
+
+
 def _load_into(model: nn.Module, state_dict: dict[str, torch.Tensor], origin: str) -> None:
+    _check_tensors(state_dict, origin)
     try:
         result = model.load_state_dict(state_dict, strict=False)
     except RuntimeError as exc:  # shape mismatches
@@ -106,6 +118,7 @@ def from_file(name: str, path_text: str, input_size: int | None) -> Loaded:
     except Exception as exc:  # safetensors and torch.load raise their own types
         raise BackboneError(f"cannot read weights file {path} ({type(exc).__name__}: {str(exc)[:300]}); "
                             f"it must be a .safetensors file or a torch-saved state dict") from None
+    _check_tensors(state_dict, f"weights file {path}")
     model = create_model(name, False, input_size)
     model.reset_classifier(_head_size(model, state_dict))
     _load_into(model, state_dict, f"weights file {path}")
@@ -120,6 +133,9 @@ def _trained_model(config: dict[str, Any]) -> str | None:
 
 def from_checkpoint(name: str, key: str, input_size: int | None) -> Loaded:
     rebuild = "rerun `ftbench pretrain` (or the suite that needs it), which rebuilds it"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", key):  # a key names a folder in the cache: never a path
+        raise BackboneError(f"'ftbench:{key}' is not a checkpoint key (letters and digits, as `ftbench pretrain` "
+                            f"prints); {rebuild}")
     try:
         state_dict, meta = checkpoints.load_checkpoint(key)
     except checkpoints.MissingCheckpoint:
