@@ -66,10 +66,10 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
         result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
                               test=test, alpha=alpha, metric=metric, margin=margin)
         result.table("summary").notes.extend(report_notes(records))  # hardware-dependent, near chance
-        if stale := stale_warning(records):
-            click.echo(f"warning: {stale}", err=True)
         text = _html(result, results_dir) if fmt == "html" else render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
+        if stale := stale_warning(records):  # after a bad --format or --plots has been reported alone
+            click.echo(f"warning: {stale}", err=True)
     except UserInputError as exc:
         raise BadInput(str(exc)) from exc
     except FtbenchError as exc:

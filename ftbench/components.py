@@ -216,6 +216,8 @@ class UnlabelledData:
     the methods hand out normalised float batches on the model's device."""
 
     def __init__(self, source: str, images: torch.Tensor | StreamedImages, prep: Any, batch_size: int, seed: int):
+        import torch
+
         self.source, self.images, self.prep, self.batch_size = source, images, prep, batch_size
         self._generator = torch.Generator().manual_seed(seed + 104729)  # apart from the labelled data order
         self._order: list[torch.Tensor] = []
@@ -229,12 +231,16 @@ class UnlabelledData:
 
     def next_batch(self) -> torch.Tensor:
         """The next batch of a seeded endless shuffle, one epoch after another."""
+        import torch
+
         if not self._order:
             self._order = list(torch.randperm(len(self), generator=self._generator).split(self.batch_size))
         return self._take(self._order.pop(0))
 
     def in_order(self, max_images: int | None = None) -> Iterator[torch.Tensor]:
         """Every image once (the first `max_images`), in order, in batches."""
+        import torch
+
         n = len(self) if max_images is None else min(len(self), max_images)
         for start in range(0, n, self.batch_size):
             yield self._take(torch.arange(start, min(n, start + self.batch_size)))

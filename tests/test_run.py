@@ -139,7 +139,11 @@ def test_failing_plugin_does_not_stop_the_others(tmp_path):
     by_status = {}
     for r in records:
         by_status.setdefault(r["status"], set()).add(r["cell"]["strategy"])
-    assert by_status == {"ok": {"toy-full"}, "failed": {"toy-raise"}, "diverged": {"nan"}}
+    # fail fast: after two runs of toy-raise failed the same way, its other runs are skipped, not run
+    assert by_status == {"ok": {"toy-full"}, "failed": {"toy-raise"}, "skipped": {"toy-raise"}, "diverged": {"nan"}}
+    raised = [r for r in records if r["cell"]["strategy"] == "toy-raise"]
+    assert sum(r["status"] == "failed" for r in raised) == 2
+    assert all("toy-raise" in r["error"]["message"] for r in raised if r["status"] == "skipped")
     failed = next(r for r in records if r["status"] == "failed")
     assert failed["error"]["type"] == "RuntimeError" and "always fails" in failed["error"]["traceback"]
     assert "failed: " in result.output and "RuntimeError: this strategy always fails" in result.output
