@@ -130,8 +130,12 @@ class _Worker:
     def __init__(self, ctx, run_one, gpu: int | None, threads: int):
         self.conn, child = ctx.Pipe()
         self.gpu = gpu
+        # Not daemonic: a run that streams its data starts DataLoader worker processes,
+        # which a daemonic process may not have. Workers still never outlive the
+        # driver: `Pool.map` stops them in `finally`, and each one watches its driver
+        # (parent-death signal and a watchdog thread, `_worker_main`).
         self.process = ctx.Process(target=_worker_main, args=(child, run_one, _Slot(gpu), threads, os.getpid()),
-                                   daemon=True)
+                                   daemon=False)
         self.process.start()
         child.close()
         self.index: int | None = None  # the payload it runs now
