@@ -53,8 +53,9 @@ def _run(tmp: Path, name: str, strategy: str, steps: int) -> Path:
 
 def _compare(baseline: Path, current: Path, ratio: float) -> tuple[int, str]:
     done = _ftbench("compare", str(baseline), str(current), "--speed-ratio", str(ratio))
-    found = re.findall(r"\s(\d+\.\d\d)\s+(?:pass|speed)", done.stdout)
-    return done.returncode, found[0] if found else "?"
+    # the table's one row: ... | speed ratio | verdict (columns are 2+ spaces apart)
+    rows = [re.split(r"\s{2,}", line.strip()) for line in done.stdout.splitlines() if line.startswith("test-resnet/")]
+    return done.returncode, rows[0][-2] if rows else f"? ({(done.stdout + done.stderr).strip()[-300:]})"
 
 
 def main() -> None:
