@@ -12,7 +12,7 @@ from pydantic import Field
 import ftbench
 from ftbench.components import Component, ImageSet, Params, Strategy, TaskData, UnlabelledData
 from ftbench.errors import SuiteError
-from ftbench.plugins import Registry, make_plugin_manager, use_registry
+from ftbench.plugins import Registry, use_registry
 from ftbench.runner import execute
 from ftbench.store import ResultsStore
 from ftbench.suite import expand, parse_suite
@@ -73,21 +73,16 @@ class _Plugin:
 
 
 @pytest.fixture
-def registry():
-    from tests import toyplugin
-
-    pm = make_plugin_manager()
-    pm.register(toyplugin, name="toyplugin")
+def registry(toy_registry):
+    """conftest's toy registry plus this module's plugin, for this test only."""
     plugin = _Plugin()
-    pm.register(plugin, name="transfer-tests")
+    toy_registry.pm.register(plugin, name="transfer-tests")
     try:
-        reg = Registry(pm)
+        reg = Registry(toy_registry.pm)
         use_registry(reg)
         yield reg
     finally:
-        pm.unregister(plugin)
-        pm.unregister(toyplugin)
-        use_registry(None)
+        toy_registry.pm.unregister(plugin)
 
 
 def run_suite(text: str, registry, tmp_path) -> list[dict]:
