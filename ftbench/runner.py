@@ -312,7 +312,6 @@ class _Run:
             self.metrics["variants"] = variants
 
     def _evaluate_model(self, model, test, val, task, prep, source, backbone, autocast, prefix: str) -> dict:
-        spec = self.spec
         out: dict[str, Any] = {"test": self._evaluate(prefix + "test", model, test.images, test.labels, prep,
                                                       autocast=autocast)}
         if val is not None:
