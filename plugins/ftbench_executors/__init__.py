@@ -7,6 +7,7 @@ the same whichever executor runs the suite.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import multiprocessing as mp
 import multiprocessing.connection as mp_connection
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections import deque
 from typing import Callable, Iterable, Iterator
 
@@ -132,7 +134,8 @@ class _Worker:
         self.gpu = gpu
         # Not daemonic: a run that streams its data starts DataLoader worker processes,
         # which a daemonic process may not have. Workers still never outlive the
-        # driver: `Pool.map` stops them in `finally`, and each one watches its driver
+        # driver: `Pool.close` (or its finalizer, at exit) stops them, `Pool.map` kills
+        # them when interrupted, and each one watches its driver
         # (parent-death signal and a watchdog thread, `_worker_main`).
         self.process = ctx.Process(target=_worker_main, args=(child, run_one, _Slot(gpu), threads, os.getpid()),
                                    daemon=False)
@@ -161,31 +164,50 @@ class Pool:
     memory) is retried on a fresh worker up to `retries` times, then recorded as
     failed; the other runs go on. An interrupt (Ctrl-C, SIGTERM) kills the workers
     and releases the claims of the runs they had, so the next `ftbench run` redoes
-    them; workers also end when their driver dies."""
+    them; workers also end when their driver dies. Idle workers are kept for the
+    next `map` until `close`."""
 
     def __init__(self, params: PoolParams):
         self.params = params
+        # Workers left idle by one `map` serve the next (a search runs a map per round,
+        # then one for the final runs): each new process costs its start-up (importing
+        # torch) and its data caches. `close` (or the finalizer) stops them.
+        self._idle: list[_Worker] = []
+        self._free_gpus: list[int | None] | None = None
+        self._run_one: Callable[[dict], dict] | None = None
+        self._finalizer = weakref.finalize(self, _stop_workers, self._idle)
+        # Also at exit, before multiprocessing's own exit hook (registered earlier, so
+        # run later) would wait forever for these non-daemonic workers.
+        atexit.register(_stop_workers, self._idle)
+
+    def close(self) -> None:
+        """Stop the idle workers kept for the next `map`."""
+        _stop_workers(self._idle)
+        self._free_gpus = None
 
     def map(self, run_one: Callable[[dict], dict], payloads: list[dict]) -> Iterable[dict]:
         from ftbench.runner import failed_record
 
         _warn_oversubscribed(payloads, self.params.workers)
         ctx = mp.get_context("spawn")
-        gpus = self._gpus()
-        threads = max(1, (os.cpu_count() or 1) // len(gpus))
+        slots = self._gpus()
+        if self._run_one is not run_one or self._free_gpus is None:
+            self.close()  # workers run one function: a different one needs fresh workers
+            self._run_one, self._free_gpus = run_one, list(slots)
+        threads = max(1, (os.cpu_count() or 1) // len(slots))
         attempts = [0] * len(payloads)
         queue = deque(range(len(payloads)))
-        idle: list[_Worker] = []
+        idle = self._idle  # kept across calls
         busy: list[_Worker] = []
-        free_gpus = list(gpus)
+        free_gpus = self._free_gpus
         finished = False
         try:
             while queue or busy:
                 while queue and (idle or free_gpus):
                     worker = idle.pop() if idle else _Worker(ctx, run_one, free_gpus.pop(0), threads)
                     worker.index = queue.popleft()
+                    busy.append(worker)  # before sending: a payload that fails to pickle still stops it
                     worker.conn.send(payloads[worker.index])
-                    busy.append(worker)
                 waitables = [w.conn for w in busy] + [w.process.sentinel for w in busy]
                 mp_connection.wait(waitables)
                 for worker in list(busy):
@@ -212,11 +234,13 @@ class Pool:
                         queue.appendleft(i)
             finished = True
         finally:
-            for worker in idle + busy:
-                worker.stop(now=not finished)
-            for worker in busy:
-                if worker.index is not None:
-                    _release_claim_of(payloads[worker.index], worker.process.pid)
+            if not finished:  # interrupted or raised: no worker survives, held runs are released
+                for worker in busy:
+                    worker.stop(now=True)
+                    if worker.index is not None:
+                        _release_claim_of(payloads[worker.index], worker.process.pid)
+                _stop_workers(idle, now=True)
+                self._free_gpus = None
 
     @staticmethod
     def _receive(worker: _Worker) -> tuple | None:
@@ -236,6 +260,12 @@ class Pool:
             workers = min(workers, gpus * self.params.runs_per_gpu)
             return [w % gpus for w in range(workers)]
         return [None] * workers
+
+
+def _stop_workers(workers: list[_Worker], now: bool = False) -> None:
+    """Stop and forget `workers` (the list is emptied in place)."""
+    while workers:
+        workers.pop().stop(now=now)
 
 
 def _release_claim_of(payload: dict, pid: int | None) -> None:
