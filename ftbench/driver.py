@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ftbench.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite import RunSpec, Suite, expand
 
 CLAIMED = "claimed-elsewhere"
+HELD_POLL_S = 2.0  # how often a search looks again at trials another driver is running
 
 
 def run_payload(payload: dict) -> dict:
@@ -104,27 +106,24 @@ def save_resolved_suite(suite: Suite, folder: Path) -> None:
     write_text_atomic(folder / RESOLVED_SUITE, yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
 
 
-def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, executor_name, executor_params,
-            rerun: bool, quiet: bool, plugins: tuple[str, ...], log) -> list[RunSpec]:
+def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, executor, rerun: bool,
+            rerun_stale: bool, quiet: bool, plugins: tuple[str, ...], log) -> list[RunSpec]:
     """Run the searches (trials through the executor, records in results/<suite>/trials)
-    and return the runs at their selected configurations (ftbench/search.py)."""
+    and return the runs at their selected configurations (ftbench/search.py).
+
+    A trial held by another driver (two drivers on one search) is waited for: the
+    search's next trials depend on its score. When its record appears it is used;
+    when its claim goes stale (that driver died or its lease ran out) it is run here."""
+    from ftbench.provenance import stale_records
     from ftbench.search import TRIALS_FOLDER, run_search
+    from ftbench.store import claim_is_stale
 
     trials_dir = results_dir / TRIALS_FOLDER
     trials_store = ResultsStore(trials_dir)
-    ref = suite.executor
-    name = executor_name or ref.name
-    comp = registry.get("executor", name)
-    executor = comp.factory(comp.params.model_validate(
-        {**(ref.params if name == ref.name else {}), **(executor_params or {})}))
+    said_stale = False
 
-    def run_trials(batch: list[RunSpec]):
-        todo = batch if rerun else [s for s in batch if not trials_store.is_done(s.id)]
-        done = {s.id for s in todo}
-        for spec in batch:
-            if spec.id not in done:
-                yield trials_store.read(spec.id)
-        payloads = [{"spec": s, "results": str(trials_dir), "plugins": plugins, "rerun": rerun,
+    def execute(todo: list[RunSpec], again: set[str]):
+        payloads = [{"spec": s, "results": str(trials_dir), "plugins": plugins, "rerun": rerun or s.id in again,
                      "progress": False, "driver_pid": os.getpid()} for s in todo]
         bar = tqdm(total=len(todo), desc=f"{suite.name} trials", unit="run", disable=quiet or not todo,
                    file=sys.stderr, dynamic_ncols=True)
@@ -134,6 +133,38 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
                 yield record
         finally:
             bar.close()
+
+    def run_trials(batch: list[RunSpec]):
+        nonlocal said_stale
+        finished = {} if rerun else {s.id: r for s in batch if trials_store.is_done(s.id)
+                                     and (r := trials_store.read(s.id)) is not None}
+        stale = set(stale_records(list(finished.values()))) if rerun_stale else set()
+        if stale and not said_stale:
+            log("search: trials from older code are run again (--rerun-stale)")
+            said_stale = True
+        yield from (r for i, r in finished.items() if i not in stale)
+        todo = [s for s in batch if s.id not in finished or s.id in stale]
+        held: list[RunSpec] = []
+        by_id = {s.id: s for s in todo}
+        while todo:
+            for record in execute(todo, stale):
+                if record.get("status") == CLAIMED:
+                    held.append(by_id[record["id"]])
+                else:
+                    yield record
+            todo = []
+            if held:
+                log(f"search: waiting for {len(held)} trial(s) that another driver is running (claim file "
+                    f"{trials_store.claim_path(held[0].id)}); the next trials depend on them")
+            while held and not todo:
+                time.sleep(HELD_POLL_S)
+                for spec in list(held):
+                    if trials_store.is_done(spec.id) and (record := trials_store.read(spec.id)) is not None:
+                        held.remove(spec)
+                        yield record
+                    elif claim_is_stale(trials_store.claim_path(spec.id)):
+                        held.remove(spec)  # that driver is gone: run it here
+                        todo.append(spec)
 
     final, selections = run_search(suite, specs, registry, run_trials, log)
     for sel in selections:
@@ -188,8 +219,6 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     each new kind of failure is printed as soon as it happens. With `calibrate`, the
     speed gate's calibration loop runs right before and after the runs (`ftbench.calibrate`)."""
     from ftbench.pretrain import pretrain_suite
-    from ftbench.provenance import stale_records
-    from ftbench.suite import CHECKPOINT_PREFIX, PRETRAIN_PREFIX, pretrain_key
 
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     if device:
@@ -201,9 +230,29 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     pretrain_suite(suite, registry, log=log)
     store = ResultsStore(results_dir)
     save_resolved_suite(suite, results_dir)
-    if suite.search or any(s.search for s in suite.strategies):
-        specs = _search(suite, registry, specs, results_dir, executor_name, executor_params, rerun, quiet,
-                        plugins, log)
+    ref = suite.executor
+    name = executor_name or ref.name
+    comp = registry.get("executor", name)
+    executor = comp.factory(comp.params.model_validate(
+        {**(ref.params if name == ref.name else {}), **(executor_params or {})}))
+    try:  # one executor for the search's rounds and the final runs: a pool keeps its workers
+        if suite.search or any(s.search for s in suite.strategies):
+            specs = _search(suite, registry, specs, results_dir, executor, rerun, rerun_stale, quiet, plugins, log)
+        return _run_specs(suite, registry, executor, specs, store, results_dir, rerun=rerun,
+                          rerun_stale=rerun_stale, quiet=quiet, plugins=plugins, fail_fast=fail_fast,
+                          calibrate=calibrate, log=log)
+    finally:
+        close = getattr(executor, "close", None)  # optional for executor plugins
+        if close is not None:
+            close()
+
+
+def _run_specs(suite: Suite, registry, executor, specs: list[RunSpec], store: ResultsStore, results_dir: Path, *,
+               rerun: bool, rerun_stale: bool, quiet: bool, plugins: tuple[str, ...], fail_fast: bool,
+               calibrate: bool, log) -> SuiteOutcome:
+    from ftbench.provenance import stale_records
+    from ftbench.suite import CHECKPOINT_PREFIX, PRETRAIN_PREFIX, pretrain_key
+
     outcome = SuiteOutcome(planned=len(specs))
     outcome.checkpoint_names = {CHECKPOINT_PREFIX + pretrain_key(job, registry): PRETRAIN_PREFIX + name
                                 for name, job in suite.pretrain.items()}
@@ -218,11 +267,6 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
             "(--rerun runs them again, --rerun-stale those from older code)")
     if not todo:
         return outcome
-    ref = suite.executor
-    name = executor_name or ref.name
-    comp = registry.get("executor", name)
-    params = {**(ref.params if name == ref.name else {}), **(executor_params or {})}
-    executor = comp.factory(comp.params.model_validate(params))
     loggers = _start_loggers(suite, registry, results_dir)
     try:
         _run_todo(suite, registry, executor, todo, outcome, results_dir, rerun=rerun, stale=set(stale), quiet=quiet,

@@ -214,6 +214,8 @@ def _trial_specs(cell: _Cell, number: int, values: dict, registry) -> list[Trial
     trial = {"number": number, "params": values, "val_fraction": cell.config.val_fraction,
              "pruner": cell.config.pruner, "prior": _prior(cell)}
     fields = _base_fields(base) | {"train": train, "strategy": strategy}
+    if cell.config.prune_points is not None:  # the trials' own curve: points the pruner sees
+        fields["eval"] = base.eval.model_copy(update={"curve": True, "curve_points": cell.config.prune_points})
     return [TrialSpec(**(fields | {"seed": seed}), trial=trial) for seed in cell.config.seeds]
 
 

@@ -140,6 +140,10 @@ class SearchConfig(_Strict):
     seed: int = Field(0, description="the sampler's seed")
     pruner: Literal["none", "median", "successive-halving"] = Field(
         "none", description="stop unpromising trials early from their learning curve")
+    prune_points: int | None = Field(None, ge=1, le=100,
+                                     description="a trial measures val accuracy at this many points of its budget "
+                                                 "(1/N, 2/N, ...), where the pruner may stop it; default: "
+                                                 "eval.curve_points")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="part of each class's labelled budget held out "
                                                              "as the trials' validation set")
     enabled: bool = Field(True, description="false: this strategy entry is not searched")
@@ -178,6 +182,7 @@ class SearchOverride(_Strict):
     sampler: Literal["tpe", "random", "grid"] | None = None
     seed: int | None = None
     pruner: Literal["none", "median", "successive-halving"] | None = None
+    prune_points: int | None = Field(None, ge=1, le=100)
     val_fraction: float | None = Field(None, gt=0, lt=1)
     enabled: bool | None = None
 

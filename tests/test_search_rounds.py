@@ -1,0 +1,156 @@
+"""A search's rounds: the trials' own curve points, one worker pool for every round,
+trials held by another driver, and --rerun-stale over trial records."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from click.testing import CliRunner
+
+from ftbench import driver
+from ftbench.cli import cli
+from ftbench.search import TRIALS_FOLDER, run_search
+from ftbench.store import ResultsStore, load_records
+from ftbench.suite import expand, parse_suite
+
+SUITE = """
+name: rounds
+backbones: [{name: toy-timm}]
+datasets: [{name: toy, params: {n_per_class: 20}}]
+strategies: [{name: toy-full}]
+seeds: [0]
+budget: {steps: 8}
+train: {batch_size: 16}
+eval: {curve_points: 2}
+executor: {name: sequential}
+search: {pruner: median, space: {train.lr: {grid: [0.001, 0.01, 0.1]}}}
+"""
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, ["--plugin", "tests.toyplugin", *args], obj={})
+
+
+def test_prune_points_set_the_trials_curve_and_leave_the_final_runs_curve_alone(toy_registry):
+    suite = parse_suite(SUITE.replace("pruner: median,", "pruner: median, prune_points: 6,"), registry=toy_registry)
+    seen = []
+
+    def trials(batch):
+        for spec in batch:
+            seen.append((spec.eval.curve, spec.eval.curve_points))
+            yield {"id": spec.id, "status": "ok", "metrics": {"val": {"acc": 50.0}, "curve": []}}
+
+    final, _ = run_search(suite, expand(suite, toy_registry), toy_registry, trials)
+    assert seen == [(True, 6)] * 3
+    assert [spec.eval.curve_points for spec in final] == [2]
+    # Without the key, trials keep eval.curve_points: ids of earlier searches do not change.
+    plain = parse_suite(SUITE, registry=toy_registry)
+    seen.clear()
+    run_search(plain, expand(plain, toy_registry), toy_registry, trials)
+    assert seen == [(True, 2)] * 3
+
+
+def _pid(payload: dict) -> dict:
+    return {"pid": os.getpid()}
+
+
+class _Spec:
+    threads = 1
+
+
+def test_a_pool_keeps_its_workers_for_the_next_map_until_closed():
+    from ftbench_executors import Pool, PoolParams
+
+    pool = Pool(PoolParams(workers=2))
+    first = {r["pid"] for r in pool.map(_pid, [{"spec": _Spec()}] * 4)}
+    second = {r["pid"] for r in pool.map(_pid, [{"spec": _Spec()}] * 4)}
+    assert second == first and os.getpid() not in first  # a search's rounds share the workers
+    pool.close()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(os.path.exists(f"/proc/{pid}") and _running(pid) for pid in first):
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in first)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_trial_held_by_another_driver_is_waited_for_then_run_when_that_driver_dies(tmp_path, monkeypatch):
+    monkeypatch.setattr(driver, "HELD_POLL_S", 0.1)
+    suite_file, out = tmp_path / "rounds.yaml", tmp_path / "res"
+    suite_file.write_text(SUITE)
+    assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
+    trials_dir = out / TRIALS_FOLDER
+    lost = sorted(trials_dir.glob("*.json"))[1]
+    trial_id = json.loads(lost.read_text())["id"]
+    lost.unlink()
+    for final in out.glob("*.json"):
+        final.unlink()
+    # "Another driver": a live process of this host holds the lost trial's claim.
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim = ResultsStore(trials_dir).claim_path(trial_id)
+        claim.write_text(json.dumps({"pid": other.pid, "host": os.uname().nodename, "since": time.time()}))
+        threading.Timer(1.5, lambda: (other.kill(), other.wait())).start()  # dies, reaped
+        t0 = time.time()
+        result = invoke("run", str(suite_file), "--results", str(out))
+        waited = time.time() - t0
+    finally:
+        other.kill()
+        other.wait()
+    assert result.exit_code == 0, result.output
+    assert "waiting for 1 trial(s) that another driver is running" in result.output
+    assert waited >= 1.5  # it waited for the holder, then ran the trial itself
+    assert len(load_records(trials_dir)) == 3 and len(load_records(out)) == 1
+    assert not claim.exists()
+
+
+def test_a_held_trial_whose_record_appears_is_used_not_rerun(tmp_path, monkeypatch):
+    monkeypatch.setattr(driver, "HELD_POLL_S", 0.1)
+    suite_file, out = tmp_path / "rounds.yaml", tmp_path / "res"
+    suite_file.write_text(SUITE)
+    assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
+    trials_dir = out / TRIALS_FOLDER
+    path = sorted(trials_dir.glob("*.json"))[0]
+    saved = path.read_text()
+    path.unlink()
+    for final in out.glob("*.json"):
+        final.unlink()
+    claim = ResultsStore(trials_dir).claim_path(json.loads(saved)["id"])
+    claim.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "since": time.time()}))
+
+    def finish():  # the other driver writes its record, then releases the claim
+        path.write_text(saved)
+        claim.unlink()
+    threading.Timer(1.0, finish).start()
+    result = invoke("run", str(suite_file), "--results", str(out))
+    assert result.exit_code == 0, result.output
+    assert "waiting for 1 trial(s)" in result.output
+    assert path.read_text() == saved  # its record, not a rerun here
+
+
+def test_rerun_stale_reruns_trials_from_older_code(tmp_path):
+    suite_file, out = tmp_path / "rounds.yaml", tmp_path / "res"
+    suite_file.write_text(SUITE)
+    assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
+    trials_dir = out / TRIALS_FOLDER
+    old, current = sorted(trials_dir.glob("*.json"))[:2]
+    record = json.loads(old.read_text())
+    record["env"]["code"] = {m: "0" * len(d) for m, d in record["env"]["code"].items()}
+    old.write_text(json.dumps(record))
+    current_text = current.read_text()
+    assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
+    assert json.loads(old.read_text())["env"]["code"] == record["env"]["code"]  # plain run: kept
+    result = invoke("run", str(suite_file), "--results", str(out), "--rerun-stale")
+    assert result.exit_code == 0, result.output
+    assert "trials from older code are run again" in result.output
+    assert json.loads(old.read_text())["env"]["code"] != record["env"]["code"]  # rerun with today's code
+    assert current.read_text() == current_text  # a current trial is not rerun
