@@ -262,10 +262,7 @@ def _summarise_plan(specs, store, suite, registry) -> None:
     if searched:
         click.echo()
         click.echo(_search_table(plans))
-        trial_runs, trials_done = sum(p.trial_runs for p in plans.values()), sum(p.trials_done for p in plans.values())
-        selected = sum(p.selected for p in plans.values())
-        click.echo(f"\n{planned_trials(suite, specs)}; {trials_done} of {trial_runs} trial runs finished, "
-                   f"{selected} of {len(plans)} cells selected")
+        click.echo(f"\n{planned_trials(suite, specs, plans)}")
         if oracle := oracle_strategies(suite):
             click.echo(f"warning: {', '.join(oracle)} select hyperparameters on TEST accuracy (`select: oracle`): "
                        "optimistic, not a fair comparison; records and the report label them ORACLE", err=True)

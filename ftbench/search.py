@@ -308,13 +308,24 @@ def selection_of(cell: _Cell) -> dict:
                   "rule": SELECTION_RULE}
 
 
-def planned_trials(suite: Suite, specs: list[RunSpec]) -> str:
-    """One line on the search a suite runs before its runs."""
+def planned_trials(suite: Suite, specs: list[RunSpec], plans: dict | None = None) -> str:
+    """One line on the search a suite runs before its runs; with `plans`
+    (`plan_search`), how far it has got."""
     cells, _ = _cells(suite, specs)
     runs = sum(c.n_trials * len(c.config.seeds) for c in cells)
-    return (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds: "
-            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}" for c in cells}))
-            + "); the runs above then use each cell's selected values (their ids change)")
+    head = (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds: "
+            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}" for c in cells})) + ")")
+    if plans is None:
+        return head + "; the runs above then use each cell's selected values (their ids change)"
+    done, selected = sum(p.trials_done for p in plans.values()), sum(p.selected for p in plans.values())
+    if selected == len(plans):
+        state = "every cell selected: the runs above are at the selected values"
+    elif not selected:
+        state = "no cell selected yet: the runs above get their values and ids after their cell's search"
+    else:
+        state = (f"{selected} of {len(plans)} cells selected: their runs above are at the selected values, "
+                 "the others' get their ids after their cell's search")
+    return f"{head}, {done} finished; {state}"
 
 
 def oracle_strategies(suite: Suite) -> list[str]:
