@@ -462,7 +462,13 @@ def status(results: str) -> None:
     planned = None
     if suite_file.exists():
         suite = Suite.model_validate(yaml.safe_load(suite_file.read_text()))
-        planned = [s.id for s in expand(suite, _registry(click.get_current_context()))]
+        registry = _registry(click.get_current_context())
+        specs = expand(suite, registry)
+        if suite.search or any(s.search for s in suite.strategies):  # searched cells' runs at their selected values
+            from ftbench.search import TRIALS_FOLDER, plan_search
+
+            specs, _ = plan_search(suite, specs, registry, ResultsStore(folder / TRIALS_FOLDER))
+        planned = [s.id for s in specs]
     ids = planned if planned is not None else sorted(records)
     counts: dict[str, int] = {}
     for run_id in ids:

@@ -32,6 +32,8 @@ def test_dry_run_shows_the_search_plan_then_the_tuned_runs_done(tmp_path):
         assert "1 runs (1 finished, 0 to run)" in after.output
         assert _row(after.output, "toy-timm")[-3:] == ["2", "2", "train.lr=0.01"]
         assert "2 finished; every cell selected" in after.output
+    status = invoke("status", str(out))  # counts the tuned run, not the untuned id
+    assert _row(status.output, "ok")[-1] == "1" and _row(status.output, "pending")[-1] == "0", status.output
 
     # A lost trial: the cell's selection is unknown again until it reruns.
     next((out / TRIALS_FOLDER).glob("*.json")).unlink()
