@@ -356,29 +356,33 @@ def cell_key(cell: dict) -> tuple:
 def plan_search(suite: Suite, specs: list[RunSpec], registry, trials) -> tuple[list[RunSpec], dict[tuple, CellPlan]]:
     """Replay the searches of `specs` from the trial records in `trials` (a
     ResultsStore) without running anything: (the runs: a searched cell's at its
-    selected configuration once every trial of the cell is recorded, else as
-    given; cell_key -> plan of each searched cell). The count of a cell's finished
-    trials is exact up to its first missing trial (the later trials of a sampler
-    that learns, such as TPE, depend on it). For `validate` and `--dry-run`."""
+    selected configuration once every trial of the cell has a record, else as
+    given; cell_key -> plan of each searched cell). A failed trial's record counts
+    as the driver counted it (a failed trial); the next `ftbench run` retries it.
+    The count of a cell's finished trials is exact up to its first missing trial
+    (the later trials of a sampler that learns, such as TPE, depend on it). For
+    `validate`, `--dry-run` and `status`."""
     asked: dict[tuple, int] = {}
     done: dict[tuple, int] = {}
+    missing: set[tuple] = set()
 
     def read_trials(batch: list[RunSpec]):
         for spec in batch:
             key = cell_key(spec.cell)
             asked[key] = asked.get(key, 0) + 1
-            if trials.is_done(spec.id):
-                done[key] = done.get(key, 0) + 1
-                yield trials.read(spec.id)
-            else:
+            record = trials.read(spec.id)
+            if record is None:
+                missing.add(key)
                 yield {"id": spec.id, "status": "missing"}
+                continue
+            done[key] = done.get(key, 0) + (record.get("status") == "ok")
+            yield record
 
     final, selections = run_search(suite, specs, registry, read_trials)
     plans = {}
     for sel in selections:
         key = cell_key(sel["cell"])
-        complete = done.get(key, 0) == asked.get(key, 0)
-        plans[key] = CellPlan(sel["cell"], asked.get(key, 0), done.get(key, 0), sel if complete else None)
+        plans[key] = CellPlan(sel["cell"], asked.get(key, 0), done.get(key, 0), None if key in missing else sel)
     runs = [tuned if (plan := plans.get(cell_key(spec.cell))) is None or plan.selected else spec
             for spec, tuned in zip(specs, final)]
     return runs, plans
