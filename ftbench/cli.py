@@ -210,29 +210,62 @@ def _show_groups(registry, backbone_name: str, model: str) -> None:
 
 # ---------------------------------------------------------------- validate / run
 
-def _runs_table(specs, store) -> str:
+AFTER_SEARCH = "(after search)"  # the id of a run whose values its cell's search has yet to select
+
+
+def _runs_table(specs, store, waiting: set[str] = frozenset()) -> str:
+    """Each run with its id and state; a run in `waiting` (ids of runs whose cell's
+    search is unfinished) has no id yet."""
     rows = []
     for s in specs:
+        if s.id in waiting:
+            rows.append((AFTER_SEARCH, *s.labels, s.data.label, s.seed, "tuned later"))
+            continue
         rec = store.read(s.id)
         state = rec["status"] if rec else "pending"
         rows.append((s.id, *s.labels, s.data.label, s.seed, state))
     return tabulate(rows, headers=["id", "backbone", "dataset", "strategy", "data", "seed", "state"])
 
 
-def _summarise_plan(specs, store, suite) -> None:
+def _search_table(plans: dict) -> str:
+    rows = [(*p.cell.values(), p.trial_runs, p.trials_done,
+             _selected_text(p.selection) if p.selected else "after its trials") for p in plans.values()]
+    return tabulate(rows, headers=["backbone", "dataset", "strategy", "data", "trial runs", "done", "selected"])
+
+
+def _selected_text(selection: dict) -> str:
+    values = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in sorted(selection["selected"].items())) or "(suite's values)"
+    return ("ORACLE (test): " if selection.get("select") == "oracle" else "") + values
+
+
+def _summarise_plan(specs, store, suite, registry) -> None:
+    """The runs (searched cells' at their selected values once their trials are
+    all recorded), the search's trials, and the totals."""
+    from ftbench.store import ResultsStore
     from ftbench.suite import total_budget
 
-    click.echo(_runs_table(specs, store))
-    done = sum(store.is_done(s.id) for s in specs)
+    searched = suite.search or any(s.search for s in suite.strategies)
+    runs, waiting = specs, set()
+    if searched:
+        from ftbench.search import TRIALS_FOLDER, cell_key, oracle_strategies, plan_search, planned_trials
+
+        runs, plans = plan_search(suite, specs, registry, ResultsStore(store.folder / TRIALS_FOLDER))
+        waiting = {s.id for s in runs if (plan := plans.get(cell_key(s.cell))) is not None and not plan.selected}
+    click.echo(_runs_table(runs, store, waiting))
+    done = sum(store.is_done(s.id) for s in runs if s.id not in waiting)
     totals = ", ".join(f"{v:g} {k}" for k, v in total_budget(specs).items())
     click.echo(f"\n{len(specs)} runs ({done} finished, {len(specs) - done} to run); "
                f"budget per run: {suite.budget.model_dump(exclude_none=True)}; total at most: {totals}")
     if suite.pretrain:
         click.echo(f"pretraining jobs: {', '.join(suite.pretrain)} (trained once, then cached)")
-    if suite.search or any(s.search for s in suite.strategies):
-        from ftbench.search import planned_trials
-
-        click.echo(planned_trials(suite, specs))
+    if searched:
+        click.echo()
+        click.echo(_search_table(plans))
+        click.echo(f"\n{planned_trials(suite, specs, plans)}")
+        if oracle := oracle_strategies(suite):
+            click.echo(f"warning: {', '.join(oracle)} select hyperparameters on TEST accuracy (`select: oracle`): "
+                       "optimistic, not a fair comparison; records and the report label them ORACLE", err=True)
 
 
 def _results_dir(results: str | None, suite) -> Path:
@@ -260,7 +293,7 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
     registry = _registry(ctx)
     suite = load_suite(suite_path, registry, environment=True)
     specs = expand(suite, registry)
-    _summarise_plan(specs, ResultsStore(_results_dir(results, suite)), suite)
+    _summarise_plan(specs, ResultsStore(_results_dir(results, suite)), suite, registry)
     click.echo(f"{suite_path}: valid")
 
 
@@ -311,7 +344,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     folder = _results_dir(results, suite)
     subset = parse_only(only)
     if dry_run:
-        _summarise_plan(select_runs(expand(suite, registry), subset), ResultsStore(folder), suite)
+        _summarise_plan(select_runs(expand(suite, registry), subset), ResultsStore(folder), suite, registry)
         return
     params = {}
     if jobs:
@@ -429,7 +462,13 @@ def status(results: str) -> None:
     planned = None
     if suite_file.exists():
         suite = Suite.model_validate(yaml.safe_load(suite_file.read_text()))
-        planned = [s.id for s in expand(suite, _registry(click.get_current_context()))]
+        registry = _registry(click.get_current_context())
+        specs = expand(suite, registry)
+        if suite.search or any(s.search for s in suite.strategies):  # searched cells' runs at their selected values
+            from ftbench.search import TRIALS_FOLDER, plan_search
+
+            specs, _ = plan_search(suite, specs, registry, ResultsStore(folder / TRIALS_FOLDER))
+        planned = [s.id for s in specs]
     ids = planned if planned is not None else sorted(records)
     counts: dict[str, int] = {}
     for run_id in ids:

@@ -223,7 +223,7 @@ class _Run:
             train = train.subset(select_subset(train.labels, shots=amount.shots, fraction=amount.fraction,
                                                examples=amount.examples, seed=spec.seed))
         trial = getattr(spec, "trial", None)
-        if trial:  # a search trial: validation held out of its labelled budget, no test (ftbench/search.py)
+        if trial:  # a search trial: validation held out of its labelled budget; no test unless oracle (search.py)
             from ftbench.search import holdout_split, trial_pruner
             train, val = holdout_split(train, trial["val_fraction"], spec.seed)
         kind = next((k for k in ("shots", "fraction", "examples") if getattr(amount, k) is not None), "all")
@@ -244,7 +244,8 @@ class _Run:
         prep = Preprocess.for_model(backbone.data_config, device, channels_last, workers)
         train = ImageSet(prep.fit_images(train.images), train.labels)
         val = ImageSet(prep.fit_images(val.images), val.labels) if val is not None and len(val) else None
-        test = None if trial else ImageSet(prep.fit_images(task.test.images), task.test.labels)
+        oracle = bool(trial) and trial.get("select") == "oracle"  # a trial scored on test too, by request
+        test = None if trial and not oracle else ImageSet(prep.fit_images(task.test.images), task.test.labels)
         self.timing["data_s"] += time.perf_counter() - t0
         autocast, _ = autocast_for(device, cfg)
 
@@ -302,6 +303,9 @@ class _Run:
         if trial:
             self.metrics["val"] = self._evaluate("val", final, val.images, val.labels, prep, autocast=autocast)
             self.metrics["pruned"] = result.stopped_by == "pruned"
+            if oracle:
+                self.metrics["test"] = self._evaluate("test", final, test.images, test.labels, prep,
+                                                      autocast=autocast)
             return
         self.metrics.update(self._evaluate_model(final, test, val, task, prep, source, backbone, autocast, ""))
         variants = {}

@@ -20,7 +20,10 @@ depend on the number of workers.
 A trial trains on its labelled budget less a held-out part (`val_fraction` of
 each class, at least one example where the class has two), is scored on that
 held-out part, and never evaluates the test split, shifted sets or the source
-task: selection cannot see them.
+task: selection cannot see them. The one exception is asked for by name:
+`select: oracle` trains the same trials, also scores each on the test split and
+selects by mean test accuracy, DomainBed's oracle: optimistic, never the default,
+and labelled so in the records, the report and `ftbench validate`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ TRIALS_FOLDER = "trials"
 HALVING = 2  # successive halving keeps the best 1/2 at curve points 1, 2, 4, ...
 CLAIMED = "claimed-elsewhere"  # driver.CLAIMED; the driver imports this module
 SELECTION_RULE = "best mean validation accuracy over the tuning seeds (ties: the earlier trial)"
+ORACLE_RULE = ("ORACLE: best mean TEST accuracy over the tuning seeds (ties: the earlier trial) "
+               "(optimistic; not a fair comparison)")
 
 
 class SearchBusy(UserInputError):
@@ -56,6 +61,8 @@ class TrialSpec(RunSpec):
         if self.trial.get("pruner", "none") != "none":
             # A pruned trial's fate depends on the trials before it.
             trial |= {"pruner": self.trial["pruner"], "number": self.trial["number"]}
+        if self.trial.get("select", "validation") != "validation":  # validation trials keep their ids
+            trial["select"] = self.trial["select"]
         return {**super().config(), "trial": trial}
 
 
@@ -64,6 +71,12 @@ class TunedSpec(RunSpec):
     """A final run at a searched configuration; `selection` goes into its record."""
 
     selection: dict = dataclasses.field(default_factory=dict)
+
+    def config(self) -> dict:
+        # An oracle-selected run is apart from a validation-selected one at the same
+        # values: its record says how it was chosen, and one folder never mixes them.
+        oracle = {"select": "oracle"} if self.selection.get("select") == "oracle" else {}
+        return {**super().config(), **oracle}
 
 
 def holdout_split(train: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
@@ -212,7 +225,7 @@ def _trial_specs(cell: _Cell, number: int, values: dict, registry) -> list[Trial
     base = cell.specs[0]
     train, strategy = with_values(base, values, registry)
     trial = {"number": number, "params": values, "val_fraction": cell.config.val_fraction,
-             "pruner": cell.config.pruner, "prior": _prior(cell)}
+             "pruner": cell.config.pruner, "prior": _prior(cell), "select": cell.config.select}
     fields = _base_fields(base) | {"train": train, "strategy": strategy}
     if cell.config.prune_points is not None:  # the trials' own curve: points the pruner sees
         fields["eval"] = base.eval.model_copy(update={"curve": True, "curve_points": cell.config.prune_points})
@@ -259,8 +272,15 @@ def _tell(cell: _Cell, trial, values: dict, records: list[dict]) -> None:
                         "stopped_at": statistics.fmean(reached) if pruned and reached else None})
 
 
+def _test_acc(trial: dict) -> float | None:
+    """A trial's mean test accuracy over its tuning seeds (oracle trials only)."""
+    accs = [((r.get("metrics") or {}).get("test") or {}).get("acc") for r in trial["records"]]
+    return statistics.fmean(accs) if accs and None not in accs else None
+
+
 def selection_of(cell: _Cell) -> dict:
     """What the cell's final runs record: the selected values, from what, and why."""
+    oracle = cell.config.select == "oracle"
     done = [t for t in cell.trials if t["state"] == "complete"]
     runs = [r for t in cell.trials for r in t["records"]]
     cost = {"runs": len(runs),
@@ -273,22 +293,101 @@ def selection_of(cell: _Cell) -> dict:
            "sampler_seed": cell.config.seed, "pruner": cell.config.pruner, "cost": cost,
            "trial_results": [{"number": t["number"], "values": t["values"], "val_acc": t["value"],
                               "state": t["state"], **({"val_acc_at_stop": t["stopped_at"]} if t["stopped_at"]
-                                                      is not None else {})} for t in cell.trials]}
+                                                      is not None else {}),
+                              **({"test_acc": _test_acc(t)} if oracle else {})} for t in cell.trials]}
+    if oracle:
+        out["select"] = "oracle"
+        done = [t for t in done if _test_acc(t) is not None]
     if not done:
         return out | {"selected": {}, "val_acc": None,
                       "rule": "no trial finished; the runs use the suite's configuration"}
+    if oracle:
+        best = max(done, key=lambda t: (_test_acc(t), -t["number"]))
+        return out | {"selected": best["values"], "val_acc": best["value"], "test_acc": _test_acc(best),
+                      "trial": best["number"], "rule": ORACLE_RULE}
     best = max(done, key=lambda t: (t["value"], -t["number"]))
     return out | {"selected": best["values"], "val_acc": best["value"], "trial": best["number"],
                   "rule": SELECTION_RULE}
 
 
-def planned_trials(suite: Suite, specs: list[RunSpec]) -> str:
-    """One line on the search a suite runs before its runs."""
+def planned_trials(suite: Suite, specs: list[RunSpec], plans: dict | None = None) -> str:
+    """One line on the search a suite runs before its runs; with `plans`
+    (`plan_search`), how far it has got."""
     cells, _ = _cells(suite, specs)
     runs = sum(c.n_trials * len(c.config.seeds) for c in cells)
-    return (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds: "
-            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}" for c in cells}))
-            + "); the runs above then use each cell's selected values (their ids change)")
+    head = (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds: "
+            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}" for c in cells})) + ")")
+    if plans is None:
+        return head + "; the runs above then use each cell's selected values (their ids change)"
+    done, selected = sum(p.trials_done for p in plans.values()), sum(p.selected for p in plans.values())
+    if selected == len(plans):
+        state = "every cell selected: the runs above are at the selected values"
+    elif not selected:
+        state = "no cell selected yet: the runs above get their values and ids after their cell's search"
+    else:
+        state = (f"{selected} of {len(plans)} cells selected: their runs above are at the selected values, "
+                 "the others' get their ids after their cell's search")
+    return f"{head}, {done} finished; {state}"
+
+
+def oracle_strategies(suite: Suite) -> list[str]:
+    """Labels of the strategy entries whose search selects on test (`select: oracle`)."""
+    return [label for label, entry in zip(_labels(suite.strategies), suite.strategies)
+            if (config := resolve_search(suite, entry)) is not None and config.select == "oracle"]
+
+
+@dataclasses.dataclass
+class CellPlan:
+    """Where one searched cell stands, from the trial records alone (`plan_search`)."""
+
+    cell: dict  # backbone, dataset, strategy, data labels
+    trial_runs: int  # trials x tuning seeds
+    trials_done: int  # of those, finished ok in the trials folder
+    selection: dict | None  # the selection, once every trial is recorded
+
+    @property
+    def selected(self) -> bool:
+        return self.selection is not None
+
+
+def cell_key(cell: dict) -> tuple:
+    """A run's (backbone, dataset, strategy, data) labels: its search's cell."""
+    return tuple(cell[k] for k in ("backbone", "dataset", "strategy", "data"))
+
+
+def plan_search(suite: Suite, specs: list[RunSpec], registry, trials) -> tuple[list[RunSpec], dict[tuple, CellPlan]]:
+    """Replay the searches of `specs` from the trial records in `trials` (a
+    ResultsStore) without running anything: (the runs: a searched cell's at its
+    selected configuration once every trial of the cell has a record, else as
+    given; cell_key -> plan of each searched cell). A failed trial's record counts
+    as the driver counted it (a failed trial); the next `ftbench run` retries it.
+    The count of a cell's finished trials is exact up to its first missing trial
+    (the later trials of a sampler that learns, such as TPE, depend on it). For
+    `validate`, `--dry-run` and `status`."""
+    asked: dict[tuple, int] = {}
+    done: dict[tuple, int] = {}
+    missing: set[tuple] = set()
+
+    def read_trials(batch: list[RunSpec]):
+        for spec in batch:
+            key = cell_key(spec.cell)
+            asked[key] = asked.get(key, 0) + 1
+            record = trials.read(spec.id)
+            if record is None:
+                missing.add(key)
+                yield {"id": spec.id, "status": "missing"}
+                continue
+            done[key] = done.get(key, 0) + (record.get("status") == "ok")
+            yield record
+
+    final, selections = run_search(suite, specs, registry, read_trials)
+    plans = {}
+    for sel in selections:
+        key = cell_key(sel["cell"])
+        plans[key] = CellPlan(sel["cell"], asked.get(key, 0), done.get(key, 0), None if key in missing else sel)
+    runs = [tuned if (plan := plans.get(cell_key(spec.cell))) is None or plan.selected else spec
+            for spec, tuned in zip(specs, final)]
+    return runs, plans
 
 
 def run_search(suite: Suite, specs: list[RunSpec], registry,

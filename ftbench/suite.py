@@ -147,6 +147,10 @@ class SearchConfig(_Strict):
     val_fraction: float = Field(0.2, gt=0, lt=1, description="part of each class's labelled budget held out "
                                                              "as the trials' validation set")
     enabled: bool = Field(True, description="false: this strategy entry is not searched")
+    select: Literal["validation", "oracle"] = Field(
+        "validation", description="validation: the best mean validation accuracy (a fair comparison); "
+                                  "oracle: the best mean TEST accuracy, optimistic and labelled so (DomainBed's "
+                                  "oracle), never the default")
 
     @field_validator("space")
     @classmethod
@@ -185,6 +189,7 @@ class SearchOverride(_Strict):
     prune_points: int | None = Field(None, ge=1, le=100)
     val_fraction: float | None = Field(None, gt=0, lt=1)
     enabled: bool | None = None
+    select: Literal["validation", "oracle"] | None = None
 
 
 class StrategyEntry(ComponentRef):

@@ -23,7 +23,7 @@ from ftbench.report.incomplete import _incomplete_table
 from ftbench.report.ranking import _ranking_table
 from ftbench.report.summary import _summary_table
 from ftbench.report.time import _time_table
-from ftbench.report.tuning import tuning_tables
+from ftbench.report.tuning import oracle_warning, tuning_tables
 
 __all__ = ["BEST", "METRICS", "TIED", "UNTESTED", "Cell", "Est", "Num", "Ranking", "Report", "Study", "Table",
            "build_report", "json_number", "load_study", "shifted_mean", "source_metric", "split_metric",
@@ -54,7 +54,12 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
     shift, er = _shift_table(ctx)
     forget, drop = _forgetting_table(ctx)
     ranks, ranking = _ranking_table(ctx)
-    tables = [_summary_table(ctx, vs_base, aucs, er, drop), accuracy, _time_table(ctx), *tuning_tables(ctx),
+    summary = _summary_table(ctx, vs_base, aucs, er, drop)
+    if warning := oracle_warning(ctx):  # first thing read about the accuracy
+        accuracy.title += " (ORACLE selection in some cells: see the first note)"
+        summary.notes.insert(0, warning)
+        accuracy.notes.insert(0, warning)
+    tables = [summary, accuracy, _time_table(ctx), *tuning_tables(ctx),
               data, shift, forget,
               *([ranks] if ranks else []), _incomplete_table(ctx)]
     options = {"baseline": baseline, "scratch": scratch, "interval": interval, "test": test, "alpha": alpha,

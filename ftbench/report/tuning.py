@@ -2,7 +2,8 @@
 sensitivity of each strategy to its hyperparameters, and the tuning cost added to
 the training time. Built from the `selection` entry of the final runs' records
 (ftbench/search.py), so they need no trial records; a suite without a search has
-none of these tables.
+none of these tables. Cells selected on test (`select: oracle`) are labelled
+ORACLE here and warned about above the accuracy and summary tables.
 """
 
 from __future__ import annotations
@@ -27,6 +28,22 @@ def _selections(ctx: _Ctx) -> dict[Cell, dict]:
     return out
 
 
+def _oracle(sel: dict) -> bool:
+    return sel.get("select") == "oracle"
+
+
+def oracle_warning(ctx: _Ctx) -> str | None:
+    """The warning a report carries when some cells' runs used hyperparameters
+    selected on test accuracy; None when none did."""
+    sels = _selections(ctx)
+    oracle = sorted((c for c, sel in sels.items() if _oracle(sel)), key=ctx.cell_key)
+    if not oracle:
+        return None
+    names = ", ".join("/".join((c.strategy, c.data)) for c in oracle[:4]) + (", ..." if len(oracle) > 4 else "")
+    return (f"WARNING: ORACLE selection: {len(oracle)} of {len(ctx.study.ok)} cells ({names}) ran at hyperparameters "
+            "selected on TEST accuracy (`select: oracle`): their accuracy is optimistic, not a fair comparison")
+
+
 def _values_text(values: dict[str, Any]) -> str:
     if not values:
         return "(suite's)"
@@ -39,7 +56,11 @@ def _selected_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
     for cell in sorted(sels, key=ctx.cell_key):
         sel = sels[cell]
         trials = f"{sel['completed']}/{sel['trials']}" + (f" ({sel['pruned']} pruned)" if sel.get("pruned") else "")
-        rows.append([cell.backbone, cell.dataset, cell.data, cell.strategy, _values_text(sel["selected"]),
+        selected = _values_text(sel["selected"])
+        if _oracle(sel):
+            test = sel.get("test_acc")
+            selected = f"ORACLE (test{f' {test:.1f}' if test is not None else ''}): {selected}"
+        rows.append([cell.backbone, cell.dataset, cell.data, cell.strategy, selected,
                      Num(sel.get("val_acc"), ".1f"), trials, ",".join(map(str, sel["tuning_seeds"])),
                      f"{sel['sampler']} (seed {sel['sampler_seed']})"])
     rules = sorted({sel["rule"] for sel in sels.values()})
@@ -48,6 +69,11 @@ def _selected_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
              "rule: " + "; ".join(rules),
              "Val acc: the selected trial's mean validation accuracy over the tuning seeds; "
              "Trials: completed / run"]
+    if any(_oracle(sel) for sel in sels.values()):
+        notes[0] = ("ORACLE rows were selected on the TEST split's accuracy (`select: oracle`, DomainBed's oracle; "
+                    "the selected trial's mean test accuracy in brackets): optimistic, not a fair comparison; "
+                    "the other rows on validation held out of each cell's labelled budget, never on test or "
+                    "shifted sets")
     headers = _CELL_HEADERS[:4] + ["Selected", "Val acc", "Trials", "Tuning seeds", "Sampler"]
     return Table("selected", "Selected hyperparameters", headers, rows, notes)
 
