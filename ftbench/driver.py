@@ -169,9 +169,9 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
     final, selections = run_search(suite, specs, registry, run_trials, log)
     for sel in selections:
         cell = sel["cell"]
+        score = ("ORACLE, test", sel.get("test_acc")) if sel.get("select") == "oracle" else ("val", sel["val_acc"])
         log(f"selected for {cell['strategy']} {cell['data']}: {sel['selected']} "
-            f"(val {sel['val_acc'] if sel['val_acc'] is None else round(sel['val_acc'], 2)}, "
-            f"{sel['trials']} trials)")
+            f"({score[0]} {score[1] if score[1] is None else round(score[1], 2)}, {sel['trials']} trials)")
     return final
 
 
