@@ -8,7 +8,7 @@ busy the machine is, and their training seconds), the cost ratio, and the test
 accuracy of each search's selected configuration.
 Target: >= 2x cheaper at <= 0.5 point difference.
 
-    python benchmarks/tuning.py [--strategies full,linear-probe] [--shots 10] [--lrs 8] [--pruner median]
+    python benchmarks/tuning.py [--strategies full,linear-probe] [--shots 10] [--lrs 8] [--pruner median] [--prune-points 8]
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def search(pruner: str, args, registry, folder: Path) -> dict:
     strategies = "[" + ", ".join("{name: %s}" % s for s in args.strategies.split(",")) + "]"
     suite = load_suite(args.suite, registry, (
         f"strategies={strategies}", f"data=[{{shots: {args.shots}}}]", f"seeds=[{args.seeds}]",
-        "executor={name: sequential}", f"search={{pruner: {pruner}, seeds: [100], space: {{train.lr: {{grid: {lrs}}}}}}}"))
+        "executor={name: sequential}", f"search={{pruner: {pruner}, prune_points: {args.prune_points}, seeds: [100], "
+        f"space: {{train.lr: {{grid: {lrs}}}}}}}"))
     outcome = run_suite(suite, registry, folder, quiet=True)
     if outcome.failed:
         raise SystemExit(f"{len(outcome.failed)} runs failed: {outcome.failed[0].get('error')}")
@@ -56,6 +57,8 @@ def main() -> None:
     parser.add_argument("--lrs", type=int, default=8, help="learning rates in the grid, 1e-4 to 1e-1")
     parser.add_argument("--seeds", default="0", help="final seeds, comma-separated")
     parser.add_argument("--pruner", default="median", choices=["median", "successive-halving"])
+    parser.add_argument("--prune-points", type=int, default=8, help="val checks per trial (search.prune_points; "
+                                                                     "the quickstart's)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: as one of the quickstart's "
                                                                    "two pool workers)")
     args = parser.parse_args()
@@ -64,7 +67,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         plain = search("none", args, registry, Path(tmp) / "plain")
         pruned = search(args.pruner, args, registry, Path(tmp) / "pruned")
-    print(f"search: {args.lrs} learning rates x {args.strategies} at {args.shots} shots, final seeds [{args.seeds}]")
+    print(f"search: {args.lrs} learning rates x {args.strategies} at {args.shots} shots, final seeds [{args.seeds}], "
+          f"{args.prune_points} val checks per trial")
     for name, r in (("no pruner", plain), (args.pruner, pruned)):
         print(f"  {name:<20} trials {r['trials']:>3} (pruned {r['pruned']}), samples {r['samples']:>8}, "
               f"train {r['train_s']:7.1f} s, selected lr {r['selected']}, test acc "
