@@ -482,6 +482,13 @@ def status(results: str) -> None:
     if stale:
         click.echo(f"{summarise_stale(stale, len(ids))}; `ftbench run SUITE --results {folder} --rerun-stale` "
                    "reruns them")
+    from ftbench.search import TRIALS_FOLDER
+
+    if (folder / TRIALS_FOLDER).is_dir():
+        trials = load_records(folder / TRIALS_FOLDER, quiet=True)
+        if stale_trials := stale_records(trials):
+            click.echo(f"search trials: {summarise_stale(stale_trials, len(trials))}; --rerun-stale reruns them "
+                       "too (which may change a selection)")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ trials held by another driver, and --rerun-stale over trial records."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -98,7 +99,7 @@ def test_a_trial_held_by_another_driver_is_waited_for_then_run_when_that_driver_
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         claim = ResultsStore(trials_dir).claim_path(trial_id)
-        claim.write_text(json.dumps({"pid": other.pid, "host": os.uname().nodename, "since": time.time()}))
+        claim.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(), "since": time.time()}))
         threading.Timer(1.5, lambda: (other.kill(), other.wait())).start()  # dies, reaped
         t0 = time.time()
         result = invoke("run", str(suite_file), "--results", str(out))
@@ -125,7 +126,7 @@ def test_a_held_trial_whose_record_appears_is_used_not_rerun(tmp_path, monkeypat
     for final in out.glob("*.json"):
         final.unlink()
     claim = ResultsStore(trials_dir).claim_path(json.loads(saved)["id"])
-    claim.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "since": time.time()}))
+    claim.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}))
 
     def finish():  # the other driver writes its record, then releases the claim
         path.write_text(saved)
@@ -149,8 +150,31 @@ def test_rerun_stale_reruns_trials_from_older_code(tmp_path):
     current_text = current.read_text()
     assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
     assert json.loads(old.read_text())["env"]["code"] == record["env"]["code"]  # plain run: kept
+    status = invoke("status", str(out))
+    assert "search trials: 1 of 3 records came from older code" in status.output, status.output
     result = invoke("run", str(suite_file), "--results", str(out), "--rerun-stale")
     assert result.exit_code == 0, result.output
     assert "trials from older code are run again" in result.output
     assert json.loads(old.read_text())["env"]["code"] != record["env"]["code"]  # rerun with today's code
     assert current.read_text() == current_text  # a current trial is not rerun
+
+
+def test_a_claim_held_by_a_zombie_process_is_stale(tmp_path):
+    from ftbench.store import claim_is_stale
+
+    other = subprocess.Popen([sys.executable, "-c", "pass"])
+    while not _zombie(other.pid):  # exited, not reaped: kill(pid, 0) still succeeds
+        time.sleep(0.05)
+    claim = tmp_path / "run.claim"
+    claim.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(), "since": time.time()}))
+    try:
+        assert claim_is_stale(claim)
+    finally:
+        other.wait()
+    claim.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}))
+    assert not claim_is_stale(claim)
+
+
+def _zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
