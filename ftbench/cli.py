@@ -242,14 +242,13 @@ def _selected_text(selection: dict) -> str:
 def _summarise_plan(specs, store, suite, registry) -> None:
     """The runs (searched cells' at their selected values once their trials are
     all recorded), the search's trials, and the totals."""
+    from ftbench.search import TRIALS_FOLDER, cell_key, oracle_strategies, plan_search, planned_trials, searches
     from ftbench.store import ResultsStore
     from ftbench.suite import total_budget
 
-    searched = suite.search or any(s.search for s in suite.strategies)
+    searched = searches(suite)
     runs, waiting = specs, set()
     if searched:
-        from ftbench.search import TRIALS_FOLDER, cell_key, oracle_strategies, plan_search, planned_trials
-
         runs, plans = plan_search(suite, specs, registry, ResultsStore(store.folder / TRIALS_FOLDER))
         waiting = {s.id for s in runs if (plan := plans.get(cell_key(s.cell))) is not None and not plan.selected}
     click.echo(_runs_table(runs, store, waiting))
@@ -452,6 +451,7 @@ def status(results: str) -> None:
     import yaml
 
     from ftbench.provenance import stale_records, summarise_stale
+    from ftbench.search import TRIALS_FOLDER, searches
     from ftbench.store import RESOLVED_SUITE, ResultsStore, load_records
     from ftbench.suite import Suite, expand
 
@@ -464,8 +464,8 @@ def status(results: str) -> None:
         suite = Suite.model_validate(yaml.safe_load(suite_file.read_text()))
         registry = _registry(click.get_current_context())
         specs = expand(suite, registry)
-        if suite.search or any(s.search for s in suite.strategies):  # searched cells' runs at their selected values
-            from ftbench.search import TRIALS_FOLDER, plan_search
+        if searches(suite):  # searched cells' runs at their selected values
+            from ftbench.search import plan_search
 
             specs, _ = plan_search(suite, specs, registry, ResultsStore(folder / TRIALS_FOLDER))
         planned = [s.id for s in specs]
@@ -482,8 +482,6 @@ def status(results: str) -> None:
     if stale:
         click.echo(f"{summarise_stale(stale, len(ids))}; `ftbench run SUITE --results {folder} --rerun-stale` "
                    "reruns them")
-    from ftbench.search import TRIALS_FOLDER
-
     if (folder / TRIALS_FOLDER).is_dir():
         trials = load_records(folder / TRIALS_FOLDER, quiet=True)
         if stale_trials := stale_records(trials):

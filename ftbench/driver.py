@@ -40,8 +40,8 @@ def run_payload(payload: dict) -> dict:
     if not store.claim(spec.id):
         return {"id": spec.id, "status": CLAIMED, "cell": spec.cell, "seed": spec.seed}
     try:
-        if not payload.get("rerun") and store.is_done(spec.id):
-            return store.read(spec.id)
+        if not payload.get("rerun") and (record := store.done_record(spec.id)) is not None:
+            return record
         reason = skip_reason(payload["results"], spec.cell) if payload.get("fail_fast") else None
         if reason:
             from ftbench.runner import skipped_record
@@ -136,8 +136,7 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
 
     def run_trials(batch: list[RunSpec]):
         nonlocal said_stale
-        finished = {} if rerun else {s.id: r for s in batch if trials_store.is_done(s.id)
-                                     and (r := trials_store.read(s.id)) is not None}
+        finished = {} if rerun else {s.id: r for s in batch if (r := trials_store.done_record(s.id)) is not None}
         stale = set(stale_records(list(finished.values()))) if rerun_stale else set()
         if stale and not said_stale:
             log("search: trials from older code are run again (--rerun-stale)")
@@ -159,7 +158,7 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
             while held and not todo:
                 time.sleep(HELD_POLL_S)
                 for spec in list(held):
-                    if trials_store.is_done(spec.id) and (record := trials_store.read(spec.id)) is not None:
+                    if (record := trials_store.done_record(spec.id)) is not None:
                         held.remove(spec)
                         yield record
                     elif claim_is_stale(trials_store.claim_path(spec.id)):
@@ -219,6 +218,7 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     each new kind of failure is printed as soon as it happens. With `calibrate`, the
     speed gate's calibration loop runs right before and after the runs (`ftbench.calibrate`)."""
     from ftbench.pretrain import pretrain_suite
+    from ftbench.search import searches
 
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     if device:
@@ -236,7 +236,7 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     executor = comp.factory(comp.params.model_validate(
         {**(ref.params if name == ref.name else {}), **(executor_params or {})}))
     try:  # one executor for the search's rounds and the final runs: a pool keeps its workers
-        if suite.search or any(s.search for s in suite.strategies):
+        if searches(suite):
             specs = _search(suite, registry, specs, results_dir, executor, rerun, rerun_stale, quiet, plugins, log)
         return _run_specs(suite, registry, executor, specs, store, results_dir, rerun=rerun,
                           rerun_stale=rerun_stale, quiet=quiet, plugins=plugins, fail_fast=fail_fast,
@@ -256,8 +256,8 @@ def _run_specs(suite: Suite, registry, executor, specs: list[RunSpec], store: Re
     outcome = SuiteOutcome(planned=len(specs))
     outcome.checkpoint_names = {CHECKPOINT_PREFIX + pretrain_key(job, registry): PRETRAIN_PREFIX + name
                                 for name, job in suite.pretrain.items()}
-    done = {s.id for s in specs if store.is_done(s.id)}
-    stale = stale_records([r for i in sorted(done) if (r := store.read(i))]) if rerun_stale else {}
+    done = {s.id: r for s in specs if (r := store.done_record(s.id)) is not None}
+    stale = stale_records([done[i] for i in sorted(done)]) if rerun_stale else {}
     todo = specs if rerun else [s for s in specs if s.id not in done or s.id in stale]
     outcome.skipped = len(specs) - len(todo)
     if stale:

@@ -310,6 +310,11 @@ def selection_of(cell: _Cell) -> dict:
                   "rule": SELECTION_RULE}
 
 
+def searches(suite: Suite) -> bool:
+    """Whether a `search:` (suite-wide or on an entry) may tune some strategy."""
+    return suite.search is not None or any(s.search for s in suite.strategies)
+
+
 def planned_trials(suite: Suite, specs: list[RunSpec], plans: dict | None = None) -> str:
     """One line on the search a suite runs before its runs; with `plans`
     (`plan_search`), how far it has got."""

@@ -115,8 +115,12 @@ class ResultsStore:
         runs are run again by the next `ftbench run`: a transient failure (out of
         memory, a lost node) deserves a retry, and a deterministic one just fails
         again with the same record."""
+        return self.done_record(run_id) is not None
+
+    def done_record(self, run_id: str) -> dict | None:
+        """The record of `run_id` when the run is done (`is_done`), else None."""
         record = self.read(run_id)
-        return record is not None and record.get("status") == "ok"
+        return record if record is not None and record.get("status") == "ok" else None
 
     # ------------------------------------------------------------ claims
 

@@ -211,9 +211,9 @@ def _settle_on_driver(payload: dict) -> dict | None:
     spec, store = payload["spec"], ResultsStore(payload["results"])
     if not store.claim(spec.id):
         return {"id": spec.id, "status": CLAIMED, "cell": spec.cell, "seed": spec.seed}
-    if not payload.get("rerun") and store.is_done(spec.id):
+    if not payload.get("rerun") and (record := store.done_record(spec.id)) is not None:
         store.release(spec.id)
-        return store.read(spec.id)
+        return record
     return None
 
 
