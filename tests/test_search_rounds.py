@@ -71,35 +71,58 @@ def test_a_pool_keeps_its_workers_for_the_next_map_until_closed():
     assert second == first and os.getpid() not in first  # a search's rounds share the workers
     pool.close()
     deadline = time.time() + 10
-    while time.time() < deadline and any(os.path.exists(f"/proc/{pid}") and _running(pid) for pid in first):
+    while time.time() < deadline and any(_running(pid) for pid in first):
         time.sleep(0.1)
     assert not any(_running(pid) for pid in first)
 
 
-def _running(pid: int) -> bool:
+def _proc_state(pid: int) -> str | None:
+    """The process's state letter in /proc (Z: zombie), None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return fh.read().rsplit(")", 1)[1].split()[0]
     except OSError:
-        return False
+        return None
+
+
+def _running(pid: int) -> bool:
+    return _proc_state(pid) not in (None, "Z")
+
+
+def _finished_search(tmp_path):
+    """(suite file, results folder, trials folder) of SUITE run to the end."""
+    suite_file, out = tmp_path / "rounds.yaml", tmp_path / "res"
+    suite_file.write_text(SUITE)
+    assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
+    return suite_file, out, out / TRIALS_FOLDER
+
+
+def _lose_a_trial(out, index: int):
+    """Delete the index-th trial record and the final runs (a search killed mid-way);
+    return the trial's path and its record's text."""
+    path = sorted((out / TRIALS_FOLDER).glob("*.json"))[index]
+    text = path.read_text()
+    path.unlink()
+    for final in out.glob("*.json"):
+        final.unlink()
+    return path, text
+
+
+def _hold(trials_dir, run_id: str, pid: int):
+    """Write the claim another driver (process `pid` of this host) holds on `run_id`."""
+    claim = ResultsStore(trials_dir).claim_path(run_id)
+    claim.write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "since": time.time()}))
+    return claim
 
 
 def test_a_trial_held_by_another_driver_is_waited_for_then_run_when_that_driver_dies(tmp_path, monkeypatch):
     monkeypatch.setattr(driver, "HELD_POLL_S", 0.1)
-    suite_file, out = tmp_path / "rounds.yaml", tmp_path / "res"
-    suite_file.write_text(SUITE)
-    assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
-    trials_dir = out / TRIALS_FOLDER
-    lost = sorted(trials_dir.glob("*.json"))[1]
-    trial_id = json.loads(lost.read_text())["id"]
-    lost.unlink()
-    for final in out.glob("*.json"):
-        final.unlink()
+    suite_file, out, trials_dir = _finished_search(tmp_path)
+    _, lost = _lose_a_trial(out, 1)
     # "Another driver": a live process of this host holds the lost trial's claim.
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        claim = ResultsStore(trials_dir).claim_path(trial_id)
-        claim.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(), "since": time.time()}))
+        claim = _hold(trials_dir, json.loads(lost)["id"], other.pid)
         threading.Timer(1.5, lambda: (other.kill(), other.wait())).start()  # dies, reaped
         t0 = time.time()
         result = invoke("run", str(suite_file), "--results", str(out))
@@ -116,17 +139,9 @@ def test_a_trial_held_by_another_driver_is_waited_for_then_run_when_that_driver_
 
 def test_a_held_trial_whose_record_appears_is_used_not_rerun(tmp_path, monkeypatch):
     monkeypatch.setattr(driver, "HELD_POLL_S", 0.1)
-    suite_file, out = tmp_path / "rounds.yaml", tmp_path / "res"
-    suite_file.write_text(SUITE)
-    assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
-    trials_dir = out / TRIALS_FOLDER
-    path = sorted(trials_dir.glob("*.json"))[0]
-    saved = path.read_text()
-    path.unlink()
-    for final in out.glob("*.json"):
-        final.unlink()
-    claim = ResultsStore(trials_dir).claim_path(json.loads(saved)["id"])
-    claim.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}))
+    suite_file, out, trials_dir = _finished_search(tmp_path)
+    path, saved = _lose_a_trial(out, 0)
+    claim = _hold(trials_dir, json.loads(saved)["id"], os.getpid())
 
     def finish():  # the other driver writes its record, then releases the claim
         path.write_text(saved)
@@ -139,10 +154,7 @@ def test_a_held_trial_whose_record_appears_is_used_not_rerun(tmp_path, monkeypat
 
 
 def test_rerun_stale_reruns_trials_from_older_code(tmp_path):
-    suite_file, out = tmp_path / "rounds.yaml", tmp_path / "res"
-    suite_file.write_text(SUITE)
-    assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
-    trials_dir = out / TRIALS_FOLDER
+    suite_file, out, trials_dir = _finished_search(tmp_path)
     old, current = sorted(trials_dir.glob("*.json"))[:2]
     record = json.loads(old.read_text())
     record["env"]["code"] = {m: "0" * len(d) for m, d in record["env"]["code"].items()}
@@ -163,18 +175,10 @@ def test_a_claim_held_by_a_zombie_process_is_stale(tmp_path):
     from ftbench.store import claim_is_stale
 
     other = subprocess.Popen([sys.executable, "-c", "pass"])
-    while not _zombie(other.pid):  # exited, not reaped: kill(pid, 0) still succeeds
+    while _proc_state(other.pid) != "Z":  # exited, not reaped: kill(pid, 0) still succeeds
         time.sleep(0.05)
-    claim = tmp_path / "run.claim"
-    claim.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(), "since": time.time()}))
     try:
-        assert claim_is_stale(claim)
+        assert claim_is_stale(_hold(tmp_path, "run", other.pid))
     finally:
         other.wait()
-    claim.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}))
-    assert not claim_is_stale(claim)
-
-
-def _zombie(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    assert not claim_is_stale(_hold(tmp_path, "run", os.getpid()))
