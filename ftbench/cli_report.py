@@ -12,7 +12,7 @@ from ftbench import stats
 from ftbench.errors import FtbenchError, UserInputError
 from ftbench.plots import write_plots
 from ftbench.render import FORMATS, render
-from ftbench.report import METRICS, build_report
+from ftbench.report import METRICS, TEST_SET, build_report
 from ftbench.store import load_records
 
 
@@ -40,16 +40,20 @@ _OTHER_FORMATS = ", ".join(f for f in tabulate_formats
               show_default=True, help="Significance level of the tests and markers.")
 @click.option("--margin", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
               help="Equivalence margin in points: TOST 'p ≈' and 'matches scratch@full' claim |Δ| < margin.")
+@click.option("--test-set", "test_set", type=click.Choice(TEST_SET), default="include", show_default=True,
+              help="include: test accuracies get two-level intervals and tests (seeds and the test set's examples "
+                   "both sampled) where records hold per-example bits; ignore: seeds only.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write PNG figures into this folder (needs `pip install ftbench[plots]`).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the tables to this file instead of standard output.")
 def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: str, test: str, metric: str,
-           alpha: float, margin: float, plots_dir: Path | None, output: Path | None) -> None:
+           alpha: float, margin: float, test_set: str, plots_dir: Path | None, output: Path | None) -> None:
     """Tables and statistics over the runs in RESULTS_DIR: accuracy with paired tests
     against a baseline, training time and cost, data efficiency, domain shift,
     forgetting, a summary per strategy and ranks across tasks. Cells with failed or
-    missing seeds are listed, never silently averaged.
+    missing seeds are listed, never silently averaged. The suite's primary
+    comparisons (`primary:`, read from the folder's suite.resolved.yaml) come first.
 
     Example:
 
@@ -64,7 +68,8 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
 
         records = load_records(results_dir)
         result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
-                              test=test, alpha=alpha, metric=metric, margin=margin)
+                              test=test, alpha=alpha, metric=metric, margin=margin, test_set=test_set,
+                              primary=_primary(results_dir))
         result.table("summary").notes.extend(report_notes(records))  # hardware-dependent, near chance
         text = _html(result, results_dir) if fmt == "html" else render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
@@ -84,6 +89,21 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
         click.echo(text, nl=False)
     if plots_dir:
         click.echo(f"wrote {len(written)} figure(s) to {plots_dir}", err=True)
+
+
+def _primary(results_dir: Path) -> list[dict]:
+    """The suite's primary comparisons, from the results folder's resolved suite (none without one)."""
+    import yaml
+
+    from ftbench.store import RESOLVED_SUITE
+
+    suite = results_dir / RESOLVED_SUITE
+    try:
+        raw = yaml.safe_load(suite.read_text()) if suite.exists() else None
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserInputError(f"cannot read {suite}: {exc}; rerun `ftbench run` to rewrite it") from exc
+    primary = (raw or {}).get("primary") if isinstance(raw, dict) else None
+    return primary if isinstance(primary, list) else []
 
 
 def _html(result, results_dir: Path) -> str:

@@ -72,7 +72,7 @@ def _align(table: Table) -> list[str]:
 _LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"} | {"~": r"\textasciitilde{}", "^": r"\^{}",
                                                     "\\": r"\textbackslash{}"}
 # Characters that pdflatex does not know without extra packages.
-_LATEX_UNICODE = {"±": r"$\pm$", "†": r"$^\dagger$", "Δ": r"$\Delta$", "α": r"$\alpha$", "χ²": r"$\chi^2$",
+_LATEX_UNICODE = {"±": r"$\pm$", "†": r"$^\dagger$", "Δ": r"$\Delta$", "δ": r"$\delta$", "α": r"$\alpha$", "χ²": r"$\chi^2$",
                   "×": r"$\times$", "−": "-", "–": "--", "—": "---", "≥": r"$\geq$", "≈": r"$\approx$"}
 
 

@@ -9,6 +9,7 @@ where the YAML has it, its line.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import itertools
 import json
@@ -251,6 +252,18 @@ class MatrixRule(_Strict):
     seed: Seed | None = None
 
 
+class PrimaryComparison(_Strict):
+    """One question the study declares before its runs: is `strategy` better than,
+    worse than or equivalent to `vs`? Optionally at one backbone, dataset or data
+    amount only (labels); otherwise at every task where both ran."""
+
+    strategy: str = Field(description="the strategy label under test")
+    vs: str = Field(description="the strategy label it is compared with")
+    backbone: str | None = None
+    dataset: str | None = None
+    data: str | None = None
+
+
 class Suite(_Strict):
     name: str = Field(description="names the results folder: results/<name>")
     description: str = ""
@@ -264,6 +277,9 @@ class Suite(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     search: SearchConfig | None = Field(None, description="hyperparameter search for every strategy (docs/suite.md)")
+    primary: list[PrimaryComparison] = Field(
+        default_factory=list, description="the study's primary comparisons, declared before the runs: the report's "
+                                          "one confirmatory family (not part of any run's config or id)")
     exclude: list[MatrixRule] = Field(default_factory=list)
     include: list[MatrixRule] = Field(default_factory=list)
     executor: ComponentRef = Field(default_factory=lambda: ComponentRef(name="sequential"))
@@ -595,10 +611,29 @@ def _check_semantics(suite: Suite, lines: dict[tuple, int], registry) -> list[st
                 if value is not None and value not in values:
                     problems.append(f"{_where((key, i, field), lines)}: '{value}' matches no {field} "
                                     f"(labels: {', '.join(values)})")
+    problems += _check_primary(suite, lines, known)
     problems += _check_search(suite, lines, registry)
     problems += _check_duplicate_runs(suite, lines, registry)
     if registry is not None:
         problems += _check_components(suite, lines, registry)
+    return problems
+
+
+def _check_primary(suite: Suite, lines: dict[tuple, int], known: dict[str, list[str]]) -> list[str]:
+    """Every label a primary comparison names is one of the suite's."""
+    problems = []
+    for i, entry in enumerate(suite.primary):
+        for key, kind in (("strategy", "strategy"), ("vs", "strategy"), ("backbone", "backbone"),
+                          ("dataset", "dataset"), ("data", "data")):
+            value = getattr(entry, key)
+            if value is not None and value not in known[kind]:
+                close = difflib.get_close_matches(value, known[kind], n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                problems.append(f"{_where(('primary', i, key), lines)}: '{value}' is no {kind} of this suite{hint} "
+                                f"({kind} labels: {', '.join(known[kind])})")
+        if entry.strategy == entry.vs:
+            problems.append(f"{_where(('primary', i), lines)}: compares '{entry.strategy}' with itself; name two "
+                            "different strategies")
     return problems
 
 

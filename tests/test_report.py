@@ -76,7 +76,8 @@ def test_every_table_states_seeds_interval_and_test(fixture_report):
         assert "seeds per" in notes and ("95% CI half-width" in notes or "[95% CI]" in notes), table.key
         assert "paired t-test" in notes, table.key
     acc = " ".join(fixture_report.table("accuracy").notes)
-    assert "paired t-test vs full on matched seeds, raw and Holm-Bonferroni over 12 comparisons" in acc
+    assert "paired t-test vs full on matched seeds (over seeds only), raw and adjusted in the table's family" in acc
+    assert "its 30 hypotheses (12 equivalence tests (±1), 18 pairs) are Holm-adjusted together" in acc
     assert "n = 2–3 seeds per cell (of 3 in the study); see Incomplete cells" in acc
 
 
@@ -149,7 +150,8 @@ def test_wilcoxon_and_bootstrap_options():
 def test_wilcoxon_with_too_few_seeds_says_it_cannot_be_significant():
     five = rp.build_report(_planted(5.0, seeds=5), test="wilcoxon")
     row = five.table("accuracy").rows[1]
-    assert row[9].value == pytest.approx(sps.wilcoxon([1, 2, 3, 4, 5], [0] * 5).pvalue)  # 0.0625: the floor
+    assert row[8].value == pytest.approx(sps.wilcoxon([1, 2, 3, 4, 5], [0] * 5).pvalue)  # 0.0625: the floor
+    assert row[9].value >= row[8].value  # adjusted in the table's family
     assert any("with 5 pairs the Wilcoxon test cannot give p below 0.0625" in n
                for n in five.table("accuracy").notes)
     six = rp.build_report(_planted(5.0, seeds=6), test="wilcoxon")
@@ -172,7 +174,8 @@ def test_bad_options_are_user_errors():
 
 
 def test_any_tabulate_format_renders(fixture_report):
-    assert rr.render(fixture_report, "rounded_outline").startswith("Summary per strategy\n╭")
+    text = rr.render(fixture_report, "rounded_outline")
+    assert text.startswith("Primary comparisons (confirmatory): none declared") and "\nSummary per strategy\n╭" in text
 
 
 # ------------------------------------------------------------------ the command

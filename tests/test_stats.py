@@ -45,7 +45,7 @@ def test_identical_seeds_give_a_point_interval():
 
 @pytest.mark.parametrize("method", ["percentile", "bca"])
 def test_bootstrap_is_seeded_and_matches_scipy(method):
-    xs = X + Y  # 10 seeds: the bootstrap is used from BOOTSTRAP_MIN_N on
+    xs = X + Y + [x + 0.3 for x in X] + [y - 0.2 for y in Y]  # 20 seeds: the bootstrap is used from BOOTSTRAP_MIN_N on
     a = stats.summarize(xs, interval=method, seed=3)
     b = stats.summarize(xs, interval=method, seed=3)
     ref = sps.bootstrap((np.array(xs),), np.mean, n_resamples=stats.BOOTSTRAP_RESAMPLES,
@@ -237,21 +237,19 @@ def test_weighted_iqm_gives_each_task_equal_weight():
     assert math.isnan(stats.iqm_interval([[80.0], [70.0]])[1])  # one seed per task: no bootstrap interval
 
 
-def test_normalize_tasks_is_min_max_per_task():
-    out = stats.normalize_tasks({"a": {"x": [50.0, 60.0], "y": [70.0]}, "b": {"x": [90.0], "y": [91.0]}})
-    assert out["a"]["x"].tolist() == [0.0, 50.0] and out["a"]["y"].tolist() == [100.0]
-    assert out["b"]["x"].tolist() == [0.0] and out["b"]["y"].tolist() == [100.0]
+def test_chance_normalize_uses_fixed_reference_scores():
+    assert stats.chance_normalize([10.0, 55.0, 100.0], 10.0).tolist() == [0.0, 50.0, 100.0]
+    assert stats.chance_normalize([50.0], 0.0).tolist() == [50.0]
 
 
 def test_hedges_gz_interval_matches_noncentral_t():
     diff = np.subtract(X, Y)
     g, low, high = stats.hedges_gz(diff)
     n, dz = len(diff), diff.mean() / diff.std(ddof=1)
-    assert g == pytest.approx(dz * (1 - 3 / (4 * (n - 1) - 1)))
+    assert g == pytest.approx(dz * (1 - 3 / (4 * (n - 1) - 1)))  # J on the point only
     t = dz * math.sqrt(n)
-    j = 1 - 3 / (4 * (n - 1) - 1)
-    assert sps.nct.cdf(t, n - 1, high / j * math.sqrt(n)) == pytest.approx(0.025, abs=1e-6)
-    assert sps.nct.cdf(t, n - 1, low / j * math.sqrt(n)) == pytest.approx(0.975, abs=1e-6)
+    assert sps.nct.cdf(t, n - 1, high * math.sqrt(n)) == pytest.approx(0.025, abs=1e-6)
+    assert sps.nct.cdf(t, n - 1, low * math.sqrt(n)) == pytest.approx(0.975, abs=1e-6)
     assert low < g < high
     assert all(math.isnan(v) for v in stats.hedges_gz([1.0, 1.0, 1.0]))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from ftbench import stats
-from ftbench.report.core import _CELL_HEADERS, Cell, Est, Table, _cell_rows, _Ctx, _mark, _seed_note, source_metric
+from ftbench.report.core import (_CELL_HEADERS, Cell, Est, Family, Table, _cell_rows, _Ctx, _mark, _seed_note,
+                                 source_metric)
 
 
 def _forgetting_table(ctx: _Ctx) -> tuple[Table, dict[Cell, dict[int, float]]]:
@@ -30,14 +31,16 @@ def _forgetting_table(ctx: _Ctx) -> tuple[Table, dict[Cell, dict[int, float]]]:
     for cell, row in zip(cells, rows):
         if cell.strategy == ctx.scratch:
             row[5:] = ["n/a"] * 4
+    family = Family(ctx.alpha)
     for col, higher in ((6, True), (7, False), (8, True)):
-        _mark(rows, [c.task for c in cells], col, higher, ctx)
+        _mark(rows, [c.task for c in cells], col, higher, ctx, family)
+    family.close()
     notes = [_seed_note([r[6] for r in rows if isinstance(r[6], Est)], study),
              stats.interval_label(ctx.interval, ctx.confidence),
              f"source-task {ctx.metric} before and after fine-tuning; drop = before − after (points); "
              "retention = after / before × 100",
              f"{ctx.scratch}: n/a, as it starts from random weights, not the pretrained model whose source accuracy "
              "'before' is, so there is nothing it could forget",
-             ctx.marker_note("within each backbone/dataset/data (lower drop)")]
+             ctx.marker_note("within each backbone/dataset/data (lower drop)"), family.note()]
     headers = [*_CELL_HEADERS, "Before", "After", "Drop", "Retention %"]
     return Table("forgetting", title, headers, rows, notes), drop

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ftbench import stats
-from ftbench.report.core import Cell, Est, Table, _Ctx, _mark, _seed_note, timing
+from ftbench.report.core import Cell, Est, Family, Table, _Ctx, _mark, _seed_note, timing
 
 
 def _seedwise(ctx: _Ctx, data: dict[Any, dict[int, float]], split: Callable[[Any], tuple[str, Any]],
@@ -56,9 +56,11 @@ def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
             f"{wtl.count(1)}/{wtl.count(0)}/{wtl.count(-1)}" if wtl else "—")
         rows.append([s, columns[0][0].get(s, Est(math.nan)), record,
                      *(col.get(s, Est(math.nan)) for col, _ in columns[1:])])
+    family = Family(ctx.alpha)
     for col, higher in ((1, True), (3, False), (4, True), *((5 + i, True) for i in range(len(shifts))),
                         (5 + len(shifts), False)):
-        _mark(rows, [0] * len(rows), col, higher, ctx)
+        _mark(rows, [0] * len(rows), col, higher, ctx, family, labels=1, log=col == 3)
+    family.close()
     counts = [n for _, n in columns]
     er_counts = "".join(f"{n} for ER {name}, " for name, n in zip(shifts, counts[3:-1]))
     notes = [_seed_note([e for r in rows for e in r[1:] if isinstance(e, Est)], ctx.study).replace("per cell",
@@ -66,10 +68,12 @@ def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
              f"{stats.interval_label(ctx.interval, ctx.confidence)}: per seed, the mean over the tasks every "
              f"strategy ran ({counts[0]} backbone/dataset/data for Acc, {counts[1]} for Train s, {counts[2]} "
              f"backbone/dataset for AUC, {er_counts}{counts[-1]} for Drop); Train s is a geometric mean with a "
-             "log-scale interval; ER: effective robustness per shifted set, never averaged over shift types",
+             "log-scale interval (markers on the log scale too); ER: effective robustness per shifted set, never averaged over "
+             "shift types (here over seeds only: the fit's own uncertainty is in the Domain shift table's intervals)",
              f"W/T/L vs {ctx.baseline}: tasks where the strategy is significantly better / not shown different / worse "
-             f"(accuracy table: {stats.test_label(ctx.test)}, Holm-adjusted p < {ctx.alpha:g})",
-             ctx.marker_note("(lower Train s and Drop)").replace("the group's pairs", "the strategies' pairs")]
+             f"(the accuracy table's Δ tests, adjusted in that table's family, p < {ctx.alpha:g}): a count of that "
+             "table's claims, not new tests",
+             ctx.marker_note("(lower Train s and Drop)"), family.note()]
     notes += ctx.study.notes
     headers = ["Strategy", "Acc (%)", f"W/T/L vs {ctx.baseline}", "Train s", "Data AUC",
                *(f"ER {name}" for name in shifts), "Drop"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ftbench.report.core import _CELL_HEADERS, Num, Table, _cell_rows, _Ctx, _mark, _seed_note, time_to_target, timing
+from ftbench.report.core import (_CELL_HEADERS, Family, Num, Table, _cell_rows, _Ctx, _mark, _seed_note, time_to_target,
+                                 timing)
 
 
 def _time_table(ctx: _Ctx) -> Table:
@@ -19,8 +20,10 @@ def _time_table(ctx: _Ctx) -> Table:
         trainable, total = (params[0].get("trainable"), params[0].get("total")) if params else (None, None)
         share = trainable / total * 100 if trainable is not None and total else None
         row[9:] = [reached, Num(trainable, ",d"), Num(share, ".2f")]
+    family = Family(ctx.alpha)
     for col, higher in ((5, False), (6, False), (7, True), (8, False)):
-        _mark(rows, [c.task for c in cells], col, higher, ctx)
+        _mark(rows, [c.task for c in cells], col, higher, ctx, family, log=True)
+    family.close()
     envs = [r.get("env") or {} for runs in study.ok.values() for r in runs.values()]
     devices = sorted({f"{e['device']} ({e.get('device_name')})" for e in envs if e.get("device")}) or ["unknown"]
     notes = [_seed_note([r[5] for r in rows], study),
@@ -28,7 +31,9 @@ def _time_table(ctx: _Ctx) -> Table:
              "is asymmetric and never below zero",
              "time to target: seconds of training until val accuracy reached the suite's target, over the "
              "seeds that reached it (reached = seeds reaching it / ok seeds)",
-             ctx.marker_note("within each backbone/dataset/data (lower time, higher samples/s)"),
+             ctx.marker_note("within each backbone/dataset/data (lower time, higher samples/s), tested on the "
+                             "log scale (ratios), as the geometric means are shown"),
+             family.note(),
              f"measured on: {', '.join(devices)}" + ("; times from different devices do not compare"
                                                       if len(devices) > 1 else "")]
     headers = [*_CELL_HEADERS, "Wall s", "Train s", "Samples/s", "To target s", "Reached", "Trainable",

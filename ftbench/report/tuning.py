@@ -90,15 +90,16 @@ def _sensitivity_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
     by_strategy: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     trials: dict[str, list[int]] = defaultdict(list)
     for cell, sel in sels.items():
-        accs = [t["val_acc"] if t["state"] == "complete" else t.get("val_acc_at_stop")
-                for t in sel.get("trial_results", []) if t["state"] in ("complete", "pruned")]
-        accs = [a for a in accs if a is not None]
+        # a pruned trial stopped early: its accuracy then is no measure of its hyperparameters
+        accs = [t["val_acc"] for t in sel.get("trial_results", [])
+                if t.get("state") == "complete" and t.get("val_acc") is not None]
         if len(accs) >= 2:
             by_strategy[cell.strategy].append(sensitivity(accs))
             trials[cell.strategy].append(len(accs))
     title = "Sensitivity to hyperparameters"
     if not by_strategy:
-        return Table("sensitivity", title, [], empty="no search with two or more completed or pruned trials")
+        return Table("sensitivity", title, [], empty="no search with two or more completed trials (pruned trials "
+                                                     "do not count: they stopped before their accuracy was known)")
     rows = []
     for strategy in sorted(by_strategy, key=ctx.strategy_key):
         gap, iqr, near = np.mean(by_strategy[strategy], axis=0)
@@ -109,8 +110,8 @@ def _sensitivity_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
              "strategy's cells: a method whose best is far above its median needs its search",
              "Best − median: best trial minus the median trial; IQR: interquartile range of the trials; "
              "Within 1 pt %: share of trials within 1 point of the best",
-             "a pruned trial counts at the validation accuracy it had when stopped (below its cell's "
-             "median then); failed trials are left out"]
+             "completed trials only: a pruned trial stopped early, so its accuracy then measures when it was "
+             "stopped, not its hyperparameters; cells with fewer than 2 completed trials are left out (Cells)"]
     headers = ["Strategy", "Cells", "Trials", "Best − median", "IQR", "Within 1 pt %"]
     return Table("sensitivity", title, headers, rows, notes, label_cols=1)
 

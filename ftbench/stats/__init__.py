@@ -8,18 +8,22 @@ statsmodels. Accuracies are percentages. Every method is chosen to stay honest a
 the 3-5 seeds people run: see README's "How to read the report".
 """
 
-from ftbench.stats.across_tasks import (FRIEDMAN_EXACT_TASKS, Friedman, average_ranks, friedman, iqm, iqm_interval,
-                                        nemenyi_cd, normalize_tasks, probability_of_improvement)
-from ftbench.stats.axes import LinearFit, data_auc, effective_robustness, forgetting, robustness_fit
-from ftbench.stats.paired import (TESTS, BestSet, Paired, PairedTest, best_set, hedges_gz, holm, match_seeds,
-                                  paired_test, power_paired, test_label, tost_paired, wilcoxon_min_p)
-from ftbench.stats.seeds import (BOOTSTRAP_MIN_N, BOOTSTRAP_RESAMPLES, INTERVALS, Interval, Summary, interval_label,
-                                 summarize, summarize_log, welch_diff)
-from ftbench.stats.test_set import mcnemar_p, wilson
+from ftbench.stats.across_tasks import (FRIEDMAN_EXACT_TASKS, Friedman, average_ranks, chance_normalize, friedman,
+                                        iqm, iqm_interval, nemenyi_cd, probability_of_improvement)
+from ftbench.stats.axes import (MIN_REFERENCE_RUNS, MIN_REFERENCE_SPREAD, LinearFit, data_auc, effective_robustness,
+                                er_summary, forgetting, robustness_fit)
+from ftbench.stats.paired import (GRID_TOLERANCE, TESTS, BestSet, Paired, PairedTest, PairResult, best_of, best_set,
+                                  hedges_gz, holm, match_seeds, on_grid, pair_tests, paired_test, power_paired,
+                                  sign_flip_p, test_label, tost_paired, wilcoxon_min_p)
+from ftbench.stats.seeds import (ALL_EQUAL, BOOTSTRAP_MIN_N, BOOTSTRAP_RESAMPLES, INTERVALS, Interval, Summary,
+                                 interval_label, noninferiority_p, summarize, summarize_log, welch_diff)
+from ftbench.stats.test_set import TwoLevel, mcnemar_p, t_interval, two_level, wilson
 
-__all__ = ["BOOTSTRAP_MIN_N", "BOOTSTRAP_RESAMPLES", "FRIEDMAN_EXACT_TASKS", "INTERVALS", "TESTS", "BestSet",
-           "Friedman", "Interval", "LinearFit", "Paired", "PairedTest", "Summary", "average_ranks", "best_set",
-           "data_auc", "effective_robustness", "forgetting", "friedman", "hedges_gz", "holm", "interval_label", "iqm",
-           "iqm_interval", "match_seeds", "mcnemar_p", "nemenyi_cd", "normalize_tasks", "paired_test",
-           "power_paired", "probability_of_improvement", "robustness_fit", "summarize", "summarize_log",
-           "test_label", "tost_paired", "welch_diff", "wilcoxon_min_p", "wilson"]
+__all__ = ["ALL_EQUAL", "BOOTSTRAP_MIN_N", "BOOTSTRAP_RESAMPLES", "FRIEDMAN_EXACT_TASKS", "GRID_TOLERANCE",
+           "INTERVALS", "MIN_REFERENCE_RUNS", "MIN_REFERENCE_SPREAD", "TESTS", "BestSet", "Friedman", "Interval",
+           "LinearFit", "PairResult", "Paired", "PairedTest", "Summary", "TwoLevel", "average_ranks", "best_of",
+           "best_set", "chance_normalize", "data_auc", "effective_robustness", "er_summary", "forgetting",
+           "friedman", "hedges_gz", "holm", "interval_label", "iqm", "iqm_interval", "match_seeds", "mcnemar_p",
+           "nemenyi_cd", "noninferiority_p", "on_grid", "pair_tests", "paired_test", "power_paired",
+           "probability_of_improvement", "robustness_fit", "sign_flip_p", "summarize", "summarize_log",
+           "t_interval", "test_label", "tost_paired", "two_level", "welch_diff", "wilcoxon_min_p", "wilson"]

@@ -1,5 +1,5 @@
 """Strategies across tasks: average ranks, Friedman with Nemenyi's critical
-difference, the IQM of normalised scores and the probability of improvement."""
+difference, the IQM of chance-normalised scores and the probability of improvement."""
 
 from __future__ import annotations
 
@@ -111,7 +111,12 @@ def iqm_interval(tasks: list[Sequence[float]], *, confidence: float = 0.95, reps
     """IQM of all runs pooled over tasks, each task weighing the same whatever its
     seed count (a run weighs 1 / its task's seeds), and its stratified bootstrap
     percentile interval (seeds resampled within each task; Agarwal et al. 2021). With
-    one seed in every task there is nothing to resample: the interval is nan."""
+    one seed in every task there is nothing to resample: the interval is nan.
+
+    Not rliable's aggregate_iqm: that is scipy's trim_mean of a runs x tasks matrix,
+    which drops whole values; here a value straddling a quartile counts in part, so
+    the two agree when runs x tasks is a multiple of 4 and every task has the same
+    seeds."""
     arrays = [np.asarray(t, dtype=float) for t in tasks]
     w = np.concatenate([np.full(len(a), 1 / len(a)) for a in arrays])
     point = float(_weighted_iqm(np.concatenate(arrays)[None], w)[0])
@@ -123,17 +128,17 @@ def iqm_interval(tasks: list[Sequence[float]], *, confidence: float = 0.95, reps
     return point, float(low), float(high)
 
 
-def normalize_tasks(tasks: dict[object, dict[object, Sequence[float]]]) -> dict[object, dict[object, np.ndarray]]:
-    """Per task, scores min-max normalised over every run of every strategy of that
-    task to [0, 100] (0 = the task's worst run, 100 = its best), so tasks of different
-    difficulty weigh alike. `tasks` is task -> strategy -> values."""
-    out = {}
-    for task, by_strategy in tasks.items():
-        every = np.concatenate([np.asarray(v, dtype=float) for v in by_strategy.values()])
-        lo, span = every.min(), np.ptp(every)
-        out[task] = {s: (np.asarray(v, dtype=float) - lo) / span * 100 if span > 0 else np.full(len(v), 50.0)
-                     for s, v in by_strategy.items()}
-    return out
+def chance_normalize(values: Sequence[float], chance: float) -> np.ndarray:
+    """Accuracies (%) rescaled to fixed reference scores: chance (100 / classes) is 0
+    and a perfect score 100, so a task's normalised scores do not depend on which
+    strategies ran or on any estimate (Agarwal et al. 2021 normalise to fixed
+    reference scores too). Below chance is negative.
+
+    >>> chance_normalize([55.0, 100.0], 10.0).tolist()
+    [50.0, 100.0]
+    """
+    x = np.asarray(values, dtype=float)
+    return (x - chance) / (100.0 - chance) * 100 if chance < 100 else np.full(len(x), math.nan)
 
 
 def probability_of_improvement(x_tasks: list[Sequence[float]], y_tasks: list[Sequence[float]], *,
