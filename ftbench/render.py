@@ -141,7 +141,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, Est):
         return value.to_json()
     if isinstance(value, Num):
-        return json_number(value.value)
+        return value.to_json()
     return value
 
 

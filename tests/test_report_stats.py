@@ -12,6 +12,7 @@ import pytest
 from statsmodels.stats.power import TTestPower
 
 from ftbench import render as rr
+from ftbench import stats
 from ftbench import report as rp
 from ftbench.errors import UserInputError
 from ftbench.evaluate import encode_correct
@@ -214,3 +215,112 @@ def test_latex_output_is_ascii_for_pdflatex():
     records = make_records(seeds=2, datasets=("digits", "letters"), data=(0, 2))
     text = rr.render(rp.build_report(records, interval="percentile"), "latex")
     assert [c for c in text if ord(c) > 127] == []
+
+
+# ------------------------------------------------------------------ issue 24: audit, round two
+
+
+def _one_example_behind(seeds: int, n_test: int = 540) -> list[dict]:
+    """'worse' gets exactly one more test example wrong than 'full' on every seed; float32 x 100 like a record."""
+    recs = []
+    for strategy, lost in (("full", 0), ("worse", 1)):
+        for s in range(seeds):
+            k = n_test - 3 - s - lost
+            rec = copy.deepcopy(_one_task(1)[0])
+            rec["cell"]["strategy"], rec["seed"], rec["id"] = strategy, s, f"{strategy}-{s}"
+            rec["metrics"]["test"] |= {"acc": float(np.float32(k / n_test) * np.float32(100)), "n": n_test}
+            recs.append(rec)
+    return recs
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 5])
+def test_one_example_behind_on_every_seed_gives_the_exact_sign_flip_p(seeds):
+    recs = _one_example_behind(seeds)
+    diffs = [r["metrics"]["test"]["acc"] for r in recs[seeds:]]
+    assert np.ptp(np.subtract(diffs, [r["metrics"]["test"]["acc"] for r in recs[:seeds]])) > 0  # float32 noise
+    report = rp.build_report(recs)  # no crash (g_z's root-finding raised at 3+ pairs)
+    row = _row(report, "accuracy", "worse")
+    assert row[8].value == pytest.approx(2 / 2 ** seeds)
+    assert row[7].agree and "all seeds equal" in row[7].text()
+    assert math.isnan(row[10].mean)  # no g_z without variance
+    assert "<0.001" not in rr.render(report, "terminal")
+
+
+def _degenerate_studies() -> dict[str, list[dict]]:
+    base = make_records(seeds=3, datasets=("digits",), data=(0, 2))
+    same = copy.deepcopy(base)
+    for rec in same:  # every strategy and seed identical: no variance anywhere
+        rec["metrics"]["test"]["acc"] = 90.0
+        rec["metrics"]["shifted"] = {"noise": {"acc": 80.0, "n": 540}}
+        rec["metrics"]["source"]["after"]["acc"] = 99.1
+        rec["timing"] = {"wall_s": 2.0, "train_s": 1.0, "samples_per_s": 100.0}
+    zero = copy.deepcopy(base)
+    for rec in zero:  # zero times, 0% and 100% accuracy, a NaN metric
+        rec["timing"] = {"wall_s": 0.0, "train_s": 0.0, "samples_per_s": 0.0}
+        rec["metrics"]["test"]["acc"] = 100.0 if rec["seed"] else 0.0
+        rec["metrics"]["source"]["after"]["acc"] = float("nan")
+    one = make_records(seeds=1, datasets=("digits",), data=(0, 1, 2))
+    return {"identical": same, "extremes": zero, "one seed": one, "one example behind": _one_example_behind(3)}
+
+
+@pytest.mark.parametrize("name", ["identical", "extremes", "one seed", "one example behind"])
+def test_degenerate_inputs_never_fail_a_table(name):
+    records = _degenerate_studies()[name]
+    report = rp.build_report(records, primary=[{"strategy": "scratch", "vs": "full"}])
+    for table in report.tables:
+        assert not (table.empty or "").startswith("could not be computed"), (table.key, table.empty)
+    for fmt in rr.FORMATS:
+        text = rr.render(report, fmt)
+        assert "± 0.0 " not in text and "± 0.0\n" not in text and "nan" not in text.replace("nan)", "")
+
+
+def test_json_keeps_rank_markers_and_rounds_p_by_significant_digits():
+    report = rp.build_report(make_records(seeds=3, datasets=("digits", "letters"), data=(1,)))
+    report.table("accuracy").rows[1][8].value = 1.8e-6
+    data = json.loads(rr.render(report, "json"))
+    ranks = next(t for t in data["tables"] if t["key"] == "ranks")
+    assert {r[1]["mark"] for r in ranks["rows"]} & {rp.BEST}
+    acc = next(t for t in data["tables"] if t["key"] == "accuracy")
+    assert acc["rows"][1][8] == 1.8e-6
+
+
+def test_effective_robustness_is_na_without_a_usable_reference_line():
+    records = make_records(seeds=3, datasets=("digits",), data=(2,), strategies=("full", "linear-probe"))
+    report = rp.build_report(records)  # 3 reference runs of one strategy
+    rows = report.table("shift").rows
+    assert all(r[9] == "n/a" for r in rows)
+    assert any("effective robustness n/a: 3 reference runs, fewer than 6" in n for n in report.table("shift").notes)
+    full = rp.build_report(make_records(seeds=3, datasets=("digits",), data=(0, 1, 2)))
+    er = [r[9] for r in full.table("shift").rows]
+    assert all(isinstance(e, rp.Est) for e in er)
+    seeds_only = [stats.summarize(list(e.by_seed.values())) for e in er]
+    assert all(e.high - e.low > s.high - s.low for e, s in zip(er, seeds_only))  # the fit's uncertainty is in
+
+
+def test_two_level_intervals_come_from_per_example_bits_and_the_note_says_so():
+    rng = np.random.default_rng(1)
+    recs = _one_task(seeds=4)
+    difficulty = rng.beta(2, 0.3, 540)  # examples differ: some hard for every seed, most easy
+    for rec in recs:
+        bits = rng.random(540) < difficulty
+        rec["metrics"]["test"] |= {"correct": encode_correct(bits), "acc": bits.mean() * 100}
+    est = _row(rp.build_report(recs), "accuracy", "full")[5]
+    level = stats.two_level(np.stack([rp.correct_bits(r) for r in recs]))
+    assert (est.low, est.high) == pytest.approx(stats.t_interval(est.mean, level.var, level.df))
+    notes = " ".join(rp.build_report(recs).table("accuracy").notes)
+    assert "two-level: over seeds and the test set's examples" in notes
+    ignored = _row(rp.build_report(recs, test_set="ignore"), "accuracy", "full")[5]
+    assert ignored.high - ignored.low < est.high - est.low
+
+
+def test_primary_comparisons_come_first_with_their_own_family():
+    base = _one_task(seeds=5)
+    records = base + _twin(base, "lp-ft", [-3.1, -2.8, -3.3, -2.9, -3.0])
+    report = rp.build_report(records, primary=[{"strategy": "lp-ft", "vs": "full"}])
+    first = report.tables[0]
+    assert first.key == "primary" and first.rows[0][3:5] == ["lp-ft", "full"]
+    assert first.rows[0][-1] == "worse than full"
+    assert "2 tests of this table" in " ".join(first.notes)
+    assert "exploratory" in " ".join(report.table("accuracy").notes)
+    with pytest.raises(UserInputError, match="must name a `strategy`"):
+        rp.build_report(records, primary=[{"strategy": "lp-ft"}])

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ftbench.report.accuracy import _accuracy_table
-from ftbench.report.core import (BEST, METRICS, TIED, UNTESTED, Cell, Est, Num, Ranking, Report, Study, Table, _Ctx,
+from ftbench.report.core import (BEST, correct_bits, METRICS, TIED, UNTESTED, Cell, Est, Num, Ranking, Report, Study, Table, _Ctx,
                                  json_number, load_study, shifted_mean, source_metric, split_metric,
                                  time_to_target, timing)
 from ftbench.report.data_efficiency import _data_table
@@ -30,7 +30,7 @@ from ftbench.report.summary import _summary_table
 from ftbench.report.time import _time_table
 from ftbench.report.tuning import oracle_warning, tuning_tables
 
-__all__ = ["TEST_SET", "BEST", "METRICS", "TIED", "UNTESTED", "Cell", "Est", "Num", "Ranking", "Report", "Study", "Table",
+__all__ = ["TEST_SET", "BEST", "correct_bits", "METRICS", "TIED", "UNTESTED", "Cell", "Est", "Num", "Ranking", "Report", "Study", "Table",
            "build_report", "json_number", "load_study", "shifted_mean", "source_metric", "split_metric",
            "time_to_target", "timing"]
 

@@ -127,8 +127,9 @@ def _power_notes(ctx: _Ctx, diffs: list[np.ndarray], m: int, rows: list[list]) -
     if not math.isfinite(mde):
         return []
     out = [f"power (seeds only): with {n} pairs and the median sd of Δ ({sd:.2f} points), a paired t-test at "
-           f"α/{m} (Holm's first step in this table's family) finds a Δ of {mde:.1f} points 80% of the time; a 1-point Δ needs {need:g} seeds "
-           "(noncentral t, statsmodels)"]
+           f"α/{m} (Holm's first step in this table's family) finds a Δ of {mde:.1f} points 80% of the time; "
+           + (f"a 1-point Δ needs {need:g} seeds" if math.isfinite(need) else "no seed count found for a 1-point Δ")
+           + " (noncentral t, statsmodels)"]
     halves = [(e.high - e.low) / 2 for e in (r[5] for r in rows) if math.isfinite(e.high - e.low)]
     gaps = [abs(float(np.mean(d))) for d in usable]
     if halves and np.median(halves) > np.median(gaps):

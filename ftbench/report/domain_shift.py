@@ -50,7 +50,8 @@ def _shift_table(ctx: _Ctx) -> tuple[Table, dict[ShiftKey, dict[int, float]]]:
             sign = "+" if fit.intercept >= 0 else "−"
             fit_notes.append(f"{dataset} / {name}: logit(shifted) = {fit.slope:.3f} × logit(test) {sign} "
                              f"{abs(fit.intercept):.2f} over {len(ref)} reference runs of "
-                             f"{', '.join(sorted({k[0].strategy for k, _ in ref}))} (r = {fit.r:.2f}, test "
+                             f"{', '.join(sorted({k[0].strategy for k, _ in ref}))} ("
+                             + (f"r = {fit.r:.2f}" if math.isfinite(fit.r) else "r undefined") + ", test "
                              f"accuracies spanning {fit.spread:.1f} points)")
         if problem:
             fit_notes.append(f"{dataset} / {name}: effective robustness n/a: {problem}")
@@ -83,7 +84,7 @@ def _shift_table(ctx: _Ctx) -> tuple[Table, dict[ShiftKey, dict[int, float]]]:
              f"changes no other value; n/a below {stats.MIN_REFERENCE_RUNS} reference runs, when their test "
              f"accuracies span under {stats.MIN_REFERENCE_SPREAD:g} points, or with a slope that is not positive; "
              "its interval adds the line's own uncertainty at the cell's test accuracy to the seeds' (delta method, "
-             "Satterthwaite t); its markers compare seeds only (the line is shared within a group):", *fit_notes,
+             "t with the seeds' df); its markers compare seeds only (the line is shared within a group):", *fit_notes,
              ctx.marker_note("within each backbone/dataset/data and shifted set (lower gap)"), family.note()]
     headers = ["Backbone", "Dataset", "Data", "Strategy", "Shift", "n", "Test", "Shifted", "Gap", "Eff. robustness"]
     if any(adapted.values()):  # the column appears only in studies with adapted runs

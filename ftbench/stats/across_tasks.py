@@ -58,7 +58,11 @@ def friedman(scores: np.ndarray, alpha: float = 0.05, *, seed: int = 0) -> Fried
     if k < 3 or n_tasks < 2:
         return Friedman(math.nan, math.nan, math.nan,
                         f"Friedman test needs >= 3 strategies and >= 2 tasks (have {k} and {n_tasks})")
-    chi2 = float(stats.friedmanchisquare(*scores.T).statistic)
+    if np.all(np.ptp(scores, axis=1) == 0):
+        return Friedman(math.nan, math.nan, nemenyi_cd(k, n_tasks, alpha),
+                        "Friedman test: every task ties all strategies, nothing to rank")
+    with np.errstate(all="ignore"):
+        chi2 = float(stats.friedmanchisquare(*scores.T).statistic)
     denom = n_tasks * (k - 1) - chi2
     f = (n_tasks - 1) * chi2 / denom if denom > 0 else math.inf
     if n_tasks < FRIEDMAN_EXACT_TASKS:

@@ -112,7 +112,8 @@ def er_summary(test_acc: Sequence[float], er: Sequence[float], fit: LinearFit,
     total = v_seed + v_fit
     if not total > 0:
         return mean, mean, mean
-    df = total ** 2 / (v_seed ** 2 / (n - 1) + v_fit ** 2 / (fit.n - 2))
+    # Satterthwaite's df, but never above the seeds' n - 1: adding the fit's variance must not narrow the interval
+    df = min(total ** 2 / (v_seed ** 2 / (n - 1) + v_fit ** 2 / (fit.n - 2)), n - 1)
     half = float(stats.t.ppf((1 + confidence) / 2, df)) * math.sqrt(total)
     return mean, mean - half, mean + half
 

@@ -19,6 +19,7 @@ from typing import Literal, Sequence
 import numpy as np
 from scipy import optimize, stats
 
+from ftbench.stats.seeds import t_quantile
 from ftbench.stats.test_set import two_level
 
 PairedTest = Literal["ttest", "wilcoxon"]
@@ -98,17 +99,18 @@ def paired_test(a: Sequence[float], b: Sequence[float], *, test: PairedTest = "t
         level = two_level(examples)
         if level.var > 0:
             t = mean / math.sqrt(level.var)
-            half = float(stats.t.ppf((1 + confidence) / 2, level.df)) * math.sqrt(level.var)
+            half = t_quantile((1 + confidence) / 2, level.df) * math.sqrt(level.var)
             p = float(2 * stats.t.sf(abs(t), level.df))
             return Paired(n, mean, mean - half, mean + half, p, mean / sd if sd > 0 else math.nan,
                           None, level.df, math.sqrt(level.var))
     if np.all(diff == 0):
         return Paired(n, 0.0, 0.0, 0.0, 1.0, math.nan, "every difference is 0", n - 1, 0.0)
-    if sd == 0:
+    if np.ptp(diff) == 0:  # not sd == 0: the mean of equal floats is not always one of them
+        mean = float(diff[0])
         return Paired(n, mean, mean, mean, sign_flip_p(n), math.nan,
                       f"all {n} differences equal: no variance, exact sign-flip p", n - 1, 0.0)
     se = sd / math.sqrt(n)
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * se
+    half = t_quantile((1 + confidence) / 2, n - 1) * se
     if test == "ttest":
         p = float(2 * stats.t.sf(abs(mean / se), n - 1))
     else:
@@ -160,7 +162,7 @@ def hedges_gz(diff: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     """
     d = np.asarray(diff, dtype=float)
     n = len(d)
-    if n < 3 or not d.std(ddof=1) > 0:
+    if n < 3 or np.ptp(d) == 0:
         return math.nan, math.nan, math.nan
     dz = float(d.mean() / d.std(ddof=1))
     df, t_obs, j = n - 1, dz * math.sqrt(n), 1 - 3 / (4 * (n - 1) - 1)
@@ -206,7 +208,7 @@ def tost_paired(a: Sequence[float], b: Sequence[float], margin: float, *, step: 
             se, df = math.sqrt(level.var), level.df
             mean = float(diff.mean())
             return float(max(stats.t.sf((mean + margin) / se, df), stats.t.cdf((mean - margin) / se, df)))
-    if not diff.std() > 0:
+    if np.ptp(diff) == 0:
         return math.nan
     from statsmodels.stats.weightstats import ttost_paired
 
