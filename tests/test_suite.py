@@ -184,3 +184,17 @@ def test_repeated_seeds_and_data_amounts_are_refused():
                      "or two would share a report cell: remove the repeat",
                      "data[2] (line 11): repeats data[0] (line 11) (data 'all'); each run would be planned twice, "
                      "or two would share a report cell: remove the repeat"]
+
+
+def test_primary_comparisons_name_the_suites_strategies_and_change_no_run_id(toy_registry):
+    two = BASE.replace("- name: toy-full", "- name: toy-full\n  - name: toy-full\n    label: other\n"
+                                          "    params: {lr_scale: 0.5}")
+    bad = two + "primary: [{strategy: othr, vs: toy-full}, {strategy: other, vs: other}]\n"
+    found = problems(bad)
+    assert found[0] == ("primary[0].strategy (line 13): 'othr' is no strategy of this suite; did you mean 'other'? "
+                        "(strategy labels: toy-full, other)")
+    assert "compares 'other' with itself" in found[1]
+    plain = parse_suite(two, "s.yaml")
+    declared = parse_suite(two + "primary: [{strategy: other, vs: toy-full, data: all}]\n", "s.yaml")
+    assert declared.primary[0].strategy == "other" and declared.primary[0].data == "all"
+    assert [s.id for s in expand(plain)] == [s.id for s in expand(declared)]  # not part of any run's config
