@@ -349,7 +349,7 @@ def test_domain_shift_table_flags_adapted_strategies_and_fits_without_them():
     from ftbench import report as rp
     from tests.fixtures.report_records import make_records
 
-    records = make_records(datasets=("digits",), data=(2,))
+    records = make_records(datasets=("digits",), data=(0, 1, 2))  # 9 runs of full: enough for a reference line
     plain = rp.build_report(records).table("shift")
     for rec in records:
         if rec["cell"]["strategy"] == "scratch":  # pretend it adapted, and shifted far better
@@ -361,9 +361,9 @@ def test_domain_shift_table_flags_adapted_strategies_and_fits_without_them():
     adapted = {row[3]: row[-1] for row in table.rows}
     assert adapted == {"full": "—", "linear-probe": "—", "scratch": "domain:printed"}
     fit_notes = [n for n in table.notes if n.startswith("digits / ")]
-    assert fit_notes and all("over 3 reference runs" in n for n in fit_notes)  # full's 3 seeds: scratch adapted
+    assert fit_notes and all("over 9 reference runs of full" in n for n in fit_notes)  # scratch adapted: left out
     # so the plain rows' effective robustness is what a study without the adapted runs gives
     alone = rp.build_report([r for r in records if not r.get("unlabelled")]).table("shift")
-    expected = {(row[3], row[4]): row[9].mean for row in alone.rows}
-    assert {(row[3], row[4]): row[9].mean for row in table.rows if row[3] != "scratch"} == pytest.approx(expected)
-    assert {(row[3], row[4]): row[9].mean for row in plain.rows if row[3] != "scratch"} != pytest.approx(expected)
+    expected = {(row[2], row[3], row[4]): row[9].mean for row in alone.rows}
+    assert {(row[2], row[3], row[4]): row[9].mean for row in table.rows if row[3] != "scratch"} == pytest.approx(expected)
+    assert {(row[2], row[3], row[4]): row[9].mean for row in plain.rows if row[3] != "scratch"} != pytest.approx(expected)
