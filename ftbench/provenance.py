@@ -48,7 +48,7 @@ NOT_IN_RUNS = frozenset({"__main__", "calibrate", "cli", "cli_errors", "cli_gate
                          "plots", "render", "report", "scaffold", "stats", "templates", "testing"})
 MISSING = "missing"
 NO_DIGEST = "no code digests (recorded by an older ftbench)"
-SCHEME_CHANGED = "digest scheme changed (recorded by an older ftbench; rerun to record today's digests)"
+SCHEME_CHANGED = "digest scheme changed (an older ftbench's record)"
 
 
 def _files_digest(files: Iterable[Path], root: Path) -> str:
