@@ -58,6 +58,8 @@ def test_edited_plugin_makes_its_records_stale_and_only_those_rerun(tmp_path, mo
     provenance.module_digest.cache_clear()  # a new process would read the code afresh
     status = invoke("status", str(out))
     assert "1 of 2 finished runs are stale (1 code changed: stale_plugin)" in status.output, status.output
+    stale_line = next(line for line in status.output.splitlines() if "are stale" in line)
+    assert f"warning: {stale_line}" in invoke("report", str(out)).output  # status and report agree
     before = _mtimes(out)
     again = invoke("run", str(suite), "--results", str(out), "-q")
     assert "2 runs; 2 already finished (1 of them stale), 0 ok" in again.output  # stale records are kept ...
