@@ -75,7 +75,8 @@ class _Group(click.Group):
 def _registry(ctx: click.Context):
     from ftbench.plugins import Registry, make_plugin_manager, use_registry
 
-    obj = ctx.find_root().obj
+    obj = ctx.find_root().ensure_object(dict)  # a command invoked on its own has no group's obj
+    obj.setdefault("plugins", ())
     if obj.get("registry") is None:
         obj["registry"] = Registry(make_plugin_manager(extra=obj["plugins"]))
         use_registry(obj["registry"])
@@ -216,6 +217,8 @@ AFTER_SEARCH = "(after search)"  # the id of a run whose values its cell's searc
 def _runs_table(specs, store, waiting: set[str] = frozenset()) -> str:
     """Each run with its id and state; a run in `waiting` (ids of runs whose cell's
     search is unfinished) has no id yet."""
+    from ftbench.provenance import stale_reason
+
     rows = []
     for s in specs:
         if s.id in waiting:
@@ -223,6 +226,8 @@ def _runs_table(specs, store, waiting: set[str] = frozenset()) -> str:
             continue
         rec = store.read(s.id)
         state = rec["status"] if rec else "pending"
+        if rec and state in ("ok", "diverged") and stale_reason(rec, s.threads):
+            state += " (stale)"  # finished, but not by the code installed now: --rerun-stale
         rows.append((s.id, *s.labels, s.data.label, s.seed, state))
     return tabulate(rows, headers=["id", "backbone", "dataset", "strategy", "data", "seed", "state"])
 
@@ -235,7 +240,8 @@ def _search_table(plans: dict) -> str:
 
 def _selected_text(selection: dict) -> str:
     values = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                       for k, v in sorted(selection["selected"].items())) or "(suite's values)"
+                       for k, v in sorted(selection["selected"].items()))
+    values = values or "nothing: no trial finished (its runs fail)"
     return ("ORACLE (test): " if selection.get("select") == "oracle" else "") + values
 
 
@@ -244,7 +250,7 @@ def _summarise_plan(specs, store, suite, registry) -> None:
     all recorded), the search's trials, and the totals."""
     from ftbench.search import TRIALS_FOLDER, cell_key, oracle_strategies, plan_search, planned_trials, searches
     from ftbench.store import ResultsStore
-    from ftbench.suite import total_budget
+    from ftbench.suite import search_budgets, total_budget, unequal_budgets
 
     searched = searches(suite)
     runs, waiting = specs, set()
@@ -262,6 +268,10 @@ def _summarise_plan(specs, store, suite, registry) -> None:
         click.echo()
         click.echo(_search_table(plans))
         click.echo(f"\n{planned_trials(suite, specs, plans)}")
+        budgets = search_budgets(suite)
+        if len({t * n for t, n in budgets.values()}) > 1:  # refused unless allowed
+            click.echo(f"warning: unequal tuning budgets (allow_unequal_budget): {unequal_budgets(budgets)}; "
+                       "the report notes it", err=True)
         if oracle := oracle_strategies(suite):
             click.echo(f"warning: {', '.join(oracle)} select hyperparameters on TEST accuracy (`select: oracle`): "
                        "optimistic, not a fair comparison; records and the report label them ORACLE", err=True)
@@ -357,7 +367,8 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     except KeyboardInterrupt as exc:
         _interrupted(ctx, exc, folder)
     ok = len(outcome.records) - len(outcome.failed)
-    click.echo(f"{suite.name}: {outcome.planned} runs; {outcome.skipped} already finished, {ok} ok, "
+    stale = f" ({len(outcome.stale)} of them stale)" if outcome.stale else ""
+    click.echo(f"{suite.name}: {outcome.planned} runs; {outcome.skipped} already finished{stale}, {ok} ok, "
                f"{len(outcome.failed)} failed or diverged, {len(outcome.claimed_elsewhere)} held by another "
                f"driver. Records: {folder}", err=True)
     for rec in outcome.failed:
@@ -367,8 +378,23 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     for run_id in outcome.claimed_elsewhere:
         click.echo(f"  held by another driver: {run_id} (claim file {ResultsStore(folder).claim_path(run_id)}); "
                    "rerun `ftbench run` once that driver is done", err=True)
-    if outcome.failed or outcome.claimed_elsewhere:
+    _say_stale(outcome, suite_path, folder)
+    if outcome.failed or outcome.claimed_elsewhere or outcome.search_failed:
         ctx.exit(1)
+
+
+def _say_stale(outcome, suite_path: str, folder: Path) -> None:
+    """The finished runs (and search trials) kept although stale, and the command
+    that reruns them: printed even with --quiet, since they are not today's code's."""
+    from ftbench.provenance import stale_why, summarise_stale
+
+    again = f"`ftbench run {suite_path} --results {folder} --rerun-stale` reruns them"
+    if outcome.stale:
+        click.echo(f"warning: {summarise_stale(outcome.stale, outcome.skipped)}, kept as finished; {again}",
+                   err=True)
+    if outcome.stale_trials:
+        click.echo(f"warning: {len(outcome.stale_trials)} search trials reused although stale "
+                   f"({stale_why(outcome.stale_trials)}); {again} (which may change a selection)", err=True)
 
 
 @contextmanager
@@ -440,53 +466,67 @@ def pretrain(ctx: click.Context, suite_path: str, device: str | None) -> None:
 
 @cli.command()
 @click.argument("results", type=click.Path(file_okay=False))
-def status(results: str) -> None:
-    """Show done, running, failed and pending runs of a results folder, and how many
-    finished ones came from older code (stale: `ftbench run --rerun-stale`).
+@click.pass_context
+def status(ctx: click.Context, results: str) -> None:
+    """Show done, running, failed and pending runs of a results folder, how many
+    finished ones are stale (older code or another thread count: `ftbench run
+    --rerun-stale`) and how many records are orphaned (no longer runs of the
+    suite: `ftbench prune`).
 
     Example:
 
         ftbench status results/quickstart
     """
-    import yaml
-
-    from ftbench.provenance import stale_records, summarise_stale
-    from ftbench.search import TRIALS_FOLDER, searches
-    from ftbench.store import RESOLVED_SUITE, ResultsStore, load_records
-    from ftbench.suite import Suite, expand
+    from ftbench.freshness import check_folder
+    from ftbench.store import ResultsStore
 
     folder = Path(results)
-    records = {r["id"]: r for r in load_records(folder)}
+    fresh = check_folder(folder, lambda: _registry(ctx), quiet=False)
     claims = ResultsStore(folder).claims()
-    suite_file = folder / RESOLVED_SUITE
-    planned = None
-    if suite_file.exists():
-        suite = Suite.model_validate(yaml.safe_load(suite_file.read_text()))
-        registry = _registry(click.get_current_context())
-        specs = expand(suite, registry)
-        if searches(suite):  # searched cells' runs at their selected values
-            from ftbench.search import plan_search
-
-            specs, _ = plan_search(suite, specs, registry, ResultsStore(folder / TRIALS_FOLDER))
-        planned = [s.id for s in specs]
-    ids = planned if planned is not None else sorted(records)
     counts: dict[str, int] = {}
-    for run_id in ids:
-        state = "running" if run_id in claims else records[run_id]["status"] if run_id in records else "pending"
+    for run_id in fresh.ids:
+        record = fresh.records.get(run_id)
+        state = "running" if run_id in claims else record["status"] if record else "pending"
         counts[state] = counts.get(state, 0) + 1
     rows = [(k, counts.get(k, 0)) for k in ("ok", "running", "failed", "diverged", "skipped", "pending")]
-    stale = stale_records([records[i] for i in ids if i in records])
-    rows.append(("stale", len(stale)))
+    rows += [("stale", len(fresh.stale)), ("orphaned", len(fresh.orphaned))]
     click.echo(tabulate(rows, headers=["state", "runs"]))
-    click.echo(f"{len(ids)} runs planned" if planned is not None else f"{len(ids)} records (no {RESOLVED_SUITE})")
-    if stale:
-        click.echo(f"{summarise_stale(stale, len(ids))}; `ftbench run SUITE --results {folder} --rerun-stale` "
-                   "reruns them")
-    if (folder / TRIALS_FOLDER).is_dir():
-        trials = load_records(folder / TRIALS_FOLDER, quiet=True)
-        if stale_trials := stale_records(trials):
-            click.echo(f"search trials: {summarise_stale(stale_trials, len(trials))}; --rerun-stale reruns them "
-                       "too (which may change a selection)")
+    if fresh.planned is not None:
+        click.echo(f"{len(fresh.ids)} runs planned")
+    else:
+        click.echo(f"{len(fresh.ids)} records ({fresh.unknown})")
+    for line in fresh.lines():
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("results", type=click.Path(exists=True, file_okay=False))
+@click.option("--dry-run", is_flag=True, help="Name the records that would move; move nothing.")
+@click.pass_context
+def prune(ctx: click.Context, results: str, dry_run: bool) -> None:
+    """Move the orphaned records of a results folder (and orphaned search trials)
+    into RESULTS/archive/<time>/: records whose ids are no longer runs of the
+    saved suite (a default, a param or an entry changed), which `ftbench run`
+    never reruns and `ftbench status` counts as orphaned. Nothing is deleted.
+
+    Example:
+
+        ftbench prune results/quickstart
+    """
+    from ftbench.freshness import check_folder, prune as archive
+
+    fresh = check_folder(Path(results), lambda: _registry(ctx))
+    if fresh.planned is None:
+        raise UserInputError(f"cannot tell which records of {results} are orphaned: {fresh.unknown}")
+    moving = len(fresh.orphaned) + len(fresh.trials_orphaned)
+    if dry_run or not moving:
+        for run_id in fresh.orphaned + [f"trials/{i}" for i in fresh.trials_orphaned]:
+            click.echo(f"would move {run_id}")
+        click.echo(f"{moving} orphaned records in {results}" + ("; nothing moved (--dry-run)" if moving else ""))
+        return
+    dest = archive(fresh)
+    click.echo(f"moved {len(fresh.orphaned)} orphaned records and {len(fresh.trials_orphaned)} orphaned search "
+               f"trials to {dest}")
 
 
 def main() -> None:

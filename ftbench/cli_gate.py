@@ -7,6 +7,7 @@ Exit codes: 0 pass, 1 regression, 2 bad input.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import click
@@ -70,15 +71,22 @@ def save(results: str, output: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["terminal", "markdown", "github"]), default="terminal",
               show_default=True,
               help="github: markdown to $GITHUB_STEP_SUMMARY plus ::error/::warning annotations.")
-def compare_cmd(baseline_path: str, current_path: str, acc_drop: float | None, alpha: float | None,
-                speed_ratio: float | None, metric: str | None, config_path: str | None,
-                fail_on_missing: bool | None, fmt: str) -> None:
+@click.option("--allow-stale", is_flag=True,
+              help="Compare a CURRENT results folder even when some of its records are stale (older code or "
+                   "thread count than installed) or orphaned (no longer runs of its suite).")
+@click.pass_context
+def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_drop: float | None,
+                alpha: float | None, speed_ratio: float | None, metric: str | None, config_path: str | None,
+                fail_on_missing: bool | None, fmt: str, allow_stale: bool) -> None:
     """Compare CURRENT results against a BASELINE; exit 1 on a regression.
 
     BASELINE and CURRENT are each a baseline file or a results folder. A cell
     regresses when its mean test accuracy drops by more than --acc-drop points
     and a one-sided Welch t-test over seeds gives p < --alpha, or when its
     throughput falls below --speed-ratio of the baseline on the same device.
+    A CURRENT results folder must hold today's runs of its suite: a record made
+    by other code than installed (or another thread count), or one its suite no
+    longer plans, is refused (exit 2, naming why) unless --allow-stale.
     Exit codes: 0 pass, 1 regression, 2 bad input.
 
     \b
@@ -88,6 +96,8 @@ def compare_cmd(baseline_path: str, current_path: str, acc_drop: float | None, a
     with _user_errors():
         tolerances = gate.load_tolerances(config_path, acc_drop=acc_drop, alpha=alpha, speed_ratio=speed_ratio,
                                           metric=metric, fail_on_missing=fail_on_missing)
+        if Path(current_path).is_dir():
+            _refuse_stale(ctx, Path(current_path), allow_stale)
         comparison = gate.compare(gate.load_side(baseline_path), gate.load_side(current_path), tolerances)
     if fmt == "github":
         gate.write_github(comparison, click.echo)
@@ -97,6 +107,28 @@ def compare_cmd(baseline_path: str, current_path: str, acc_drop: float | None, a
         click.echo(gate.render_terminal(comparison))
     if comparison.failed:
         click.get_current_context().exit(1)
+
+
+def _refuse_stale(ctx: click.Context, current: Path, allow: bool) -> None:
+    """Refuse (UserInputError) a CURRENT folder whose records are not today's runs
+    of its suite; with `allow`, say so on stderr and go on."""
+    from ftbench.cli import _registry
+    from ftbench.freshness import check_folder
+    from ftbench.store import RESOLVED_SUITE
+
+    fresh = check_folder(current, lambda: _registry(ctx))
+    if fresh.planned is None and (current / RESOLVED_SUITE).exists():  # a suite, but not expandable here
+        click.echo(f"warning: {current}: orphaned records cannot be told apart: {fresh.unknown}", err=True)
+    lines = fresh.lines()
+    if not lines:
+        return
+    if allow:
+        for line in lines:
+            click.echo(f"warning: {line} (compared anyway: --allow-stale)", err=True)
+        return
+    raise UserInputError(f"CURRENT {current} holds records that are not today's runs of its suite, so a PASS "
+                         "would not be about the code installed: " + "; ".join(lines)
+                         + ". Rerun them, or pass --allow-stale to compare them anyway")
 
 
 @click.command("new")

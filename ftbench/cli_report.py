@@ -47,8 +47,10 @@ _OTHER_FORMATS = ", ".join(f for f in tabulate_formats
               help="Also write PNG figures into this folder (needs `pip install ftbench[plots]`).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the tables to this file instead of standard output.")
-def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: str, test: str, metric: str,
-           alpha: float, margin: float, test_set: str, plots_dir: Path | None, output: Path | None) -> None:
+@click.pass_context
+def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scratch: str, interval: str, test: str,
+           metric: str, alpha: float, margin: float, test_set: str, plots_dir: Path | None,
+           output: Path | None) -> None:
     """Tables and statistics over the runs in RESULTS_DIR: accuracy with paired tests
     against a baseline, training time and cost, data efficiency, domain shift,
     forgetting, a summary per strategy and ranks across tasks. Cells with failed or
@@ -63,8 +65,12 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
         ftbench report results/quickstart --baseline lp-ft --test wilcoxon --interval bca
         ftbench report results/quickstart --format html -o report.html
     """
+    from ftbench.cli import _registry
+
+    _registry(ctx)  # a --plugin that cannot be imported is an error here as in every command
     try:
-        from ftbench.provenance import report_notes, stale_warning
+        from ftbench.freshness import check_folder
+        from ftbench.provenance import report_notes
 
         records = load_records(results_dir)
         result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
@@ -73,8 +79,9 @@ def report(results_dir: Path, fmt: str, baseline: str, scratch: str, interval: s
         result.table("summary").notes.extend(report_notes(records))  # hardware-dependent, near chance
         text = _html(result, results_dir) if fmt == "html" else render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
-        if stale := stale_warning(records):  # after a bad --format or --plots has been reported alone
-            click.echo(f"warning: {stale}", err=True)
+        # After a bad --format or --plots has been reported alone; `ftbench status` says the same.
+        for line in check_folder(results_dir, lambda: _registry(ctx), records).lines():
+            click.echo(f"warning: {line}", err=True)
     except UserInputError as exc:
         raise BadInput(str(exc)) from exc
     except FtbenchError as exc:

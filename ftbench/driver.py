@@ -62,6 +62,9 @@ class SuiteOutcome:
     records: list[dict] = field(default_factory=list)
     claimed_elsewhere: list[str] = field(default_factory=list)
     checkpoint_names: dict[str, str] = field(default_factory=dict)  # "ftbench:<key>" -> "pretrain:NAME"
+    stale: dict[str, str] = field(default_factory=dict)  # finished runs kept although stale: id -> why
+    stale_trials: dict[str, str] = field(default_factory=dict)  # search trials reused although stale
+    search_failed: dict[str, str] = field(default_factory=dict)  # "strategy data" of a cell -> why
 
     def explain(self, message: str | None) -> str:
         """A run's error message with the suite's own names (`pretrain:NAME`, not
@@ -107,20 +110,24 @@ def save_resolved_suite(suite: Suite, folder: Path) -> None:
 
 
 def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, executor, rerun: bool,
-            rerun_stale: bool, quiet: bool, plugins: tuple[str, ...], log) -> list[RunSpec]:
+            rerun_stale: bool, quiet: bool, plugins: tuple[str, ...], log,
+            outcome: SuiteOutcome) -> tuple[list[RunSpec], dict[tuple, str]]:
     """Run the searches (trials through the executor, records in results/<suite>/trials)
-    and return the runs at their selected configurations (ftbench/search.py).
+    and return (the runs at their selected configurations (ftbench/search.py), cell
+    key -> why, for each cell whose search finished no trial: its runs fail).
+    Stale trials that are reused (without `rerun_stale`) go into `outcome`.
 
     A trial held by another driver (two drivers on one search) is waited for: the
     search's next trials depend on its score. When its record appears it is used;
     when its claim goes stale (that driver died or its lease ran out) it is run here."""
     from ftbench.provenance import stale_records
-    from ftbench.search import TRIALS_FOLDER, run_search
+    from ftbench.search import TRIALS_FOLDER, cell_key, run_search
     from ftbench.store import claim_is_stale
 
     trials_dir = results_dir / TRIALS_FOLDER
     trials_store = ResultsStore(trials_dir)
     said_stale = False
+    errors: dict[tuple, str] = {}  # cell key -> the first error of its failed trials
 
     def execute(todo: list[RunSpec], again: set[str]):
         payloads = [{"spec": s, "results": str(trials_dir), "plugins": plugins, "rerun": rerun or s.id in again,
@@ -137,9 +144,11 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
     def run_trials(batch: list[RunSpec]):
         nonlocal said_stale
         finished = {} if rerun else {s.id: r for s in batch if (r := trials_store.done_record(s.id)) is not None}
-        stale = set(stale_records(list(finished.values()))) if rerun_stale else set()
+        found = stale_records(list(finished.values()), {s.id: s.threads for s in batch})
+        stale = set(found) if rerun_stale else set()
+        outcome.stale_trials.update({} if rerun_stale else found)
         if stale and not said_stale:
-            log("search: trials from older code are run again (--rerun-stale)")
+            log("search: stale trials (older code or another thread count) are run again (--rerun-stale)")
             said_stale = True
         yield from (r for i, r in finished.items() if i not in stale)
         todo = [s for s in batch if s.id not in finished or s.id in stale]
@@ -149,8 +158,12 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
             for record in execute(todo, stale):
                 if record.get("status") == CLAIMED:
                     held.append(by_id[record["id"]])
-                else:
-                    yield record
+                    continue
+                if record.get("status") != "ok" and record.get("cell"):
+                    error = record.get("error") or {}
+                    errors.setdefault(cell_key(record["cell"]),
+                                      f"{error.get('type')}: {one_line(error.get('message'))}")
+                yield record
             todo = []
             if held:
                 log(f"search: waiting for {len(held)} trial(s) that another driver is running (claim file "
@@ -166,12 +179,22 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
                         todo.append(spec)
 
     final, selections = run_search(suite, specs, registry, run_trials, log)
+    failed: dict[tuple, str] = {}
     for sel in selections:
         cell = sel["cell"]
+        if sel.get("trial") is None:  # no trial finished: nothing was selected
+            key = cell_key(cell)
+            first = f"; first error: {errors[key]}" if key in errors else ""
+            failed[key] = (f"the search of {cell['strategy']} on {cell['backbone']}/{cell['dataset']}/{cell['data']} "
+                           f"finished none of its {sel['trials']} trials ({sel['failed']} failed, {sel['pruned']} "
+                           f"pruned{first}); its runs are not run at an unsearched configuration: fix the trials "
+                           f"(their records are in {trials_dir}) and run again")
+            print(f"search FAILED: {failed[key]}", file=sys.stderr)  # even with --quiet
+            continue
         score = ("ORACLE, test", sel.get("test_acc")) if sel.get("select") == "oracle" else ("val", sel["val_acc"])
         log(f"selected for {cell['strategy']} {cell['data']}: {sel['selected']} "
             f"({score[0]} {score[1] if score[1] is None else round(score[1], 2)}, {sel['trials']} trials)")
-    return final
+    return final, failed
 
 
 ONLY_KEYS = ("backbone", "dataset", "strategy", "data", "seed")
@@ -235,36 +258,60 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     comp = registry.get("executor", name)
     executor = comp.factory(comp.params.model_validate(
         {**(ref.params if name == ref.name else {}), **(executor_params or {})}))
+    outcome = SuiteOutcome()
     try:  # one executor for the search's rounds and the final runs: a pool keeps its workers
         if searches(suite):
-            specs = _search(suite, registry, specs, results_dir, executor, rerun, rerun_stale, quiet, plugins, log)
+            specs, failed = _search(suite, registry, specs, results_dir, executor, rerun, rerun_stale, quiet,
+                                    plugins, log, outcome)
+            specs = _fail_unsearched(specs, failed, results_dir, outcome)
         return _run_specs(suite, registry, executor, specs, store, results_dir, rerun=rerun,
                           rerun_stale=rerun_stale, quiet=quiet, plugins=plugins, fail_fast=fail_fast,
-                          calibrate=calibrate, log=log)
+                          calibrate=calibrate, log=log, outcome=outcome)
     finally:
         close = getattr(executor, "close", None)  # optional for executor plugins
         if close is not None:
             close()
 
 
+def _fail_unsearched(specs: list[RunSpec], failed: dict[tuple, str], results_dir: Path,
+                     outcome: SuiteOutcome) -> list[RunSpec]:
+    """Record the runs of each cell whose search finished no trial as failed
+    (`SearchFailed`, with why) and return the other runs."""
+    from ftbench.runner import failed_record
+    from ftbench.search import cell_key
+
+    keep = []
+    for spec in specs:
+        why = failed.get(cell_key(spec.cell))
+        if why is None:
+            keep.append(spec)
+            continue
+        outcome.planned += 1
+        outcome.search_failed[f"{spec.cell['strategy']} {spec.cell['data']}"] = why
+        outcome.records.append(failed_record({"spec": spec, "results": str(results_dir)}, why, "SearchFailed"))
+    return keep
+
+
 def _run_specs(suite: Suite, registry, executor, specs: list[RunSpec], store: ResultsStore, results_dir: Path, *,
                rerun: bool, rerun_stale: bool, quiet: bool, plugins: tuple[str, ...], fail_fast: bool,
-               calibrate: bool, log) -> SuiteOutcome:
-    from ftbench.provenance import stale_records
+               calibrate: bool, log, outcome: SuiteOutcome) -> SuiteOutcome:
+    from ftbench.provenance import stale_records, summarise_stale
     from ftbench.suite import CHECKPOINT_PREFIX, PRETRAIN_PREFIX, pretrain_key
 
-    outcome = SuiteOutcome(planned=len(specs))
+    outcome.planned += len(specs)
     outcome.checkpoint_names = {CHECKPOINT_PREFIX + pretrain_key(job, registry): PRETRAIN_PREFIX + name
                                 for name, job in suite.pretrain.items()}
     done = {s.id: r for s in specs if (r := store.done_record(s.id)) is not None}
-    stale = stale_records([done[i] for i in sorted(done)]) if rerun_stale else {}
+    found = {} if rerun else stale_records([done[i] for i in sorted(done)], {s.id: s.threads for s in specs})
+    stale = found if rerun_stale else {}
+    outcome.stale = {} if rerun_stale else found  # kept as finished: said at the end, with what to do
     todo = specs if rerun else [s for s in specs if s.id not in done or s.id in stale]
     outcome.skipped = len(specs) - len(todo)
     if stale:
-        log(f"{len(stale)} finished runs came from older code; running them again (--rerun-stale)")
+        log(f"{summarise_stale(stale, len(done))}; running them again (--rerun-stale)")
     if outcome.skipped:
         log(f"{outcome.skipped} of {len(specs)} runs already finished in {results_dir}; skipping them "
-            "(--rerun runs them again, --rerun-stale those from older code)")
+            "(--rerun runs them again, --rerun-stale the stale ones)")
     if not todo:
         return outcome
     loggers = _start_loggers(suite, registry, results_dir)

@@ -3,14 +3,23 @@
 A run's id hashes its config, not the code that ran it, so after a strategy is
 edited its finished records would still count as done. Each record therefore
 carries `env.code`: {module: digest} for the core and for the top-level package
-of every component the run used. A record is *stale* when one of those digests
-differs from the code installed now (`ftbench status`, `ftbench report`), and
-`ftbench run --rerun-stale` reruns just those runs.
+of every component the run used (for a component registered with
+`lazy("pkg.mod:attr")`, the package `pkg` its target lives in), and
+`env.code_scheme`, the version of how those digests are made. A record is
+*stale* when one of those digests differs from the code installed now, when it
+was digested under another scheme, or when its digest could not be made
+(`env.code_error` says why). `ftbench status`, `run`, `report` and `compare`
+say so (`ftbench.freshness`); `ftbench run --rerun-stale` reruns them.
 
-A digest is the sha256 of a package's Python source files (their paths and
-bytes), so an edit anywhere in a plugin's package changes it; for a package
-installed from a distribution into site-packages it is that distribution's
-version instead (hashing a third party's whole install says nothing more).
+A digest is the sha256 of a package's files (their paths and bytes), so an edit
+anywhere in a plugin's package changes it:
+- a package imported from a source tree (an editable install, a folder on the
+  path, the built-in plugins under plugins/): its Python files;
+- a package installed from a distribution: the files of that package its RECORD
+  lists, read from disk, so a reinstall with changed code and the same version
+  changes it too;
+- the core: every module of `ftbench` a run may import (`NOT_IN_RUNS` lists the
+  ones it never does: the CLI, the report, the gate, the scaffold).
 """
 
 from __future__ import annotations
@@ -20,114 +29,191 @@ import hashlib
 import importlib.metadata
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
     from ftbench.suite import RunSpec
 
 CORE = "ftbench"
-# The core modules a run's numbers depend on; the CLI, the report and the store do
-# not change a result, so editing them does not make records stale.
-CORE_MODULES = ("checkpoints", "components", "config", "corruptions", "data", "evaluate", "pretrain",
-                "runner", "suite", "training")
+#: How `env.code` is made. A record of another scheme is stale as a whole ("digest
+#: scheme changed"): its digests are not comparable module by module. 1 (no
+#: `code_scheme` key): the core's listed modules, `lazy` components as
+#: ftbench.components, installed plugins by version. 2: this module's rules.
+CODE_SCHEME = 2
+#: Top-level modules and subpackages of ftbench that a run never imports: editing
+#: them cannot change a result, so they stay out of the core digest (a test checks
+#: that every module a real run imports is covered). ftbench.testing, whose toy
+#: components tests run, is digested on its own when a run uses one of them.
+NOT_IN_RUNS = frozenset({"__main__", "calibrate", "cli", "cli_errors", "cli_gate", "cli_report", "compare",
+                         "plots", "render", "report", "scaffold", "stats", "templates", "testing"})
+MISSING = "missing"
 NO_DIGEST = "no code digests (recorded by an older ftbench)"
+SCHEME_CHANGED = "digest scheme changed (an older ftbench's record)"
 
 
-def _source_digest(files: list[Path], root: Path) -> str:
+def _files_digest(files: Iterable[Path], root: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(files):
+    for path in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
+def core_files() -> list[Path]:
+    """The source files of the core digest: every module of the ftbench package
+    but those in `NOT_IN_RUNS`."""
+    root = Path(__file__).parent
+    return [p for p in root.rglob("*.py") if p.relative_to(root).parts[0].removesuffix(".py") not in NOT_IN_RUNS]
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions_by_package() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def _installed_files(name: str, origin: Path) -> tuple[str, list[Path], Path] | None:
+    """(distribution==version, the files of package `name` its RECORD lists, the
+    folder they are relative to) when `name` was imported from those installed
+    files; None for a package imported from a source tree (an editable install)."""
+    for dist_name in _distributions_by_package().get(name, []):
+        try:
+            dist = importlib.metadata.distribution(dist_name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        listed = [f for f in dist.files or () if f.parts and (f.parts[0] == name or f.as_posix() == f"{name}.py")
+                  and "__pycache__" not in f.parts and f.suffix != ".pyc"]
+        located = {Path(dist.locate_file(f)).resolve(): f for f in listed}
+        if origin.resolve() in located:
+            root = Path(dist.locate_file(""))
+            return (f"{dist.metadata['Name']}=={dist.version}",
+                    [Path(dist.locate_file(f)) for f in listed if Path(dist.locate_file(f)).is_file()], root)
+    return None
+
+
 @functools.lru_cache(maxsize=None)
 def module_digest(name: str) -> str:
-    """The digest of top-level module or package `name` as installed now:
-    'sha256:<16 hex>' of its source, 'dist:<distribution>==<version>' for one
-    installed from a distribution, 'missing' when it cannot be found."""
+    """The digest of top-level module or package `name` (or of ftbench.testing) as
+    installed now: 'sha256:<16 hex>' of its source, 'dist:<name>==<version>
+    sha256:<16 hex>' of a distribution's installed files, 'missing' when it
+    cannot be found."""
     if name == CORE:
-        root = Path(__file__).parent
-        return "sha256:" + _source_digest([root / f"{m}.py" for m in CORE_MODULES], root)
+        return "sha256:" + _files_digest(core_files(), Path(__file__).parent)
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         spec = None
-    if spec is None or spec.origin in (None, "built-in", "frozen"):
-        return "missing"
+    if spec is None or spec.origin in (None, "built-in", "frozen") or not Path(spec.origin).is_file():
+        return MISSING
     origin = Path(spec.origin)
-    if {"site-packages", "dist-packages"} & set(origin.parts):
-        dists = importlib.metadata.packages_distributions().get(name)
-        if dists:
-            return f"dist:{dists[0]}=={importlib.metadata.version(dists[0])}"
-    if spec.submodule_search_locations:
-        root = origin.parent
-        return "sha256:" + _source_digest(list(root.rglob("*.py")), root)
-    return "sha256:" + _source_digest([origin], origin.parent)
+    package = bool(spec.submodule_search_locations)
+    installed = _installed_files(name, origin) if "." not in name else None
+    if installed is not None:
+        dist, files, root = installed
+        return f"dist:{dist} sha256:" + _files_digest(files, root)
+    if package:
+        return "sha256:" + _files_digest(origin.parent.rglob("*.py"), origin.parent)
+    return "sha256:" + _files_digest([origin], origin.parent)
 
 
-def _code_unit(component) -> str:
-    """The module whose digest stands for `component`'s code: its plugin's top-level
-    package, or, for a component the core itself defines (ftbench.testing's toys),
-    that module."""
-    module = getattr(component.factory, "__module__", "") or "missing"
+def code_unit(component) -> str:
+    """The module whose digest stands for `component`'s code: the top-level package
+    of its factory (of a `lazy` factory's target), or, for a component the core
+    itself defines outside a run's modules (ftbench.testing's toys), that module."""
+    from ftbench.components import lazy
+
+    factory = component.factory
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    if isinstance(factory, lazy):
+        module = factory.target.partition(":")[0]
+    else:
+        module = getattr(factory, "__module__", None) or getattr(type(factory), "__module__", "") or MISSING
     top = module.split(".")[0]
-    return module if top == CORE and module != CORE else top
+    if top == CORE and module != CORE and module.split(".")[1] in NOT_IN_RUNS:
+        return ".".join(module.split(".")[:2])
+    return top
 
 
-def run_code(spec: "RunSpec", registry) -> dict[str, str]:
-    """{module: digest} of the core and of every plugin package `spec` uses."""
-    refs = [("backbone", spec.backbone), ("dataset", spec.dataset), ("strategy", spec.strategy),
-            *(("dataset", ref) for ref in spec.dataset.shifts.datasets)]
-    modules = {_code_unit(registry.get(kind, ref.name)) for kind, ref in refs}
-    return {CORE: module_digest(CORE), **{m: module_digest(m) for m in sorted(modules)}}
+def run_code(spec: "RunSpec", registry, used: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+    """{module: digest} of the core and of every plugin package `spec` uses, plus
+    the components in `used` ((kind, name) pairs a run looked up on its way: a
+    backbone's source dataset)."""
+    refs = {("backbone", spec.backbone.name), ("dataset", spec.dataset.name), ("strategy", spec.strategy.name),
+            *(("dataset", ref.name) for ref in spec.dataset.shifts.datasets), *used}
+    modules = {code_unit(registry.get(kind, name)) for kind, name in refs}
+    return {CORE: module_digest(CORE), **{m: module_digest(m) for m in sorted(modules - {CORE})}}
 
 
-def stale_reason(record: dict) -> str | None:
-    """Why `record` came from other code than the one installed now, or None when
-    its code is current: the modules whose digest changed."""
-    code = (record.get("env") or {}).get("code")
+def code_env(spec: "RunSpec", registry, used: Iterable[tuple[str, str]] = ()) -> dict:
+    """The `env` keys of a record about its code: `code`, `code_scheme`, and
+    `code_error` when the digests could not be made (never an empty `code` that
+    says nothing)."""
+    if registry is None:
+        return {"code": {}, "code_scheme": CODE_SCHEME, "code_error": "the run did not execute"}
+    try:
+        return {"code": run_code(spec, registry, used), "code_scheme": CODE_SCHEME}
+    except Exception as exc:  # noqa: BLE001 - the record must be written whatever happened; it says why
+        return {"code": {}, "code_scheme": CODE_SCHEME,
+                "code_error": f"digest failed: {type(exc).__name__}: {exc}"}
+
+
+def stale_reason(record: dict, threads: int | None = None) -> str | None:
+    """Why `record` came from other code (or, given the suite's `threads`, another
+    thread count) than the one installed now; None when it is current."""
+    env = record.get("env") or {}
+    code = env.get("code")
     if not code:
-        return NO_DIGEST
-    changed = [m for m, digest in sorted(code.items()) if module_digest(m) != digest]
-    return f"code changed: {', '.join(changed)}" if changed else None
+        return f"no code digests ({env['code_error']})" if env.get("code_error") else NO_DIGEST
+    if env.get("code_scheme") != CODE_SCHEME:
+        return SCHEME_CHANGED
+    missing = [m for m in sorted(code) if module_digest(m) == MISSING]
+    changed = [m for m in sorted(code) if m not in missing and module_digest(m) != code[m]]
+    reasons = []
+    if changed:
+        reasons.append(f"code changed: {', '.join(changed)}")
+    if missing:
+        reasons.append(f"not installed now: {', '.join(missing)}")
+    if threads is not None and env.get("threads") is not None and env["threads"] != threads:
+        reasons.append(f"threads changed: {env['threads']} -> {threads}")
+    return "; ".join(reasons) or None
 
 
-def stale_records(records: list[dict]) -> dict[str, str]:
-    """Record id -> why it is stale, over the finished (ok, diverged) records."""
+def stale_records(records: list[dict], threads: dict[str, int] | None = None) -> dict[str, str]:
+    """Record id -> why it is stale, over the finished (ok, diverged) records;
+    `threads` maps a run id to the thread count its suite asks for now."""
     out = {}
+    threads = threads or {}
     for rec in records:
-        if rec.get("status") in ("ok", "diverged") and (reason := stale_reason(rec)):
+        if rec.get("status") in ("ok", "diverged") and (reason := stale_reason(rec, threads.get(rec["id"]))):
             out[rec["id"]] = reason
     return out
 
 
-def summarise_stale(stale: dict[str, str], total: int) -> str:
-    """One line: how many of `total` records are stale, and why."""
+def stale_why(stale: dict[str, str]) -> str:
+    """The reasons of `stale` (id -> why) with their counts: "2 code changed: x; 1 ..."."""
     reasons: dict[str, int] = {}
     for reason in stale.values():
         reasons[reason] = reasons.get(reason, 0) + 1
-    why = "; ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
-    return f"{len(stale)} of {total} records came from older code ({why})"
+    return "; ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
 
 
-def stale_warning(records: list[dict]) -> str | None:
-    """The line `ftbench report` logs when some of `records` came from older code
-    (a log line, not a table note: a report's tables depend on its records alone)."""
-    stale = stale_records(records)
-    if not stale:
-        return None
-    return summarise_stale(stale, len(records)) + "; `ftbench run SUITE --rerun-stale` reruns them"
+def summarise_stale(stale: dict[str, str], total: int, what: str = "finished runs") -> str:
+    """One line: how many of `total` runs are stale, and why."""
+    return f"{len(stale)} of {total} {what} are stale ({stale_why(stale)})"
 
 
 def report_notes(records: list[dict]) -> list[str]:
     """Warnings a report's summary carries: results that depend on the machine's
-    speed (a `seconds` budget), source tasks near chance."""
+    speed (a `seconds` budget), searched strategies tuned with unequal budgets,
+    source tasks near chance."""
     notes = []
     timed = [r for r in records if r.get("hardware_dependent")]
     if timed:
         notes.append(f"{len(timed)} records are hardware-dependent (a `seconds` budget stopped or could stop "
                      "them, in the run or its pretraining): their numbers change with the machine's speed and load")
+    if unequal := _unequal_tuning(records):
+        notes.append(f"unequal tuning budgets (`allow_unequal_budget`): {unequal}; the strategies tuned longer "
+                     "are favoured")
     near = sorted({f"{r['config']['backbone']['params'].get('pretrained', '?')} "
                    f"({r['metrics']['source']['before']['acc']:.1f}% on {r['metrics']['source']['classes']} classes)"
                    for r in records if _near_chance(r)})
@@ -135,6 +221,18 @@ def report_notes(records: list[dict]) -> list[str]:
         notes.append("source task near chance (its pretraining learned little; forgetting and transfer "
                      "numbers mean little): " + ", ".join(near))
     return notes
+
+
+def _unequal_tuning(records: list[dict]) -> str | None:
+    """The searched strategies' trials x tuning seeds when they differ, else None."""
+    from ftbench.suite import unequal_budgets
+
+    budgets: dict[str, tuple[int, int]] = {}
+    for rec in records:
+        selection = rec.get("selection") or {}
+        if isinstance(selection.get("trials"), int) and rec.get("status") == "ok":
+            budgets[rec["cell"]["strategy"]] = (selection["trials"], len(selection.get("tuning_seeds") or [0]))
+    return unequal_budgets(budgets) if len({t * n for t, n in budgets.values()}) > 1 else None
 
 
 def _near_chance(record: dict) -> bool:

@@ -35,7 +35,7 @@ from ftbench.checkpoints import checkpoint_meta
 from ftbench.errors import DataError, Diverged, FtbenchError, UserInputError
 from ftbench.evaluate import classification_metrics, predict_logits
 from ftbench.store import RECORD_FORMAT, ResultsStore
-from ftbench.provenance import run_code
+from ftbench.provenance import code_env
 from ftbench.suite import CHECKPOINT_PREFIX, RunSpec
 from ftbench.training import autocast_for, fit
 
@@ -187,7 +187,8 @@ class _Run:
     def __init__(self, spec: RunSpec, registry, hook, progress: bool = False):
         self.spec, self.registry, self.hook, self.progress = spec, registry, hook, progress
         self.metrics: dict[str, Any] = {}
-        self.timing = {"wall_s": 0.0, "train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "samples_per_s": None}
+        self.timing = {"wall_s": 0.0, "train_s": 0.0, "eval_s": 0.0, "data_s": 0.0, "samples_per_s": None,
+                       "warmup_s": 0.0}  # one-time costs of the process, outside wall_s (`warm_up`)
         self.budget: dict[str, Any] = {"limits": spec.budget.limits(), "used": None, "stopped_by": None}
         self.params = {"trainable": None, "total": None}
         self.data_amount: dict[str, Any] = {"kind": "all", "value": None, "n_train": None}
@@ -195,6 +196,7 @@ class _Run:
         self.device = torch.device("cpu")
         self.peak_reset = False  # whether the CPU peak memory was reset when this run started
         self.unlabelled: dict[str, Any] | None = None  # the unlabelled target data the strategy used
+        self.used: set[tuple[str, str]] = set()  # (kind, name) of components looked up beyond the spec's own
 
     def _evaluate(self, split: str, model, images: torch.Tensor, labels: torch.Tensor, prep, head=None,
                   autocast=None) -> dict:
@@ -402,19 +404,12 @@ class _Run:
         if backbone.source_head is None or backbone.source_dataset is None:
             return None
         name, params = backbone.source_dataset
+        self.used.add(("dataset", name))  # its code scores forgetting: part of the record's digests
         source = load_task(self.registry, name, params).test
         cap = self.spec.eval.source_max
         if cap is not None and len(source) > cap:
             source = source.subset(torch.arange(cap))
         return prep.fit_images(source.images), source.labels.to(prep.device)
-
-    def _code(self) -> dict[str, str]:
-        """Digests of the code this run used; {} when they cannot be known (a run
-        whose components did not resolve: a failed record, which runs again anyway)."""
-        try:
-            return run_code(self.spec, self.registry) if self.registry else {}
-        except Exception:  # noqa: BLE001 - the record must be written whatever happened
-            return {}
 
     def record(self, status: str, error: dict | None, started: str, wall: float) -> dict:
         spec = self.spec
@@ -428,7 +423,8 @@ class _Run:
             "metrics": self.metrics, "timing": self.timing, "budget": self.budget,
             "memory": {"cpu_peak_rss_mb": rss_mb, "cpu_peak_scope": scope, "gpu_peak_mb": gpu},
             "params": self.params, "unlabelled": self.unlabelled,
-            "env": {**_environment(self.device, self.providers, spec.threads), "code": self._code()},
+            "env": {**_environment(self.device, self.providers, spec.threads),
+                    **code_env(spec, self.registry, self.used)},
             "hardware_dependent": _hardware_dependent(spec),
             "started_at": started, "finished_at": _now(), "error": error,
             **({"selection": spec.selection} if getattr(spec, "selection", None) else {}),
@@ -443,17 +439,42 @@ def _domain_parts(n: int, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
     return order[:cut].sort().values, order[cut:].sort().values
 
 
+def warm_up(spec: RunSpec, registry) -> float:
+    """Pay, before a run's clock starts, what only the first run of a process pays:
+    importing its components' modules (a `lazy` factory imports on first use;
+    scikit-learn alone takes seconds), torch's one-time imports, and loading its
+    dataset (kept for later runs in the process). Returns the seconds spent; a
+    problem is left for the run itself to meet and record."""
+    t0 = time.perf_counter()
+    try:
+        seed_everything(spec.seed, spec.deterministic)  # torch imports its compiler's config on first use
+        refs = [("backbone", spec.backbone), ("dataset", spec.dataset), ("strategy", spec.strategy),
+                *(("dataset", ref) for ref in spec.dataset.shifts.datasets)]
+        for kind, ref in refs:
+            factory = registry.get(kind, ref.name).factory
+            if hasattr(factory, "resolve"):  # a `lazy` factory
+                factory.resolve()
+        load_task(registry, spec.dataset.name, spec.dataset.params)
+    except Exception:  # noqa: BLE001 - the run meets it again, inside its own error handling
+        pass
+    return time.perf_counter() - t0
+
+
 def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False) -> dict:
     """Run `spec`, write its record, return it. Never raises for a failing run.
-    `progress` shows a bar over the run's budget on stderr."""
+    `progress` shows a bar over the run's budget on stderr. The process's one-time
+    costs are paid first (`warm_up`) and recorded apart (`timing.warmup_s`), so
+    the first run in a worker is timed like the others."""
     hook = registry.pm.hook
     hook.ftbench_run_start(spec=spec)
-    started, t0 = _now(), time.perf_counter()
-    run = _Run(spec, registry, hook, progress)
-    run.peak_reset = _reset_peak_rss()
-    status, error = "ok", None
     threads = torch.get_num_threads()
     torch.set_num_threads(spec.threads)  # here, so every executor runs every run with the suite's threads
+    warmup = warm_up(spec, registry)  # with them too: the data it loads is the run's
+    started, t0 = _now(), time.perf_counter()
+    run = _Run(spec, registry, hook, progress)
+    run.timing["warmup_s"] = warmup
+    run.peak_reset = _reset_peak_rss()
+    status, error = "ok", None
     try:
         run.execute()
     except Diverged as exc:
@@ -478,12 +499,13 @@ def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False
     return record
 
 
-def failed_record(payload: dict, message: str) -> dict:
+def failed_record(payload: dict, message: str, error_type: str = "WorkerLost") -> dict:
     """Write and return a `failed` record for a run that could not execute at all
-    (its worker process died). Like any record it is written under the run's claim
-    and never over a finished one: another driver may have run it meanwhile. Returns
-    that driver's record, or a claimed-elsewhere stub while it holds the run."""
-    return _record_unrun(payload, "failed", {"type": "WorkerLost", "message": message, "traceback": ""})
+    (its worker process died; `SearchFailed`: its search selected nothing). Like any
+    record it is written under the run's claim and never over a finished one:
+    another driver may have run it meanwhile. Returns that driver's record, or a
+    claimed-elsewhere stub while it holds the run."""
+    return _record_unrun(payload, "failed", {"type": error_type, "message": message, "traceback": ""})
 
 
 def skipped_record(payload: dict, reason: str) -> dict:

@@ -3,7 +3,8 @@
 Templates live in `ftbench/templates/`: `_common/` holds the files every kind
 shares, `<kind>/` the rest. Each file ends in `.tmpl` (so no tool mistakes it for
 code) and uses `string.Template` placeholders such as `$name` and `$package`; the
-folder `package/` becomes the plugin's import package.
+folder `package/` becomes the plugin's import package, and a file `dot-NAME` the
+dotfile `.NAME` (the package's .gitignore).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 KINDS = ("strategy", "backbone", "dataset")
 _NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 _SUFFIX = ".tmpl"
+_DOT = "dot-"
 
 
 def placeholders(kind: str, name: str) -> dict[str, str]:
@@ -57,7 +59,9 @@ def _walk(folder: Traversable, prefix: tuple[str, ...] = ()) -> list[tuple[tuple
         if entry.is_dir():
             files += _walk(entry, prefix + (entry.name,))
         elif entry.name.endswith(_SUFFIX):
-            files.append((prefix + (entry.name[: -len(_SUFFIX)],), entry))
+            name = entry.name[: -len(_SUFFIX)]
+            # A dotfile is stored as dot-NAME: package data globs and some tools skip hidden files.
+            files.append((prefix + ("." + name[len(_DOT):] if name.startswith(_DOT) else name,), entry))
     return files
 
 
@@ -82,7 +86,8 @@ def scaffold(kind: str, name: str, dest: str | Path | None = None) -> Path:
     is never touched.
 
     Example: `scaffold("strategy", "top-k")` creates ftbench-top-k/ with
-    pyproject.toml, README.md, ftbench_top_k/__init__.py and tests/test_plugin.py.
+    pyproject.toml, README.md, .gitignore, ftbench_top_k/__init__.py and
+    tests/test_plugin.py.
     """
     files = render(kind, name)  # render everything first: a template error leaves no half package
     dest = Path(dest) if dest is not None else Path(f"ftbench-{name}")

@@ -300,7 +300,7 @@ def selection_of(cell: _Cell) -> dict:
         done = [t for t in done if _test_acc(t) is not None]
     if not done:
         return out | {"selected": {}, "val_acc": None,
-                      "rule": "no trial finished; the runs use the suite's configuration"}
+                      "rule": "no trial finished: nothing selected, so the cell's runs fail (SearchFailed)"}
     if oracle:
         best = max(done, key=lambda t: (_test_acc(t), -t["number"]))
         return out | {"selected": best["values"], "val_acc": best["value"], "test_acc": _test_acc(best),
@@ -360,15 +360,17 @@ def cell_key(cell: dict) -> tuple:
     return tuple(cell[k] for k in ("backbone", "dataset", "strategy", "data"))
 
 
-def plan_search(suite: Suite, specs: list[RunSpec], registry, trials) -> tuple[list[RunSpec], dict[tuple, CellPlan]]:
+def plan_search(suite: Suite, specs: list[RunSpec], registry, trials,
+                asked_ids: set[str] | None = None) -> tuple[list[RunSpec], dict[tuple, CellPlan]]:
     """Replay the searches of `specs` from the trial records in `trials` (a
     ResultsStore) without running anything: (the runs: a searched cell's at its
     selected configuration once every trial of the cell has a record, else as
     given; cell_key -> plan of each searched cell). A failed trial's record counts
     as the driver counted it (a failed trial); the next `ftbench run` retries it.
     The count of a cell's finished trials is exact up to its first missing trial
-    (the later trials of a sampler that learns, such as TPE, depend on it). For
-    `validate`, `--dry-run` and `status`."""
+    (the later trials of a sampler that learns, such as TPE, depend on it). The ids
+    of the trials asked for are added to `asked_ids` when given. For `validate`,
+    `--dry-run`, `status` and `ftbench.freshness`."""
     asked: dict[tuple, int] = {}
     done: dict[tuple, int] = {}
     missing: set[tuple] = set()
@@ -377,6 +379,8 @@ def plan_search(suite: Suite, specs: list[RunSpec], registry, trials) -> tuple[l
         for spec in batch:
             key = cell_key(spec.cell)
             asked[key] = asked.get(key, 0) + 1
+            if asked_ids is not None:
+                asked_ids.add(spec.id)
             record = trials.read(spec.id)
             if record is None:
                 missing.add(key)

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ftbench.config import BudgetConfig, TrainConfig
 from ftbench.corruption_names import check_corruption
 from ftbench.errors import SuiteError, UnknownComponentError, UserInputError
 from ftbench.plugins import PLURALS
+from ftbench.schema_help import did_you_mean, keys_at, load_yaml, unknown_key_message, validate_strictly
 
 PRETRAIN_PREFIX = "pretrain:"
 CHECKPOINT_PREFIX = "ftbench:"
@@ -125,12 +126,26 @@ class Dimension(_Strict):
         return list(self.choice if self.choice is not None else self.grid or [])
 
 
+def _search_key(key: str) -> str:
+    section, _, name = key.partition(".")
+    if section not in ("train", "params") or not name:
+        raise ValueError("search keys are `train.KEY` (a `train:` setting) or `params.KEY` (a strategy parameter)")
+    if section == "train" and name not in TrainConfig.model_fields:
+        raise ValueError(f"`train:` has no key '{name}'{did_you_mean(name, TrainConfig.model_fields)} "
+                         f"(keys: {', '.join(TrainConfig.model_fields)})")
+    return key
+
+
+# Checked key by key, so that every bad key of a space is reported at once.
+SearchKey = Annotated[str, AfterValidator(_search_key)]
+
+
 class SearchConfig(_Strict):
     """A hyperparameter search: resolved for a strategy entry from the suite-wide
     `search:` and the entry's own (entry keys win; spaces merge key by key)."""
 
-    space: dict[str, Dimension] = Field(default_factory=dict,
-                                        description="`train.KEY` or `params.KEY` -> the values to search")
+    space: dict[SearchKey, Dimension] = Field(default_factory=dict,
+                                              description="`train.KEY` or `params.KEY` -> the values to search")
     trials: int | None = Field(None, ge=1, description="trials per strategy and cell (the same for every "
                                                        "strategy unless an entry sets its own); default: "
                                                        "the grid's size for the grid sampler")
@@ -152,18 +167,9 @@ class SearchConfig(_Strict):
         "validation", description="validation: the best mean validation accuracy (a fair comparison); "
                                   "oracle: the best mean TEST accuracy, optimistic and labelled so (DomainBed's "
                                   "oracle), never the default")
-
-    @field_validator("space")
-    @classmethod
-    def _keys(cls, v: dict[str, Dimension]) -> dict[str, Dimension]:
-        for key in v:
-            section, _, name = key.partition(".")
-            if section not in ("train", "params") or not name:
-                raise ValueError(f"'{key}': search keys are `train.KEY` (a `train:` setting) or "
-                                 "`params.KEY` (a strategy parameter)")
-            if section == "train" and name not in TrainConfig.model_fields:
-                raise ValueError(f"'{key}': `train:` has no key '{name}' (keys: {', '.join(TrainConfig.model_fields)})")
-        return v
+    allow_unequal_budget: bool = Field(False, description="suite-wide only: let searched strategies have different "
+                                                          "numbers of trial runs (trials x tuning seeds); refused "
+                                                          "otherwise, as an unfair comparison")
 
     def resolved_sampler(self) -> str:
         if self.sampler:
@@ -181,7 +187,7 @@ class SearchConfig(_Strict):
 class SearchOverride(_Strict):
     """A strategy entry's `search:`: any SearchConfig key; the rest come from the suite's."""
 
-    space: dict[str, Dimension] | None = None
+    space: dict[SearchKey, Dimension] | None = None
     trials: int | None = Field(None, ge=1)
     seeds: list[int] | None = Field(None, min_length=1)
     sampler: Literal["tpe", "random", "grid"] | None = None
@@ -474,13 +480,17 @@ def _where(path: tuple, lines: dict[tuple, int]) -> str:
 
 
 def _pydantic_problems(exc: ValidationError, lines: dict[tuple, int], prefix: tuple = (),
-                       keys_hint: str = "see docs/suite.md for the keys") -> list[str]:
+                       keys_hint: str = "docs/suite.md describes them",
+                       model: type[BaseModel] | None = None) -> list[str]:
+    """A problem line per error of `exc` (`model`'s validation at `prefix`): its
+    path and line, and for an unknown key the valid ones and the closest."""
     problems = []
     for err in exc.errors():
-        path = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]")))
+        path = prefix + loc
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            message = f"unknown key; check its spelling ({keys_hint})"
+            message = unknown_key_message(loc[-1], keys_at(model, loc[:-1]) if model else None, keys_hint)
         elif err["type"] == "missing":
             message = "required field is missing"
         problems.append(f"{_where(path, lines)}: {message}")
@@ -520,7 +530,7 @@ def apply_overrides(raw: dict, overrides: tuple[str, ...] | list[str]) -> dict:
             raise UserInputError(f"-o {item!r}: write KEY=VALUE with a dotted KEY, e.g. -o train.lr=0.01 "
                                  "or -o seeds=[0,1]")
         try:
-            value = yaml.safe_load(text)
+            value = load_yaml(text)
         except yaml.YAMLError as exc:
             raise UserInputError(f"-o {item!r}: the value is not valid YAML ({getattr(exc, 'problem', exc)})") from exc
         if "space" in parts[:-2]:  # a search space's keys hold a dot: `space.train.lr` is one key
@@ -551,7 +561,7 @@ def parse_suite(text: str, source: str = "<suite>", registry=None, overrides: tu
                 environment: bool = False, device: str | None = None) -> Suite:
     _check_yaml_shape(text, source)
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -565,9 +575,10 @@ def parse_suite(text: str, source: str = "<suite>", registry=None, overrides: tu
         raw = apply_overrides(raw, overrides)
     lines = _line_index(text)
     try:
-        suite = Suite.model_validate(raw)
+        suite = validate_strictly(Suite, raw)
     except ValidationError as exc:
-        raise SuiteError(source, _pydantic_problems(exc, lines) + _raw_name_problems(raw, lines, registry)) from exc
+        raise SuiteError(source, _pydantic_problems(exc, lines, model=Suite) + _raw_name_problems(raw, lines, registry)
+                         + _raw_search_problems(raw, lines, registry)) from exc
     problems = _check_semantics(suite, lines, registry)
     if environment and registry is not None:
         from ftbench.preflight import environment_problems
@@ -582,9 +593,9 @@ def _check_semantics(suite: Suite, lines: dict[tuple, int], registry) -> list[st
     problems: list[str] = []
     for i, entry in enumerate(suite.strategies):
         try:
-            TrainConfig.model_validate({**suite.train.model_dump(), **entry.train})
+            validate_strictly(TrainConfig, {**suite.train.model_dump(), **entry.train})
         except ValidationError as exc:
-            problems += _pydantic_problems(exc, lines, ("strategies", i, "train"))
+            problems += _pydantic_problems(exc, lines, ("strategies", i, "train"), model=TrainConfig)
     for i, entry in enumerate(suite.datasets):
         for j, name in enumerate(entry.shifts.corruptions):
             try:
@@ -650,52 +661,129 @@ def resolve_search(suite: Suite, entry: StrategyEntry) -> SearchConfig | None:
 
 
 def _check_search(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
-    """Every searched value must be one the run would accept."""
+    """Every searched value must be one the run would accept, and every searched
+    strategy gets the same number of trial runs (unless `allow_unequal_budget`)."""
     problems: list[str] = []
-    for i, entry in enumerate(suite.strategies):
+    budgets: dict[str, tuple[int, int]] = {}  # strategy label -> (trials, tuning seeds)
+    for i, (label, entry) in enumerate(zip(_labels(suite.strategies), suite.strategies)):
         try:
             config = resolve_search(suite, entry)
         except ValidationError as exc:
-            problems += _pydantic_problems(exc, lines, ("strategies", i, "search"))
+            problems += _pydantic_problems(exc, lines, ("strategies", i, "search"), model=SearchConfig)
             continue
         if config is None:
             continue
         where = ("search",) if entry.search is None or entry.search.space is None else ("strategies", i, "search")
-        sampler = config.resolved_sampler()
         if config.n_trials() is None:
             problems.append(f"{_where(where, lines)}: set `trials:` (how many configurations each strategy "
                             f"tries; the same for every strategy keeps the comparison fair)")
-        params_model = None
-        if registry is not None:
-            try:
-                params_model = registry.get("strategy", entry.name).params
-            except UnknownComponentError:
-                pass  # reported with the components
+        else:
+            budgets[label] = (config.n_trials(), len(config.seeds))
+        params_model = _strategy_params(registry, entry.name)
+        train = {**suite.train.model_dump(mode="json"), **entry.train}
         for key, dim in config.space.items():
-            path = where + ("space", key)
-            section, _, name = key.partition(".")
-            if sampler == "grid" and dim.kind not in ("grid", "choice"):
-                problems.append(f"{_where(path, lines)}: the grid sampler needs `grid:` or `choice:` values, "
-                                f"not {dim.kind}; use sampler: tpe or random for ranges")
-            if section == "params" and params_model is not None and name not in params_model.model_fields:
-                problems.append(f"{_where(path, lines)}: strategy '{entry.name}' has no parameter '{name}' "
-                                f"(`ftbench list strategies` shows its parameters)")
-                continue
-            samples = dim.values() or list(getattr(dim, dim.kind if dim.kind != "int" else "int_"))
-            for value in samples:
-                if section == "train":
-                    try:
-                        TrainConfig.model_validate({**suite.train.model_dump(), **entry.train, name: value})
-                    except ValidationError as exc:
-                        problems.append(f"{_where(path, lines)}: {value!r} is not a valid `train.{name}`: "
-                                        f"{exc.errors()[0]['msg']}")
-                elif params_model is not None:
-                    try:
-                        params_model.model_validate({**entry.params, name: value})
-                    except ValidationError as exc:
-                        problems.append(f"{_where(path, lines)}: {value!r} is not a valid `params.{name}` of "
-                                        f"'{entry.name}': {exc.errors()[0]['msg']}")
+            problems += _dimension_problems(where + ("space", key), key, dim, config.resolved_sampler(), entry.name,
+                                            entry.params, train, params_model, lines)
+    if len({t * n for t, n in budgets.values()}) > 1 and not (suite.search and suite.search.allow_unequal_budget):
+        problems.append(f"{_where(('strategies',), lines)}: the searched strategies get different tuning budgets "
+                        f"({unequal_budgets(budgets)}), so the comparison favours the better-tuned ones: give "
+                        "every entry the same `trials:` and tuning `seeds:` (a grid's size is its trials), or set "
+                        "`allow_unequal_budget: true` under the suite's `search:` to compare them anyway")
     return list(dict.fromkeys(problems))  # a suite-wide problem is found once per entry
+
+
+def unequal_budgets(budgets: dict[str, tuple[int, int]]) -> str:
+    """"full 9 trials x 1 seed, lp-ft 3 trials x 1 seed" for label -> (trials, seeds)."""
+    return ", ".join(f"{label} {t} trials x {n} seed{'s' if n != 1 else ''}" for label, (t, n) in budgets.items())
+
+
+def search_budgets(suite: Suite) -> dict[str, tuple[int, int]]:
+    """Strategy label -> (trials, tuning seeds) of each searched strategy entry."""
+    out = {}
+    for label, entry in zip(_labels(suite.strategies), suite.strategies):
+        config = resolve_search(suite, entry)
+        if config is not None and config.n_trials() is not None:
+            out[label] = (config.n_trials(), len(config.seeds))
+    return out
+
+
+def _strategy_params(registry, name: Any) -> type[BaseModel] | None:
+    if registry is None or not isinstance(name, str):
+        return None
+    try:
+        return registry.get("strategy", name).params
+    except UnknownComponentError:
+        return None  # reported with the components
+
+
+def _dimension_problems(path: tuple, key: str, dim: Dimension, sampler: str, strategy: str, params: dict,
+                        train: dict, params_model: type[BaseModel] | None, lines: dict[tuple, int]) -> list[str]:
+    """What is wrong with one searched dimension of a strategy entry: a range under
+    the grid sampler, a parameter the strategy does not have, values it refuses."""
+    problems = []
+    section, _, name = key.partition(".")
+    if sampler == "grid" and dim.kind not in ("grid", "choice"):
+        problems.append(f"{_where(path, lines)}: the grid sampler needs `grid:` or `choice:` values, "
+                        f"not {dim.kind}; use sampler: tpe or random for ranges")
+    if section == "params" and params_model is not None and name not in params_model.model_fields:
+        known = [f.alias or n for n, f in params_model.model_fields.items()]
+        return problems + [f"{_where(path, lines)}: strategy '{strategy}' has no parameter '{name}'"
+                           f"{did_you_mean(name, known)} (its parameters: {', '.join(known) or 'none'})"]
+    samples = dim.values() or list(getattr(dim, dim.kind if dim.kind != "int" else "int_"))
+    model, base = (TrainConfig, train) if section == "train" else (params_model, params)
+    if model is None:
+        return problems
+    for value in samples:
+        try:
+            validate_strictly(model, {**base, name: value})
+        except ValidationError as exc:
+            own = [e for e in exc.errors() if tuple(e["loc"][:1]) in ((name,), ())]
+            if not own:
+                continue  # another key's problem, reported where that key is
+            what = f"`train.{name}`" if section == "train" else f"`params.{name}` of '{strategy}'"
+            problems.append(f"{_where(path, lines)}: {value!r} is not a valid {what}: {own[0]['msg']}")
+    return problems
+
+
+def _raw_search_problems(raw: dict, lines: dict[tuple, int], registry) -> list[str]:
+    """The search-space problems of a suite that failed the schema, found from its
+    raw YAML wherever a dimension is well-formed, so that one pass reports them
+    with the schema's problems."""
+    def space_of(node: Any) -> dict:
+        search = node.get("search") if isinstance(node, dict) else None
+        space = search.get("space") if isinstance(search, dict) else None
+        return space if isinstance(space, dict) else {}
+
+    def sampler_of(*nodes: Any) -> str:
+        for node in nodes:
+            search = node.get("search") if isinstance(node, dict) else None
+            if isinstance(search, dict) and isinstance(search.get("sampler"), str):
+                return search["sampler"]
+        return "tpe"  # grid only when asked for (or all-grid): a range's problem shows in the next pass
+
+    problems: list[str] = []
+    strategies = raw.get("strategies") if isinstance(raw.get("strategies"), list) else []
+    base_train = raw.get("train") if isinstance(raw.get("train"), dict) else {}
+    for i, entry in enumerate(strategies):
+        if not isinstance(entry, dict) or (isinstance(entry.get("search"), dict)
+                                           and entry["search"].get("enabled") is False):
+            continue
+        own = space_of(entry)
+        spaces = [(("search", "space"), space_of(raw)), (("strategies", i, "search", "space"), own)]
+        params = entry.get("params") if isinstance(entry.get("params"), dict) else {}
+        train = {**base_train, **(entry.get("train") if isinstance(entry.get("train"), dict) else {})}
+        for prefix, space in spaces:
+            for key, value in space.items():
+                try:
+                    _search_key(str(key))
+                    dim = Dimension.model_validate(value)
+                except (ValueError, ValidationError):
+                    continue  # the schema's problem
+                if prefix[0] == "search" and key in own:
+                    continue  # the entry's own dimension replaces the suite's
+                problems += _dimension_problems(prefix + (key,), key, dim, sampler_of(entry, raw), entry.get("name"),
+                                                params, train, _strategy_params(registry, entry.get("name")), lines)
+    return list(dict.fromkeys(problems))
 
 
 def _check_adapt(entry: DatasetEntry, path: tuple, lines: dict[tuple, int]) -> list[str]:
@@ -782,10 +870,10 @@ def _check_components(suite: Suite, lines: dict[tuple, int], registry) -> list[s
         if kind == "backbone" and str(params.get("pretrained", "")).startswith(PRETRAIN_PREFIX):
             params["pretrained"] = "none"  # resolved to a checkpoint at expansion
         try:
-            comp.params.model_validate(params)
+            validate_strictly(comp.params, params)
         except ValidationError as exc:
             problems += _pydantic_problems(exc, lines, path + ("params",),
-                                           f"`ftbench list {PLURALS[kind]}` shows its parameters")
+                                           f"`ftbench list {PLURALS[kind]} {ref.name}` describes them", comp.params)
     return problems
 
 

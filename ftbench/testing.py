@@ -5,13 +5,16 @@
         check_strategy(my_plugin.ftbench_register_strategies()[0])
 
 Each check raises AssertionError with a message saying what a component must do.
-They run on a tiny timm `test_resnet` and generated data, in seconds on a CPU.
+They run on a tiny timm `test_resnet` and generated data, in seconds on a CPU, on
+one torch thread (a tiny model runs fastest on one, and a loaded CI runner is not
+slowed further by threads competing for its cores).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import types
 from pathlib import Path
 
@@ -81,6 +84,19 @@ TOY_BACKBONE = Component("ftbench-toy-timm", toy_backbone, ToyBackboneParams, "A
 # ---------------------------------------------------------------- checks
 
 
+def _one_thread(check):
+    """Run `check` on one torch thread, then restore the caller's thread count."""
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return check(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+    return wrapper
+
+
 def _check_params(component: Component) -> Params:
     assert isinstance(component, Component), f"expected a Component, got {type(component).__name__}"
     assert component.name and component.name == component.name.strip(), "a component needs a name"
@@ -117,6 +133,7 @@ def _train(component: Component, params: Params, seed: int, steps: int = 3):
     return backbone, strategy, before, result
 
 
+@_one_thread
 def check_strategy(component: Component, params: Params | None = None) -> None:
     """A strategy validates its parameters, trains a few steps, leaves what it
     freezes bitwise unchanged, and is deterministic under a seed."""
@@ -139,6 +156,7 @@ def _decoded(images) -> torch.Tensor:
     return images.materialize() if isinstance(images, StreamedImages) else images
 
 
+@_one_thread
 def check_dataset(component: Component, params: Params | None = None) -> None:
     """A dataset returns uint8 NCHW images, int labels within its classes, and the
     same data for the same parameters."""
@@ -156,6 +174,7 @@ def check_dataset(component: Component, params: Params | None = None) -> None:
     _check_record("dataset", component, params)
 
 
+@_one_thread
 def check_backbone(component: Component, params: Params | None = None) -> None:
     """A backbone returns a model with the target head, depth-ordered groups that
     cover every parameter once with the head last, and a data config."""
@@ -198,7 +217,7 @@ def _check_record(kind: str, component: Component, params: Params) -> None:
     suite = parse_suite(
         f"name: conformance\nbackbones: [{{name: {names['backbone']}}}]\n"
         f"datasets: [{{name: {names['dataset']}}}]\nstrategies: [{{name: {names['strategy']}}}]\n"
-        f"budget: {{steps: 2}}\ntrain: {{batch_size: 16}}\nexecutor: {{name: sequential}}\n")
+        f"budget: {{steps: 2}}\ntrain: {{batch_size: 16}}\nexecutor: {{name: sequential}}\nthreads: 1\n")
     spec = expand(suite)[0]
     ref = getattr(spec, kind).model_copy(update={"params": params.model_dump(mode="json")})
     spec = dataclasses.replace(spec, **{kind: ref})

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ftbench import compare as gate
+from ftbench import provenance
 from ftbench.cli_gate import COMMANDS
 from ftbench.errors import UserInputError
 from ftbench.store import ResultsStore
@@ -38,7 +39,9 @@ def make_record(cell: tuple[str, ...], seed: int, acc: float, samples_per_s: flo
         "budget": {"limits": {"epochs": 5}, "used": {"epochs": 5}, "stopped_by": "epochs"},
         "memory": {"cpu_peak_rss_mb": 800.0, "gpu_peak_mb": None}, "params": {"trainable": 10, "total": 100},
         "env": {"python": "3.11.7", "torch": "2.14.1", "timm": "1.0.20", "ftbench": "0.1.0", "plugins": {},
-                "device": "cpu", "device_name": device_name},
+                "device": "cpu", "device_name": device_name,
+                # made by the code installed now: `compare` refuses stale CURRENT records
+                "code": {"ftbench": provenance.module_digest("ftbench")}, "code_scheme": provenance.CODE_SCHEME},
         "started_at": "2026-11-30T10:00:00+00:00", "finished_at": "2026-11-30T10:00:06+00:00",
         "error": None if ok else {"type": "RuntimeError", "message": "boom", "traceback": ""},
     }

@@ -52,20 +52,25 @@ def test_edited_plugin_makes_its_records_stale_and_only_those_rerun(tmp_path, mo
     code = {r["cell"]["strategy"]: r["env"]["code"] for r in load_records(out)}
     assert set(code["edited"]) == {"ftbench", "ftbench.testing", "stale_plugin"}  # the toys live in the core
     assert code["edited"]["stale_plugin"].startswith("sha256:") and code["edited"]["ftbench"].startswith("sha256:")
-    assert "stale" in invoke("status", str(out)).output and "older code" not in invoke("status", str(out)).output
+    assert "stale          0" in invoke("status", str(out)).output
 
     (tmp_path / "stale_plugin.py").write_text(PLUGIN + "# edited\n")
     provenance.module_digest.cache_clear()  # a new process would read the code afresh
     status = invoke("status", str(out))
-    assert "1 of 2 records came from older code (1 code changed: stale_plugin)" in status.output, status.output
+    assert "1 of 2 finished runs are stale (1 code changed: stale_plugin)" in status.output, status.output
+    stale_line = next(line for line in status.output.splitlines() if "are stale" in line)
+    assert f"warning: {stale_line}" in invoke("report", str(out)).output  # status and report agree
     before = _mtimes(out)
     again = invoke("run", str(suite), "--results", str(out), "-q")
-    assert "2 runs; 2 already finished, 0 ok" in again.output  # stale records count as finished ...
+    assert "2 runs; 2 already finished (1 of them stale), 0 ok" in again.output  # stale records are kept ...
+    assert (f"warning: 1 of 2 finished runs are stale (1 code changed: stale_plugin), kept as finished; "
+            f"`ftbench run {suite} --results {out} --rerun-stale` reruns them") in again.output  # ... said, even -q
     rerun = invoke("run", str(suite), "--results", str(out), "-q", "--rerun-stale")
     assert "2 runs; 1 already finished, 1 ok" in rerun.output, rerun.output  # ... until asked
+    assert "are stale" not in rerun.output.split("Records:")[1]
     after = _mtimes(out)
     assert after["toy-full"] == before["toy-full"] and after["edited"] != before["edited"]
-    assert "older code" not in invoke("status", str(out)).output
+    assert "stale          0" in invoke("status", str(out)).output
 
     subset = invoke("run", str(suite), "--results", str(out), "-q", "--only", "strategy=toy-full", "--rerun")
     assert "1 runs; 0 already finished, 1 ok" in subset.output, subset.output
@@ -76,16 +81,15 @@ def test_edited_plugin_makes_its_records_stale_and_only_those_rerun(tmp_path, mo
     assert invoke("run", str(suite), "--only", "colour=red").exit_code == 2
 
 
-def test_report_notes_stale_hardware_dependent_and_near_chance_sources():
-    base = {"status": "ok", "id": "a", "env": {"code": {"ftbench": provenance.module_digest("ftbench")}},
+def test_report_notes_hardware_dependent_and_near_chance_sources():
+    base = {"status": "ok", "id": "a", "env": {"code": {"ftbench": provenance.module_digest("ftbench")},
+                                               "code_scheme": provenance.CODE_SCHEME},
             "config": {"backbone": {"params": {"pretrained": "ftbench:abc"}}},
             "metrics": {"source": {"before": {"acc": 40.0}, "classes": 26}}}
     assert provenance.report_notes([base]) == []
     timed = {**base, "id": "b", "hardware_dependent": True}
     chance = {**base, "id": "c", "metrics": {"source": {"before": {"acc": 5.0}, "classes": 26}}}
     old = {**base, "id": "d", "env": {"code": {"ftbench": "sha256:0"}}}
-    assert provenance.stale_warning([base, timed, chance, old]) == (
-        "1 of 4 records came from older code (1 code changed: ftbench); `ftbench run SUITE --rerun-stale` reruns them")
     notes = provenance.report_notes([base, timed, chance, old])
     assert notes == ["1 records are hardware-dependent (a `seconds` budget stopped or could stop them, in the run "
                      "or its pretraining): their numbers change with the machine's speed and load",

@@ -65,9 +65,14 @@ def test_a_seeded_search_repeats_exactly_and_the_seed_matters(toy_registry):
 
 
 def test_entry_search_overrides_and_merges_the_suite_wide_one(toy_registry):
-    suite = parse_suite(BASE.replace("{name: lp-ft}", "{name: lp-ft, search: {trials: 2, space: {params.lp_fraction: "
-                                     "{choice: [0.25, 0.5]}}}}")
-                        + "search: {trials: 3, space: {train.lr: {grid: [0.001, 0.01, 0.1]}}}", registry=toy_registry)
+    text = (BASE.replace("{name: lp-ft}", "{name: lp-ft, search: {trials: 2, space: {params.lp_fraction: "
+                                          "{choice: [0.25, 0.5]}}}}")
+            + "search: {trials: 3, space: {train.lr: {grid: [0.001, 0.01, 0.1]}}}")
+    with pytest.raises(SuiteError, match=r"different tuning budgets \(toy-full 3 trials x 1 seed, sgd 3 trials x 1 "
+                                         r"seed, lp-ft 2 trials x 1 seed\).*allow_unequal_budget: true"):
+        parse_suite(text, registry=toy_registry)
+    suite = parse_suite(text.replace("search: {trials: 3,", "search: {allow_unequal_budget: true, trials: 3,"),
+                        registry=toy_registry)
     lp = resolve_search(suite, suite.strategies[2])
     assert lp.trials == 2 and set(lp.space) == {"train.lr", "params.lp_fraction"} and lp.resolved_sampler() == "tpe"
     assert resolve_search(suite, suite.strategies[0]).resolved_sampler() == "grid"

@@ -160,13 +160,15 @@ def test_rerun_stale_reruns_trials_from_older_code(tmp_path):
     record["env"]["code"] = {m: "0" * len(d) for m, d in record["env"]["code"].items()}
     old.write_text(json.dumps(record))
     current_text = current.read_text()
-    assert invoke("run", str(suite_file), "--results", str(out), "-q").exit_code == 0
-    assert json.loads(old.read_text())["env"]["code"] == record["env"]["code"]  # plain run: kept
+    plain = invoke("run", str(suite_file), "--results", str(out), "-q")
+    assert plain.exit_code == 0
+    assert json.loads(old.read_text())["env"]["code"] == record["env"]["code"]  # plain run: kept, and said
+    assert "warning: 1 search trials reused although stale (1 code changed: ftbench" in plain.output, plain.output
     status = invoke("status", str(out))
-    assert "search trials: 1 of 3 records came from older code" in status.output, status.output
+    assert "1 of 3 search trials are stale (1 code changed: ftbench" in status.output, status.output
     result = invoke("run", str(suite_file), "--results", str(out), "--rerun-stale")
     assert result.exit_code == 0, result.output
-    assert "trials from older code are run again" in result.output
+    assert "stale trials (older code or another thread count) are run again" in result.output
     assert json.loads(old.read_text())["env"]["code"] != record["env"]["code"]  # rerun with today's code
     assert current.read_text() == current_text  # a current trial is not rerun
 

@@ -34,7 +34,10 @@ def test_valid_suite_expands_to_one_run(toy_registry):
 
 def test_unknown_key_names_path_and_line():
     found = problems(BASE + "stratgies: []\n")
-    assert found == ["stratgies (line 10): unknown key; check its spelling (see docs/suite.md for the keys)"]
+    assert found == ["stratgies (line 10): unknown key 'stratgies'; did you mean 'strategies'? (valid: name, "
+                     "description, pretrain, backbones, datasets, strategies, seeds, data, budget, train, eval, "
+                     "search, exclude, include, executor, loggers, device, deterministic, threads, loader_workers; "
+                     "docs/suite.md describes them)"]
 
 
 def test_all_errors_reported_at_once():
@@ -72,7 +75,8 @@ def test_bad_component_params(toy_registry):
     found = problems(BASE.replace("- name: toy\n", "- name: toy\n    params: {classes: 99, colour: red}\n"),
                      toy_registry)
     assert any(p.startswith("datasets[0].params.classes (line 7)") and "less than or equal to 6" in p for p in found)
-    assert any(p == "datasets[0].params.colour (line 7): unknown key; check its spelling (`ftbench list datasets` shows its parameters)" for p in found)
+    assert "datasets[0].params.colour (line 7): unknown key 'colour' (valid: n_per_class, classes, size; " \
+           "`ftbench list datasets toy` describes them)" in found, found
 
 
 def test_strategy_train_override_is_validated():

@@ -81,6 +81,12 @@ class Est:
                 "high": json_number(self.high), "n": self.n, "mark": self.mark}
 
 
+def stat_text(value: float, fmt: str, why_not: str) -> str:
+    """A statistic for a note: `value` formatted, or "n/a (why_not)" when it is not
+    finite (never "inf" or "nan" in a table)."""
+    return f"{value:{fmt}}" if math.isfinite(value) else f"n/a ({why_not})"
+
+
 def _no_minus_zero(x: float, digits: int) -> float:
     return x if round(x, digits) != 0 else 0.0
 

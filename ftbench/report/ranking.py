@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ftbench import stats
-from ftbench.report.core import BEST, TIED, Est, Num, Ranking, Table, _cell_at, _Ctx
+from ftbench.report.core import BEST, TIED, Est, Num, Ranking, Table, _cell_at, _Ctx, stat_text
 
 
 def _ranking_table(ctx: _Ctx) -> tuple[Table | None, Ranking | None]:
@@ -51,7 +51,8 @@ def _ranking_table(ctx: _Ctx) -> tuple[Table | None, Ranking | None]:
              f"{len(complete)} tasks (backbone/dataset/data) that ran all {len(strategies)} strategies; "
              f"n = {min(ns)} seeds per task",
              f"avg rank: rank of mean test {ctx.metric} within each task (1 = best, ties share), averaged",
-             (fr.note or f"Friedman χ² = {fr.statistic:.2f}, Iman-Davenport F = {fr.f:.2f}, p = "
+             (fr.note or f"Friedman χ² = {fr.statistic:.2f}, Iman-Davenport F = "
+                         f"{stat_text(fr.f, '.2f', 'every task ranks the strategies alike: F divides by 0')}, p = "
                          f"{Num(fr.p, 'p').text()} ({fr.method}; below {stats.FRIEDMAN_EXACT_TASKS} tasks the "
                          f"χ² approximation is too conservative); Nemenyi critical difference (α = {ctx.alpha:g}) "
                          f"= {fr.cd:.2f}"),
