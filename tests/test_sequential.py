@@ -271,6 +271,28 @@ def test_study_like_family_saves_runs_and_keeps_its_verdicts(kind):
     assert seq[0][:, :2].mean() >= 0.99  # the large effects are found either way
 
 
+@pytest.mark.slow
+def test_repeated_interval_covers_at_every_look_at_once():
+    """Δ = 1.3, sd 2: the two-sided repeated 95% interval holds Δ at all five looks at
+    once 95% of the time; the fixed-n t interval, read at the look where the
+    procedure stopped, covers less (the bias of stopping where Δ looks large)."""
+    rng = np.random.default_rng(16)
+    d = 1.3 + rng.normal(0, 2.0, (REPS, LOOKS[-1]))
+    covered = np.ones(REPS, bool)
+    stop, naive = np.full(REPS, len(LOOKS) - 1), np.zeros(REPS, bool)
+    for k, n in enumerate(LOOKS):
+        _, low, high = sq.repeated_interval(d, LOOKS, k)
+        covered &= (low < 1.3) & (1.3 < high)
+        stop = np.where((stop == len(LOOKS) - 1) & (k < stop) & ((low > 0) | (high < 0)), k, stop)
+    for k, n in enumerate(LOOKS):
+        half = sps.t.isf(0.025, n - 1) * d[:, :n].std(axis=1, ddof=1) / math.sqrt(n)
+        naive = np.where(stop == k, np.abs(d[:, :n].mean(axis=1) - 1.3) < half, naive)
+    rate = covered.mean()
+    print(f"\nrepeated 95% interval, looks {LOOKS}: covers at every look {rate:.4f} ± {_se(rate):.4f}; a fixed-n "
+          f"95% t interval at the stopping look covers {naive.mean():.4f}")
+    assert abs(rate - 0.95) <= 3 * _se(0.05) and naive.mean() < 0.95 - 3 * _se(0.05)
+
+
 # --- the speed gate ------------------------------------------------------------------
 
 SPEED_LOOKS = sq.look_schedule(3, 30, 1)
@@ -296,7 +318,7 @@ def _speed_runs(rng, ratio: float, threshold: float = 0.8, reps: int = REPS):
     verdict, used = np.full(reps, "undecided", dtype=object), np.full(reps, SPEED_LOOKS[-1])
     cut = math.log(threshold)
     for k, n in enumerate(SPEED_LOOKS):
-        _, low, high = sq.speed_bounds(y, SPEED_LOOKS, k, kind="obrien-fleming")
+        _, low, high = sq.repeated_interval(y, SPEED_LOOKS, k, sides=1)
         new = (verdict == "undecided") & ((high < cut) | (low > cut))
         verdict = np.where(new, np.where(high < cut, "slower", "not slower"), verdict)
         used = np.where(new, n, used)

@@ -27,13 +27,13 @@ on every machine and version. Their size is α up to that simulation's error (se
 0.0003 at α = 0.05; measured 5.0% and 5.2% ± 0.15%), and they tend to
 `normal_bounds` as n grows (tested).
 
-Multiplicity. The comparisons of one family (the strategies of a cell against its
-baseline, or every comparison of a study) are tested with a group-sequential Holm
+Multiplicity. The comparisons of one family (the strategies of one task against its
+baseline, or a study's primary comparisons) are tested with a group-sequential Holm
 procedure (Maurer & Bretz 2013; Ye et al. 2013): at each look, every hypothesis not yet
 rejected is tested against the boundary of a design at level α / c, where c is the
 number of comparisons that still have an unrejected hypothesis, and c is recounted
-after each rejection within the look. D and E of one comparison share one share of α:
-they cannot both be true, so the closed test (Marcus et al. 1976) never needs both in
+after each rejection within the look. D and E of one comparison draw on one share of
+α: with a margin > 0 they cannot both be true, so the closed test (Marcus et al. 1976) never needs both in
 one intersection (Shaffer 1986's logical restrictions); this is uniformly more powerful
 than Holm over all 2m hypotheses and keeps the same guarantee.
 
@@ -54,6 +54,11 @@ An earlier look is not re-tested when a later rejection raises the level (Maurer
 Bretz allow it; leaving it out is conservative). Differences with no variance on the
 grid use the exact sign-flip p (2/2^n two-sided, 1/2^n per one-sided test), as
 `paired.paired_test` does.
+
+Reading the result. A fixed-n p or interval computed at the look where a comparison
+stopped is biased by the stopping (Jennison & Turnbull 2000, ch. 8): in simulation a
+fixed-n 95% t interval read there covered 93.9%. `repeated_interval` gives the
+interval that holds at every look at once (95.2% measured), so it is the one to print.
 
 Speed. `speed_decision` applies the same design to repeated, interleaved timing
 measurements: each repetition's log ratio of samples/s (current vs baseline, each
@@ -315,8 +320,9 @@ def decide(diffs: Sequence[Sequence[float]], k: int, looks: Sequence[int], *, ma
     order. Each undecided comparison becomes "different" (the two-sided t test crosses
     its boundary), "equivalent" (TOST within ±`margin` crosses its boundary) or stays
     "undecided"; `previous` (the result of an earlier look) carries decided ones over
-    unchanged. Deterministic: the same inputs give the same result. See the module
-    docstring for the guarantee and its assumptions.
+    unchanged. `margin` 0 tests the difference alone. Deterministic: the same inputs
+    give the same result. See the module docstring for the guarantee and its
+    assumptions.
 
     >>> look = decide([[-3.1, -2.2, -4.0, -3.5, -2.9]], 1, (3, 5, 7, 9, 10))
     >>> look.comparisons[0].verdict, look.more_seeds
@@ -325,6 +331,8 @@ def decide(diffs: Sequence[Sequence[float]], k: int, looks: Sequence[int], *, ma
     looks = tuple(int(n) for n in looks)
     if not 0 <= k < len(looks):
         raise ValueError(f"look {k} is not one of the {len(looks)} looks {looks}")
+    if not margin >= 0:
+        raise ValueError(f"the equivalence margin must be >= 0 points, not {margin}")
     m = len(diffs)
     if previous is not None and (len(previous.comparisons) != m or previous.k >= k):
         raise ValueError("previous must be an earlier look of the same comparisons")
@@ -366,14 +374,16 @@ def calibrated_log_ratios(current: Sequence[float] | np.ndarray, current_calibra
             - np.log(np.asarray(baseline, dtype=float)) + np.log(np.asarray(baseline_calibration, dtype=float)))
 
 
-def speed_bounds(log_ratios: np.ndarray, looks: tuple[int, ...], k: int, *, alpha: float = 0.05,
-                 kind: Spending = "obrien-fleming") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean, low, high) of the repeated confidence interval of the mean log ratio at
-    look k, over the last axis (the first looks[k] repetitions; leading axes are
-    independent runs, for simulation): mean ± critical_k · se with the one-sided
-    design at `alpha`, so each side errs with chance <= alpha over all looks."""
-    y = np.asarray(log_ratios, dtype=float)[..., :looks[k]]
-    crit = t_design(tuple(looks), alpha, kind, 1).critical[k]
+def repeated_interval(values: np.ndarray, looks: tuple[int, ...], k: int, *, alpha: float = 0.05,
+                      kind: Spending = "obrien-fleming", sides: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) of the repeated confidence interval of the mean at look k
+    (Jennison & Turnbull 2000, ch. 9), over the last axis (its first looks[k] values;
+    leading axes are independent series, for simulation): mean ± critical_k · se with
+    the design at `alpha`. It covers the true mean at every look at once with chance
+    >= 1 - alpha (sides = 2), or misses on each side with chance <= alpha (sides = 1),
+    so it stays valid after stopping at any look, where a fixed-n interval does not."""
+    y = np.asarray(values, dtype=float)[..., :looks[k]]
+    crit = t_design(tuple(looks), alpha, kind, sides).critical[k]
     mean = y.mean(axis=-1)
     half = crit * y.std(axis=-1, ddof=1) / math.sqrt(y.shape[-1])
     return mean, mean - half, mean + half
@@ -419,8 +429,8 @@ def speed_decision(log_ratios: Sequence[float], *, threshold: float = 0.8, alpha
     if n not in looks:
         raise ValueError(f"{n} repetitions is not a look of {looks}: decide after each look's repetitions")
     k = looks.index(n)
-    mean, low, high = (float(v) for v in speed_bounds(np.asarray(log_ratios, dtype=float), looks, k, alpha=alpha,
-                                                      kind=kind))
+    mean, low, high = (float(v) for v in repeated_interval(np.asarray(log_ratios, dtype=float), looks, k,
+                                                           alpha=alpha, kind=kind, sides=1))
     cut = math.log(threshold)
     verdict = "slower" if high < cut else "not slower" if low > cut else "undecided"
     return SpeedLook(verdict, n, math.exp(mean), math.exp(low), math.exp(high), threshold, k == len(looks) - 1)
