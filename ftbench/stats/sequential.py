@@ -1,0 +1,436 @@
+"""Adaptive seeds: group-sequential paired tests that stop a comparison once it is
+decided, and a sequential interval for the speed gate.
+
+Method. A comparison of a strategy with the baseline is looked at after n_1 < n_2 <
+... < n_K matched seeds (`look_schedule`: min, min + step, ..., max). At look k the
+paired differences (on the test set's grid, `paired.on_grid`) give Student's t with
+n_k - 1 df, for two null hypotheses: D, "no difference" (two-sided), and E, "|Δ| >=
+margin" (the two one-sided tests of TOST, Schuirmann 1987). Each is tested against a
+boundary that spends its level α over the looks with a Lan-DeMets error-spending
+function of the information fraction t_k = n_k / n_K (Lan & DeMets 1983):
+O'Brien-Fleming-type α(t) = 2 - 2Φ(z_{1-α/2} / √t), or Pocock-type α ln(1 + (e - 1)t).
+The boundary c_k is set so that the chance, under the null, of first crossing at
+look k is α(t_k) - α(t_{k-1}) (Jennison & Turnbull 2000, ch. 7; for E, ch. 6).
+
+Small n. For a known variance the z statistics at the looks are jointly normal with
+corr(Z_j, Z_k) = √(n_j / n_k), and `normal_bounds` solves the recursion with scipy's
+multivariate normal (Genz's algorithm). With 3-10 seeds the variance is estimated, and
+the usual shortcut, testing each look's t at the nominal level of the normal design
+(Jennison & Turnbull's significance-level approach), exceeds α: a 5% design at looks
+3, 5, 7, 9, 10 rejects 5.5% (O'Brien-Fleming) and 5.6% (Pocock) of the time
+(tests/test_sequential.py measures it). The exact joint law of sequential t statistics
+(Jennison & Turnbull 1991) has no scipy routine, so `t_design` runs the same spending
+recursion on that law by simulation: 2^19 null paths drawn from the exact sufficient
+statistics (each group's sum is normal, its within-group sum of squares chi-square)
+with numpy's legacy RandomState, whose stream is frozen, so the boundaries are the same
+on every machine and version. Their size is α up to that simulation's error (se
+0.0003 at α = 0.05; measured 5.0% and 5.2% ± 0.15%), and they tend to
+`normal_bounds` as n grows (tested).
+
+Multiplicity. The comparisons of one family (the strategies of one task against its
+baseline, or a study's primary comparisons) are tested with a group-sequential Holm
+procedure (Maurer & Bretz 2013; Ye et al. 2013): at each look, every hypothesis not yet
+rejected is tested against the boundary of a design at level α / c, where c is the
+number of comparisons that still have an unrejected hypothesis, and c is recounted
+after each rejection within the look. D and E of one comparison draw on one share of
+α: with a margin > 0 they cannot both be true, so the closed test (Marcus et al. 1976) never needs both in
+one intersection (Shaffer 1986's logical restrictions); this is uniformly more powerful
+than Holm over all 2m hypotheses and keeps the same guarantee.
+
+Guarantee. The chance of any false verdict in the family, a difference where Δ = 0 or
+an equivalence where |Δ| >= margin, is at most α (strong family-wise control),
+whatever the true Δs and however the comparisons are correlated (they share the
+baseline's seeds), provided that:
+- each comparison's differences are independent across seeds and normal with a common
+  variance (seeds are replicates; a cell's seed effect cancels in the difference);
+- the look schedule is fixed before the runs and does not depend on the data (a failed
+  run, which lowers one comparison's n at a look, is tested at that look's nominal level:
+  the t test's own df absorbs the lost pair, and the spending is approximate there);
+- a decided comparison stops: it is never tested again on more seeds. Stopping early,
+  whether for a decision or at max, only removes chances to reject (non-binding), so
+  no futility boundary and no β-spending is used or needed; "equivalent" is a verdict
+  spent from α, not a futility stop.
+An earlier look is not re-tested when a later rejection raises the level (Maurer &
+Bretz allow it; leaving it out is conservative). Differences with no variance on the
+grid use the exact sign-flip p (2/2^n two-sided, 1/2^n per one-sided test), as
+`paired.paired_test` does.
+
+Reading the result. A fixed-n p or interval computed at the look where a comparison
+stopped is biased by the stopping (Jennison & Turnbull 2000, ch. 8): in simulation a
+fixed-n 95% t interval read there covered 93.9%. `repeated_interval` gives the
+interval that holds at every look at once (95.2% measured), so it is the one to print.
+
+Speed. `speed_decision` applies the same design to repeated, interleaved timing
+measurements: each repetition's log ratio of samples/s (current vs baseline, each
+divided by a calibration loop timed beside it). Its repeated confidence interval
+(Jennison & Turnbull 2000, ch. 9) has, at every look, a one-sided error of at most α on
+each side simultaneously, so stopping when it lies wholly below or above the threshold
+says "slower" when the true ratio is at or above the threshold, or "not slower" when it
+is at or below, with chance at most α each; at the cap it may stay undecided.
+
+References: Holm (1979) Scand. J. Stat. 6:65-70; Lan & DeMets (1983) Biometrika
+70:659-663; Marcus, Peritz & Gabriel (1976) Biometrika 63:655-660; Shaffer (1986) JASA
+81:826-831; Schuirmann (1987) J. Pharmacokinet. Biopharm. 15:657-680; Jennison &
+Turnbull (1991) Biometrika 78:133-141, and (2000) Group Sequential Methods with
+Applications to Clinical Trials, Chapman & Hall; Maurer & Bretz (2013) Stat. Biopharm.
+Res. 5:311-320; Ye, Li, Liu & Yao (2013) Stat. Med. 32:1112-1124.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+from scipy import optimize, stats
+
+from ftbench.stats.paired import on_grid
+
+Spending = Literal["obrien-fleming", "pocock"]
+SPENDINGS: tuple[str, ...] = ("obrien-fleming", "pocock")
+Verdict = Literal["different", "equivalent", "undecided"]
+SpeedVerdict = Literal["slower", "not slower", "undecided"]
+NULL_PATHS = 2 ** 19  # Monte Carlo paths per design: a 5% size to within ±0.0003 (1 se)
+_PATH_SEED = 20240527  # fixed: the boundaries are part of the method, the same everywhere
+
+
+def spent(kind: Spending, alpha: float, t: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The Lan-DeMets spending function: the error spent by information fraction t.
+
+    >>> spent("pocock", 0.05, [1.0]).round(3).tolist()
+    [0.05]
+    """
+    t = np.asarray(t, dtype=float)
+    if kind == "obrien-fleming":
+        with np.errstate(divide="ignore"):
+            return 2 - 2 * stats.norm.cdf(stats.norm.isf(alpha / 2) / np.sqrt(t))
+    if kind == "pocock":
+        return alpha * np.log1p((math.e - 1) * t)
+    raise ValueError(f"spending must be one of {SPENDINGS}, not {kind!r}")
+
+
+def look_schedule(min_n: int, max_n: int, step: int) -> tuple[int, ...]:
+    """The seeds (or repetitions) at each look: min, min + step, ..., and max.
+
+    >>> look_schedule(3, 10, 2)
+    (3, 5, 7, 9, 10)
+    """
+    if not 2 <= min_n <= max_n or step < 1:
+        raise ValueError(f"looks need 2 <= min <= max and step >= 1, not min {min_n}, max {max_n}, step {step}")
+    looks = list(range(min_n, max_n + 1, step))
+    return tuple(looks if looks[-1] == max_n else [*looks, max_n])
+
+
+def normal_bounds(looks: Sequence[int], alpha: float, kind: Spending = "obrien-fleming",
+                  sides: int = 2) -> np.ndarray:
+    """Boundaries on the z scale for a known variance (the classical design): c_k with
+    P(no crossing before k, crossing at k) = α(t_k) - α(t_{k-1}) for jointly normal
+    Z_k with corr √(n_j / n_k), from scipy's multivariate normal (Jennison & Turnbull
+    2000, ch. 7 and 19). `sides` = 2 bounds |Z|, 1 bounds Z from above."""
+    n = np.asarray(looks, dtype=float)
+    cov = np.sqrt(np.minimum.outer(n, n) / np.maximum.outer(n, n))
+    target = spent(kind, alpha, n / n[-1])
+    bounds: list[float] = []
+    for k in range(len(n)):
+        bounds.append(float(optimize.brentq(lambda c: 1 - _stay([*bounds, c], cov, sides) - target[k], 0.0, 40.0,
+                                            xtol=1e-6)))
+    return np.array(bounds)
+
+
+def _stay(bounds: list[float], cov: np.ndarray, sides: int) -> float:
+    """P(no crossing at the first len(bounds) looks) for jointly normal z statistics."""
+    k = len(bounds)
+    upper = np.array(bounds)
+    lower = -upper if sides == 2 else np.full(k, -np.inf)
+    if k == 1:
+        return float(stats.norm.cdf(upper[0]) - stats.norm.cdf(lower[0]))
+    return float(stats.multivariate_normal.cdf(upper, np.zeros(k), cov[:k, :k], lower_limit=lower, abseps=1e-5,
+                                               releps=1e-5, rng=np.random.default_rng(0)))
+
+
+@functools.lru_cache(maxsize=4)
+def _null_t_paths(looks: tuple[int, ...]) -> np.ndarray:
+    """NULL_PATHS draws of (T_1, ..., T_K), the paired t statistics at the looks under
+    Δ = 0, float32 (paths x looks). Each group of g new seeds adds a normal sum
+    (variance g) and an independent chi-square(g - 1) within-group sum of squares:
+    the exact law of the sufficient statistics, at a cost that does not grow with n."""
+    rng = np.random.RandomState(_PATH_SEED)
+    paths = np.empty((NULL_PATHS, len(looks)), dtype=np.float32)
+    total, squares, before = np.zeros(NULL_PATHS), np.zeros(NULL_PATHS), 0
+    for k, n in enumerate(looks):
+        g = n - before  # the seeds this look adds
+        group_sum = rng.standard_normal(NULL_PATHS) * math.sqrt(g)
+        total += group_sum
+        squares += group_sum ** 2 / g + (rng.chisquare(g - 1, NULL_PATHS) if g > 1 else 0.0)  # sum of x^2 so far
+        var = (squares - total ** 2 / n) / (n - 1)
+        paths[:, k] = total / np.sqrt(n * var)
+        before = n
+    return paths
+
+
+@dataclass(frozen=True)
+class SequentialDesign:
+    """Boundaries of a group-sequential paired t test at each look: reject at look k
+    when |T_k| (sides = 2) or T_k (sides = 1) >= critical[k], T_k with n_k - 1 df."""
+
+    looks: tuple[int, ...]
+    alpha: float
+    kind: Spending
+    sides: int
+    critical: tuple[float, ...]
+
+    @property
+    def nominal(self) -> tuple[float, ...]:
+        """Each look's nominal level: the p a t test at that look must reach."""
+        return tuple(float(self.sides * stats.t.sf(c, n - 1)) for c, n in zip(self.critical, self.looks))
+
+
+@functools.lru_cache(maxsize=256)
+def t_design(looks: tuple[int, ...], alpha: float, kind: Spending = "obrien-fleming",
+             sides: int = 2) -> SequentialDesign:
+    """The spending design for Student's t at `looks` (seeds per look), total level
+    `alpha`: the first boundary is the exact t quantile; each later one is the
+    quantile of the simulated null paths that have not crossed yet, so that exactly
+    α(t_k) - α(t_{k-1}) of all paths first cross there (module docstring).
+
+    >>> d = t_design((3, 5, 7, 9, 10), 0.05); [round(p, 4) for p in d.nominal][:2]
+    [0.0003, 0.0052]
+    """
+    if not 0 < alpha < 1 or sides not in (1, 2) or len(looks) < 1 or looks[0] < 2:
+        raise ValueError(f"a design needs 0 < alpha < 1, sides 1 or 2 and looks of 2+ seeds, not "
+                         f"alpha {alpha}, sides {sides}, looks {looks}")
+    n = np.asarray(looks, dtype=float)
+    step = np.diff(spent(kind, alpha, n / n[-1]), prepend=0.0)
+    paths = _null_t_paths(tuple(looks))
+    value = np.abs(paths) if sides == 2 else paths
+    alive = np.ones(len(paths), dtype=bool)
+    critical = []
+    for k, n_k in enumerate(looks):
+        if k == 0:
+            c = float(stats.t.isf(step[0] / sides, n_k - 1))
+        else:
+            left = value[alive, k]
+            share = step[k] * len(paths) / max(len(left), 1)
+            c = float(np.quantile(left, 1 - share)) if 0 < share < 1 else (math.inf if share <= 0 else 0.0)
+        critical.append(c)
+        alive &= value[:, k] < c
+    return SequentialDesign(tuple(looks), alpha, kind, sides, tuple(critical))
+
+
+def _levels(looks: tuple[int, ...], k: int, alpha: float, kind: Spending, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nominal levels at look k of the designs at α / c for c = 0..m (index c; c = 0
+    unused): two-sided for the difference, one-sided for each test of TOST."""
+    diff = [math.nan] + [t_design(looks, alpha / c, kind, 2).nominal[k] for c in range(1, m + 1)]
+    equiv = [math.nan] + [t_design(looks, alpha / c, kind, 1).nominal[k] for c in range(1, m + 1)]
+    return np.array(diff), np.array(equiv)
+
+
+def paired_p(diffs: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """The p of the paired t test that Δ = 0 and of TOST that |Δ| >= margin, over the
+    last axis of `diffs` (nan = no pair), vectorised. Differences with no variance get
+    the exact sign-flip p; fewer than 2 pairs give nan (never significant)."""
+    n = np.sum(~np.isnan(diffs), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-nan rows: fewer than 2 pairs, p = nan below
+        mean = np.nanmean(diffs, axis=-1)
+        se = np.nanstd(diffs, axis=-1, ddof=1) / np.sqrt(n)
+        flat = (np.nanmax(diffs, axis=-1) - np.nanmin(diffs, axis=-1)) == 0
+        df = np.maximum(n - 1, 1)
+        p_diff = 2 * stats.t.sf(np.abs(mean) / se, df)
+        p_equiv = np.maximum(stats.t.sf((mean + margin) / se, df), stats.t.cdf((mean - margin) / se, df))
+    p_diff = np.where(flat, np.where(mean == 0, 1.0, np.minimum(1.0, 2.0 ** (1 - n))), p_diff)
+    p_equiv = np.where(flat, np.where(np.abs(mean) < margin, 2.0 ** -n, 1.0), p_equiv)
+    few = n < 2
+    return np.where(few, np.nan, p_diff), np.where(few, np.nan, p_equiv)
+
+
+def sequential_holm(p_diff: np.ndarray, p_equiv: np.ndarray, different: np.ndarray, equivalent: np.ndarray,
+                    looks: tuple[int, ...], k: int, *, alpha: float = 0.05,
+                    kind: Spending = "obrien-fleming") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One look of the group-sequential Holm procedure over the last axis (the
+    family's m comparisons; leading axes are independent families, for simulation).
+
+    `different` / `equivalent` say which hypotheses earlier looks rejected; a
+    comparison with either is decided and is not tested again. Each undecided one is
+    tested against the look-k boundary of the design at α / c, c the comparisons with
+    a hypothesis still unrejected, recounted after each round of rejections. Returns
+    the updated (different, equivalent) and each comparison's c: the one in force
+    when it was decided at this look, else at the look's end."""
+    m = p_diff.shape[-1]
+    level_diff, level_equiv = _levels(tuple(looks), k, alpha, kind, m)
+    different, equivalent = different.copy(), equivalent.copy()
+    open_ = ~(different | equivalent)  # tested at this look: undecided before it
+    share = np.zeros(p_diff.shape, dtype=int)
+    while True:
+        c = np.sum(~(different & equivalent), axis=-1, keepdims=True)
+        new_diff = open_ & ~different & (p_diff <= level_diff[c])
+        new_equiv = open_ & ~equivalent & (p_equiv <= level_equiv[c])
+        new = new_diff | new_equiv
+        if not new.any():
+            return different, equivalent, np.where(share > 0, share, np.broadcast_to(c, share.shape))
+        share = np.where(new & (share == 0), np.broadcast_to(c, share.shape), share)
+        different |= new_diff
+        equivalent |= new_equiv
+
+
+@dataclass(frozen=True)
+class ComparisonState:
+    """Where one comparison stands after a look. `n`, the p-values and the levels are
+    those of the look it was last tested at (the look that decided it, if decided):
+    p_diff <= level_diff means "different", p_equiv <= level_equiv "equivalent"."""
+
+    verdict: Verdict
+    n: int
+    mean: float
+    p_diff: float
+    p_equiv: float
+    level_diff: float
+    level_equiv: float
+    share: int  # the Holm divisor c: the design's level was alpha / share
+    different: bool
+    equivalent: bool
+
+
+@dataclass(frozen=True)
+class SequentialLook:
+    """The state of a family after look `k` (0-based) of `looks`."""
+
+    k: int
+    looks: tuple[int, ...]
+    comparisons: tuple[ComparisonState, ...]
+
+    @property
+    def last(self) -> bool:
+        return self.k == len(self.looks) - 1
+
+    @property
+    def more_seeds(self) -> tuple[bool, ...]:
+        """Per comparison: whether its cells need the next look's seeds."""
+        return tuple(c.verdict == "undecided" and not self.last for c in self.comparisons)
+
+
+def decide(diffs: Sequence[Sequence[float]], k: int, looks: Sequence[int], *, margin: float = 1.0,
+           alpha: float = 0.05, kind: Spending = "obrien-fleming", step: float | None = None,
+           previous: SequentialLook | None = None) -> SequentialLook:
+    """Look `k` of a family of paired comparisons: `diffs[i]` are comparison i's
+    differences (strategy - baseline, points) on the seeds both have so far, in seed
+    order. Each undecided comparison becomes "different" (the two-sided t test crosses
+    its boundary), "equivalent" (TOST within ±`margin` crosses its boundary) or stays
+    "undecided"; `previous` (the result of an earlier look) carries decided ones over
+    unchanged. `margin` 0 tests the difference alone. Deterministic: the same inputs
+    give the same result. See the module docstring for the guarantee and its
+    assumptions.
+
+    >>> look = decide([[-3.1, -2.2, -4.0, -3.5, -2.9]], 1, (3, 5, 7, 9, 10))
+    >>> look.comparisons[0].verdict, look.more_seeds
+    ('different', (False,))
+    """
+    looks = tuple(int(n) for n in looks)
+    if not 0 <= k < len(looks):
+        raise ValueError(f"look {k} is not one of the {len(looks)} looks {looks}")
+    if not margin >= 0:
+        raise ValueError(f"the equivalence margin must be >= 0 points, not {margin}")
+    m = len(diffs)
+    if previous is not None and (len(previous.comparisons) != m or previous.k >= k):
+        raise ValueError("previous must be an earlier look of the same comparisons")
+    before = previous.comparisons if previous is not None else ()
+    width = max([len(d) for d in diffs] + [1])
+    if any(len(d) > looks[k] for i, d in enumerate(diffs) if not (before and before[i].verdict != "undecided")):
+        raise ValueError(f"an undecided comparison has more than the {looks[k]} pairs of look {k}: "
+                         "the boundaries assume each look adds only its planned seeds")
+    table = np.full((m, width), np.nan)
+    for i, d in enumerate(diffs):
+        table[i, :len(d)] = on_grid(d, step)
+    different = np.array([c.different for c in before] if before else [False] * m)
+    equivalent = np.array([c.equivalent for c in before] if before else [False] * m)
+    p_diff, p_equiv = paired_p(table, margin)
+    different, equivalent, share = sequential_holm(p_diff, p_equiv, different, equivalent, looks, k, alpha=alpha,
+                                                   kind=kind)
+    out = []
+    for i in range(m):
+        if before and (before[i].different or before[i].equivalent):
+            out.append(before[i])
+            continue
+        verdict = "different" if different[i] else "equivalent" if equivalent[i] else "undecided"
+        c = int(share[i])
+        mean = float(np.nanmean(table[i])) if len(diffs[i]) else math.nan
+        out.append(ComparisonState(verdict, int(np.sum(~np.isnan(table[i]))), mean, float(p_diff[i]),
+                                   float(p_equiv[i]), t_design(looks, alpha / c, kind, 2).nominal[k],
+                                   t_design(looks, alpha / c, kind, 1).nominal[k], c, bool(different[i]),
+                                   bool(equivalent[i])))
+    return SequentialLook(k, looks, tuple(out))
+
+
+def calibrated_log_ratios(current: Sequence[float] | np.ndarray, current_calibration: Sequence[float] | np.ndarray,
+                          baseline: Sequence[float] | np.ndarray | float,
+                          baseline_calibration: Sequence[float] | np.ndarray | float) -> np.ndarray:
+    """Per repetition: log((current / its calibration) / (baseline / its calibration)),
+    all in samples/s, each calibration timed beside (alternately with) its run. A
+    stored baseline is a scalar pair."""
+    return (np.log(np.asarray(current, dtype=float)) - np.log(np.asarray(current_calibration, dtype=float))
+            - np.log(np.asarray(baseline, dtype=float)) + np.log(np.asarray(baseline_calibration, dtype=float)))
+
+
+def repeated_interval(values: np.ndarray, looks: tuple[int, ...], k: int, *, alpha: float = 0.05,
+                      kind: Spending = "obrien-fleming", sides: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) of the repeated confidence interval of the mean at look k
+    (Jennison & Turnbull 2000, ch. 9), over the last axis (its first looks[k] values;
+    leading axes are independent series, for simulation): mean ± critical_k · se with
+    the design at `alpha`. It covers the true mean at every look at once with chance
+    >= 1 - alpha (sides = 2), or misses on each side with chance <= alpha (sides = 1),
+    so it stays valid after stopping at any look, where a fixed-n interval does not."""
+    y = np.asarray(values, dtype=float)[..., :looks[k]]
+    crit = t_design(tuple(looks), alpha, kind, sides).critical[k]
+    mean = y.mean(axis=-1)
+    half = crit * y.std(axis=-1, ddof=1) / math.sqrt(y.shape[-1])
+    return mean, mean - half, mean + half
+
+
+@dataclass(frozen=True)
+class SpeedLook:
+    """The speed comparison after n repetitions: the geometric-mean ratio current /
+    baseline with its repeated confidence interval, against `threshold`."""
+
+    verdict: SpeedVerdict
+    n: int
+    ratio: float
+    low: float
+    high: float
+    threshold: float
+    last: bool
+
+    @property
+    def more(self) -> bool:
+        """Whether to time another repetition."""
+        return self.verdict == "undecided" and not self.last
+
+
+def speed_decision(log_ratios: Sequence[float], *, threshold: float = 0.8, alpha: float = 0.05, min_reps: int = 3,
+                   max_reps: int = 30, step: int = 1, kind: Spending = "obrien-fleming") -> SpeedLook:
+    """Sequential speed verdict on the repetitions so far (`calibrated_log_ratios`,
+    in the order timed; their number must be one of the looks min_reps, min_reps +
+    step, ..., max_reps): "slower" once the interval of the ratio lies wholly below
+    `threshold`, "not slower" once wholly above, else "undecided" (take `more`).
+    Each verdict is wrong with chance <= `alpha`, assuming the repetitions' log ratios
+    are independent and normal around the true log ratio.
+
+    O'Brien-Fleming spending (the default) keeps the most power at the cap, where a
+    loaded machine decides; Pocock stops sooner where there is little noise:
+
+    >>> y = [0.02, -0.01, 0.03, 0.0, -0.02, 0.01]  # unchanged code on a quiet machine
+    >>> speed_decision(y[:5]).verdict, speed_decision(y).verdict, speed_decision(y[:3], kind="pocock").verdict
+    ('undecided', 'not slower', 'not slower')
+    """
+    looks = look_schedule(min_reps, max_reps, step)
+    n = len(log_ratios)
+    if n not in looks:
+        raise ValueError(f"{n} repetitions is not a look of {looks}: decide after each look's repetitions")
+    k = looks.index(n)
+    mean, low, high = (float(v) for v in repeated_interval(np.asarray(log_ratios, dtype=float), looks, k,
+                                                           alpha=alpha, kind=kind, sides=1))
+    cut = math.log(threshold)
+    verdict = "slower" if high < cut else "not slower" if low > cut else "undecided"
+    return SpeedLook(verdict, n, math.exp(mean), math.exp(low), math.exp(high), threshold, k == len(looks) - 1)
