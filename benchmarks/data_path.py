@@ -21,7 +21,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from ftbench.data import Preprocess, batches
+from ftbench.engine.data import Preprocess, batches
 
 
 class PILDataset(Dataset):

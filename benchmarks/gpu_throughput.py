@@ -28,9 +28,9 @@ import torch.nn.functional as F
 
 from ftbench.components import ImageSet, Strategy
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.data import Preprocess
-from ftbench.runner import resolve_device
-from ftbench.training import autocast_for, fit
+from ftbench.engine.data import Preprocess
+from ftbench.engine.runner import resolve_device
+from ftbench.engine.training import autocast_for, fit
 from ftbench_timm import TimmParams, make_timm
 
 CLASSES = 100

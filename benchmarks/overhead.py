@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 from ftbench.components import Backbone, ImageSet, LayerGroup, Strategy
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.data import Preprocess
-from ftbench.training import fit, lr_factor
+from ftbench.engine.data import Preprocess
+from ftbench.engine.training import fit, lr_factor
 
 
 def plain_loop(model, x, y, steps, batch, cfg) -> float:

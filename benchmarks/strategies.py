@@ -28,9 +28,9 @@ from tabulate import tabulate
 
 from ftbench.components import Backbone, ImageSet, LayerGroup
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.data import Preprocess, select_subset
-from ftbench.evaluate import classification_metrics, predict_logits
-from ftbench.training import fit
+from ftbench.engine.data import Preprocess, select_subset
+from ftbench.engine.evaluate import classification_metrics, predict_logits
+from ftbench.engine.training import fit
 from ftbench_strategies import STRATEGIES
 
 

@@ -451,8 +451,8 @@ def pretrain(ctx: click.Context, suite_path: str, device: str | None) -> None:
 
         FTBENCH_CACHE=~/ftbench-cache ftbench pretrain suites/quickstart.yaml
     """
-    from ftbench import checkpoints
-    from ftbench.pretrain import pretrain_suite
+    from ftbench.engine import checkpoints
+    from ftbench.engine.pretrain import pretrain_suite
     from ftbench.suite import load_suite
 
     registry = _registry(ctx)

@@ -32,7 +32,7 @@ def run_payload(payload: dict) -> dict:
     """Run one spec in this process (any executor's worker function). Returns the
     record, or a stub {"id", "status": "claimed-elsewhere"} when another driver
     holds the run."""
-    from ftbench.runner import execute
+    from ftbench.engine.runner import execute
 
     spec: RunSpec = payload["spec"]
     registry = default_registry(tuple(payload.get("plugins", ())))
@@ -44,7 +44,7 @@ def run_payload(payload: dict) -> dict:
             return record
         reason = skip_reason(payload["results"], spec.cell) if payload.get("fail_fast") else None
         if reason:
-            from ftbench.runner import skipped_record
+            from ftbench.engine.runner import skipped_record
 
             return skipped_record(payload, reason)
         # A bar per run only where the suite's bar is: in the driver's own process.
@@ -240,7 +240,7 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     component with two runs that failed the same way are skipped (`ftbench.failfast`);
     each new kind of failure is printed as soon as it happens. With `calibrate`, the
     speed gate's calibration loop runs right before and after the runs (`ftbench.calibrate`)."""
-    from ftbench.pretrain import pretrain_suite
+    from ftbench.engine.pretrain import pretrain_suite
     from ftbench.search import searches
 
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
@@ -277,7 +277,7 @@ def _fail_unsearched(specs: list[RunSpec], failed: dict[tuple, str], results_dir
                      outcome: SuiteOutcome) -> list[RunSpec]:
     """Record the runs of each cell whose search finished no trial as failed
     (`SearchFailed`, with why) and return the other runs."""
-    from ftbench.runner import failed_record
+    from ftbench.engine.runner import failed_record
     from ftbench.search import cell_key
 
     keep = []

@@ -84,7 +84,7 @@ def holdout_split(train: ImageSet, fraction: float, seed: int) -> tuple[ImageSet
     each class (at least one example of a class that has two or more) is held out."""
     import torch  # here, not at the top: `validate` plans searches without torch
 
-    from ftbench.data import _class_permutations
+    from ftbench.engine.data import _class_permutations
 
     train_idx, val_idx = [], []
     for idx in _class_permutations(train.labels, seed).values():

@@ -117,8 +117,8 @@ def _check_params(component: Component) -> Params:
 
 def _train(component: Component, params: Params, seed: int, steps: int = 3):
     from ftbench.config import BudgetConfig, TrainConfig
-    from ftbench.data import Preprocess
-    from ftbench.training import fit
+    from ftbench.engine.data import Preprocess
+    from ftbench.engine.training import fit
 
     backbone = toy_backbone(num_classes=3, seed=0)
     before = copy.deepcopy(backbone.model.state_dict())
@@ -200,7 +200,7 @@ def _check_record(kind: str, component: Component, params: Params) -> None:
 
     import ftbench
     from ftbench.plugins import Registry, make_plugin_manager
-    from ftbench.runner import execute
+    from ftbench.engine.runner import execute
     from ftbench.store import RECORD_FORMAT, ResultsStore
     from ftbench.suite import expand, parse_suite
 

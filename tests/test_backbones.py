@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 import ftbench_timm
-from ftbench import checkpoints
+from ftbench.engine import checkpoints
 from ftbench.errors import BackboneError
 from ftbench_timm import TimmParams, describe_groups, layer_groups, make_timm
 

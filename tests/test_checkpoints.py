@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ftbench import checkpoints
-from ftbench.checkpoints import (CorruptCheckpoint, MissingCheckpoint, cache_dir, checkpoint_dir, checkpoint_key,
-                                 checkpoint_status, load_checkpoint, remove_checkpoint, save_checkpoint)
+from ftbench.engine import checkpoints
+from ftbench.engine.checkpoints import (CorruptCheckpoint, MissingCheckpoint, cache_dir, checkpoint_dir,
+                                        checkpoint_key, checkpoint_status, load_checkpoint, remove_checkpoint,
+                                        save_checkpoint)
 
 META = {"config": {"model": "test_resnet", "dataset": {"name": "glyphs", "params": {"n_train": 10}}},
         "classes": ["A", "B"], "data_config": {"input_size": [3, 32, 32], "mean": [0.5] * 3, "std": [0.5] * 3},

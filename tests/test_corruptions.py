@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftbench.corruptions import CORRUPTIONS, SEVERITY_TABLE, corrupt
+from ftbench.engine.corruptions import CORRUPTIONS, SEVERITY_TABLE, corrupt
 from ftbench.errors import UserInputError
 
 

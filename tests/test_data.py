@@ -5,8 +5,8 @@ import torch
 
 from ftbench.components import ImageSet
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.data import Preprocess, carve_val, select_subset
-from ftbench.training import Budget, lr_factor
+from ftbench.engine.data import Preprocess, carve_val, select_subset
+from ftbench.engine.training import Budget, lr_factor
 
 LABELS = torch.arange(5).repeat_interleave(20)  # 5 classes x 20
 
@@ -86,7 +86,7 @@ def test_warmup_and_slanted_triangular():
 
 
 def test_a_split_lives_on_the_gpu_only_when_it_leaves_room():
-    from ftbench.data import fits_on_device
+    from ftbench.engine.data import fits_on_device
 
     assert fits_on_device(10**12, None)  # CPU: the data is where it is
     assert fits_on_device(3 * 2**30, 9 * 2**30) and not fits_on_device(3 * 2**30 + 1, 9 * 2**30)

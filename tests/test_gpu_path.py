@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from ftbench.config import TrainConfig
-from ftbench.runner import execute, resolve_device
+from ftbench.engine.runner import execute, resolve_device
 from ftbench.store import ResultsStore
 from ftbench.suite import expand, parse_suite
-from ftbench.training import autocast_for
+from ftbench.engine.training import autocast_for
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
 

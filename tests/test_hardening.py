@@ -132,7 +132,7 @@ def _spec_payload(tmp_path, registry):
 
 
 def test_a_failed_record_never_replaces_a_finished_one_nor_a_live_claim(tmp_path, toy_registry):
-    from ftbench.runner import failed_record
+    from ftbench.engine.runner import failed_record
 
     payload = _spec_payload(tmp_path, toy_registry)
     store = ResultsStore(payload["results"])
@@ -154,7 +154,7 @@ def test_a_failed_record_never_replaces_a_finished_one_nor_a_live_claim(tmp_path
 
 
 def test_a_run_whose_claim_was_taken_over_does_not_overwrite_the_new_owners_record(tmp_path, toy_registry):
-    from ftbench.runner import execute
+    from ftbench.engine.runner import execute
 
     payload = _spec_payload(tmp_path, toy_registry)
     store = ResultsStore(payload["results"])

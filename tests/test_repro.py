@@ -116,7 +116,7 @@ threads: 1
 
 
 def test_pretraining_at_chance_fails_and_is_not_cached(tmp_path):
-    from ftbench import checkpoints
+    from ftbench.engine import checkpoints
     from ftbench.plugins import default_registry
     from ftbench.suite import load_suite, pretrain_key
 

@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from ftbench.cli import cli
-from ftbench.evaluate import decode_correct
+from ftbench.engine.evaluate import decode_correct
 from ftbench.store import ResultsStore, load_records
 from ftbench.suite import DEFAULT_THREADS
 
@@ -213,7 +213,7 @@ def test_unimportable_plugin_is_a_clear_error():
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
 def test_peak_memory_is_reset_for_each_run():
-    from ftbench.runner import _peak_rss_mb, _reset_peak_rss
+    from ftbench.engine.runner import _peak_rss_mb, _reset_peak_rss
 
     assert _reset_peak_rss()
     block = bytearray(300 * 2**20)  # 300 MB, touched

@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import ftbench.training as training
+import ftbench.engine.training as training
 import ftbench_strategies
 from ftbench.components import Backbone, ImageSet, LayerGroup, Params, TrainState
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.data import Preprocess
+from ftbench.engine.data import Preprocess
 from ftbench.errors import UserInputError
-from ftbench.evaluate import classification_metrics, predict_logits
+from ftbench.engine.evaluate import classification_metrics, predict_logits
 from ftbench.plugins import Registry, make_plugin_manager
 from ftbench_strategies.discriminative_lr import DiscriminativeLR, DiscriminativeLRParams
 from ftbench_strategies.freeze import Freeze, FreezeParams, Surgical, SurgicalParams

@@ -13,13 +13,13 @@ from PIL import Image
 from ftbench.cli import cli
 from ftbench.components import ImageSet, Strategy, StreamedImages
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.corruptions import corrupt, corrupt_images
-from ftbench.data import Feed, Preprocess, batches, in_order
+from ftbench.engine.corruptions import corrupt, corrupt_images
+from ftbench.engine.data import Feed, Preprocess, batches, in_order
 from ftbench.errors import DataError, UserInputError
-from ftbench.evaluate import predict_logits
+from ftbench.engine.evaluate import predict_logits
 from ftbench.store import load_records
 from ftbench.testing import toy_backbone, toy_images
-from ftbench.training import fit
+from ftbench.engine.training import fit
 from ftbench_datasets import imagefolder, torchvision_sets
 from ftbench_datasets.imagefolder import ImageFolderParams, make_imagefolder
 from ftbench_datasets.torchvision_sets import TorchvisionParams, make_torchvision

@@ -13,7 +13,7 @@ import ftbench
 from ftbench.components import Component, ImageSet, Params, Strategy, TaskData, UnlabelledData
 from ftbench.errors import SuiteError
 from ftbench.plugins import Registry, use_registry
-from ftbench.runner import execute
+from ftbench.engine.runner import execute
 from ftbench.store import ResultsStore
 from ftbench.suite import expand, parse_suite
 from ftbench.testing import toy_task
@@ -163,7 +163,7 @@ def test_a_dataset_domain_is_carved_and_its_unlabelled_part_is_not_evaluated(reg
     assert len(marks) == 12 and record["unlabelled"] == {"source": "domain:inverted", "n": 12}
     assert record["metrics"]["shifted"]["inverted"]["n"] == 18  # 30 - 12: the carved images are not scored
     # which 18 were scored: a model that predicts from the mark shows it (mark -> its label)
-    from ftbench.runner import _domain_parts
+    from ftbench.engine.runner import _domain_parts
     unlabelled, scored = _domain_parts(30, 0.4)
     assert set(unlabelled.tolist()) == marks and not set(scored.tolist()) & marks
 
@@ -173,8 +173,8 @@ def test_corruption_adapt_uses_the_corrupted_training_split(registry, tmp_path):
     text = (SUITE.replace("{domain: inverted}", "{corruption: gaussian_noise, severity: 2}")
             % ("false", "{name: toy-recorder}"))
     record = run_suite(text, registry, tmp_path)[0]
-    from ftbench.corruptions import corrupt_images
-    from ftbench.data import carve_val
+    from ftbench.engine.corruptions import corrupt_images
+    from ftbench.engine.data import carve_val
 
     train_split, val = carve_val(toy_task(seed=0).train, 0.1, seed=0)
     assert record["unlabelled"] == {"source": "corruption:gaussian_noise@2", "n": len(train_split)}

@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from torchvision.transforms.v2 import functional as TF
 
 from ftbench.components import ImageSet, StreamedImages, TaskData
-from ftbench.data import memory_limit_bytes
+from ftbench.engine.data import memory_limit_bytes
 from ftbench.errors import DataError
 from .params import STREAM_HELP, Stream  # noqa: F401  (schemas live in a torch-free module)
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from ftbench.checkpoints import cache_dir
+from ftbench.cache import cache_dir
 from ftbench.components import ImageSet, TaskData
 from ftbench.store import atomic_file
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torchvision.datasets
 
-from ftbench.checkpoints import cache_dir
+from ftbench.cache import cache_dir
 from ftbench.components import ImageSet, TaskData
 from ftbench.errors import DataError
 

@@ -80,7 +80,7 @@ def _shared_task(run_one: Callable[[dict], dict], payload: dict, token: str, thr
 def _private_task(payload: dict, threads: int) -> dict:
     """Runs on a Ray worker without the results folder: execute into a temporary
     folder and return the record (the driver holds the claim and writes it)."""
-    from ftbench.runner import execute
+    from ftbench.engine.runner import execute
 
     _prepare_worker(payload, threads)
     registry = default_registry(tuple(payload.get("plugins", ())))
@@ -154,7 +154,7 @@ class RayExecutor:
     def _run(self, ray, run_one, payloads: list[dict]) -> Iterator[dict]:
         from ray.exceptions import RayError, RayTaskError
 
-        from ftbench.runner import failed_record
+        from ftbench.engine.runner import failed_record
 
         p = self.params
         threads = max(1, int(p.num_cpus))

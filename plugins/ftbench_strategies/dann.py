@@ -10,7 +10,7 @@ from torch import nn
 
 from ftbench.components import Backbone, ParamGroup, Strategy, TrainState, UnlabelledData
 from ftbench.errors import UserInputError
-from ftbench.evaluate import pre_logits
+from ftbench.engine.evaluate import pre_logits
 from ftbench_strategies._common import all_names, set_trainable
 from ftbench_strategies.params import DANNParams  # noqa: F401  (re-exported)
 

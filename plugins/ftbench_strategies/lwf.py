@@ -10,7 +10,7 @@ from torch import nn
 
 from ftbench.components import Backbone, ParamGroup, Strategy
 from ftbench.errors import UserInputError
-from ftbench.evaluate import pre_logits
+from ftbench.engine.evaluate import pre_logits
 from ftbench_strategies._common import all_names, train_only
 from ftbench_strategies.params import LwFParams
 

@@ -13,7 +13,7 @@ import torch
 from timm.models import get_pretrained_cfg_value, load_state_dict, split_model_name_tag
 from torch import nn
 
-from ftbench import checkpoints
+from ftbench.engine import checkpoints
 from ftbench.errors import BackboneError
 
 from .groups import classifier_params

@@ -8,11 +8,11 @@ import torch
 
 from ftbench.components import ImageSet
 from ftbench.config import BudgetConfig, TrainConfig
-from ftbench.data import Preprocess, batches
+from ftbench.engine.data import Preprocess, batches
 from ftbench.plugins import default_registry
 from ftbench.report import build_report
 from ftbench.testing import toy_backbone, toy_task
-from ftbench.training import fit
+from ftbench.engine.training import fit
 from tests.fixtures.report_records import make_records
 
 STRATEGIES = ["full", "linear-probe", "scratch", "freeze", "surgical", "gradual-unfreeze", "discriminative-lr",

@@ -12,14 +12,14 @@ import time
 
 import torch
 
-from ftbench import checkpoints
+from ftbench.engine import checkpoints
 from ftbench.components import ImageSet, Strategy
-from ftbench.data import Preprocess, default_workers
-from ftbench.evaluate import classification_metrics, predict_logits
-from ftbench.runner import load_task, resolve_device, seed_everything
+from ftbench.engine.data import Preprocess, default_workers
+from ftbench.engine.evaluate import classification_metrics, predict_logits
+from ftbench.engine.runner import load_task, resolve_device, seed_everything
 from ftbench.errors import FtbenchError
 from ftbench.suite import DEFAULT_THREADS, PretrainJob, pretrain_config, pretrain_key
-from ftbench.training import autocast_for, fit
+from ftbench.engine.training import autocast_for, fit
 
 
 class PretrainFailed(FtbenchError):
