@@ -23,7 +23,7 @@ import torch
 from ftbench.driver import run_suite
 from ftbench.plugins import default_registry
 from ftbench.search import TRIALS_FOLDER
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 from ftbench.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]

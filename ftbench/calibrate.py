@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from ftbench.store import write_json_atomic
+from ftbench.results.store import write_json_atomic
 
 CALIBRATION_FILE = "calibration.json"
 WORKLOAD = {"model": "test_resnet", "batch": 32, "size": 32, "steps": 15}

@@ -217,7 +217,7 @@ AFTER_SEARCH = "(after search)"  # the id of a run whose values its cell's searc
 def _runs_table(specs, store, waiting: set[str] = frozenset()) -> str:
     """Each run with its id and state; a run in `waiting` (ids of runs whose cell's
     search is unfinished) has no id yet."""
-    from ftbench.provenance import stale_reason
+    from ftbench.results.provenance import stale_reason
 
     rows = []
     for s in specs:
@@ -249,7 +249,7 @@ def _summarise_plan(specs, store, suite, registry) -> None:
     """The runs (searched cells' at their selected values once their trials are
     all recorded), the search's trials, and the totals."""
     from ftbench.search import TRIALS_FOLDER, cell_key, oracle_strategies, plan_search, planned_trials, searches
-    from ftbench.store import ResultsStore
+    from ftbench.results.store import ResultsStore
     from ftbench.suite import search_budgets, total_budget, unequal_budgets
 
     searched = searches(suite)
@@ -296,7 +296,7 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
 
         ftbench validate suites/quickstart.yaml
     """
-    from ftbench.store import ResultsStore
+    from ftbench.results.store import ResultsStore
     from ftbench.suite import expand, load_suite
 
     registry = _registry(ctx)
@@ -344,7 +344,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
         ftbench run suites/quickstart.yaml --rerun-stale
     """
     from ftbench.driver import parse_only, run_suite, select_runs
-    from ftbench.store import ResultsStore
+    from ftbench.results.store import ResultsStore
     from ftbench.suite import expand, load_suite
 
     registry = _registry(ctx)
@@ -386,7 +386,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
 def _say_stale(outcome, suite_path: str, folder: Path) -> None:
     """The finished runs (and search trials) kept although stale, and the command
     that reruns them: printed even with --quiet, since they are not today's code's."""
-    from ftbench.provenance import stale_why, summarise_stale
+    from ftbench.results.provenance import stale_why, summarise_stale
 
     again = f"`ftbench run {suite_path} --results {folder} --rerun-stale` reruns them"
     if outcome.stale:
@@ -477,8 +477,8 @@ def status(ctx: click.Context, results: str) -> None:
 
         ftbench status results/quickstart
     """
-    from ftbench.freshness import check_folder
-    from ftbench.store import ResultsStore
+    from ftbench.results.freshness import check_folder
+    from ftbench.results.store import ResultsStore
 
     folder = Path(results)
     fresh = check_folder(folder, lambda: _registry(ctx), quiet=False)
@@ -513,7 +513,7 @@ def prune(ctx: click.Context, results: str, dry_run: bool) -> None:
 
         ftbench prune results/quickstart
     """
-    from ftbench.freshness import check_folder, prune as archive
+    from ftbench.results.freshness import check_folder, prune as archive
 
     fresh = check_folder(Path(results), lambda: _registry(ctx))
     if fresh.planned is None:

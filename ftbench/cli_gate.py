@@ -16,7 +16,7 @@ from ftbench.cli_errors import BadInput
 from ftbench import compare as gate
 from ftbench import scaffold as scaffolding
 from ftbench.errors import UserInputError
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 
 
 @contextmanager
@@ -113,8 +113,8 @@ def _refuse_stale(ctx: click.Context, current: Path, allow: bool) -> None:
     """Refuse (UserInputError) a CURRENT folder whose records are not today's runs
     of its suite; with `allow`, say so on stderr and go on."""
     from ftbench.cli import _registry
-    from ftbench.freshness import check_folder
-    from ftbench.store import RESOLVED_SUITE
+    from ftbench.results.freshness import check_folder
+    from ftbench.results.store import RESOLVED_SUITE
 
     fresh = check_folder(current, lambda: _registry(ctx))
     if fresh.planned is None and (current / RESOLVED_SUITE).exists():  # a suite, but not expandable here

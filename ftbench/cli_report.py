@@ -13,7 +13,7 @@ from ftbench.errors import FtbenchError, UserInputError
 from ftbench.plots import write_plots
 from ftbench.render import FORMATS, render
 from ftbench.report import METRICS, TEST_SET, build_report
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 
 
 # Tabulate formats beyond those FORMATS already names (by their own name or tabulate's).
@@ -69,8 +69,8 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
 
     _registry(ctx)  # a --plugin that cannot be imported is an error here as in every command
     try:
-        from ftbench.freshness import check_folder
-        from ftbench.provenance import report_notes
+        from ftbench.results.freshness import check_folder
+        from ftbench.results.provenance import report_notes
 
         records = load_records(results_dir)
         result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
@@ -102,7 +102,7 @@ def _primary(results_dir: Path) -> list[dict]:
     """The suite's primary comparisons, from the results folder's resolved suite (none without one)."""
     import yaml
 
-    from ftbench.store import RESOLVED_SUITE
+    from ftbench.results.store import RESOLVED_SUITE
 
     suite = results_dir / RESOLVED_SUITE
     try:
@@ -115,7 +115,7 @@ def _primary(results_dir: Path) -> list[dict]:
 
 def _html(result, results_dir: Path) -> str:
     from ftbench.report.html import render_html
-    from ftbench.store import RESOLVED_SUITE
+    from ftbench.results.store import RESOLVED_SUITE
 
     suite = results_dir / RESOLVED_SUITE
     return render_html(result, suite_yaml=suite.read_text() if suite.exists() else None,

@@ -31,7 +31,8 @@ from scipy import stats
 from tabulate import tabulate
 
 from ftbench.errors import FtbenchError, UserInputError
-from ftbench.store import RECORD_FORMAT, load_records, write_json_atomic
+from ftbench.results.records import RECORD_FORMAT, load_records
+from ftbench.results.store import write_json_atomic
 
 BASELINE_FORMAT = "ftbench.baseline/1"
 CELL_KEYS = ("backbone", "dataset", "strategy", "data")

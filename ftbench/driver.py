@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ftbench.errors import UserInputError
 from ftbench.failfast import FailFast, one_line, skip_reason
 from ftbench.plugins import default_registry, use_registry
-from ftbench.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
+from ftbench.results.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite import RunSpec, Suite, expand
 
 CLAIMED = "claimed-elsewhere"
@@ -120,9 +120,9 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
     A trial held by another driver (two drivers on one search) is waited for: the
     search's next trials depend on its score. When its record appears it is used;
     when its claim goes stale (that driver died or its lease ran out) it is run here."""
-    from ftbench.provenance import stale_records
+    from ftbench.results.provenance import stale_records
     from ftbench.search import TRIALS_FOLDER, cell_key, run_search
-    from ftbench.store import claim_is_stale
+    from ftbench.results.claims import claim_is_stale
 
     trials_dir = results_dir / TRIALS_FOLDER
     trials_store = ResultsStore(trials_dir)
@@ -295,7 +295,7 @@ def _fail_unsearched(specs: list[RunSpec], failed: dict[tuple, str], results_dir
 def _run_specs(suite: Suite, registry, executor, specs: list[RunSpec], store: ResultsStore, results_dir: Path, *,
                rerun: bool, rerun_stale: bool, quiet: bool, plugins: tuple[str, ...], fail_fast: bool,
                calibrate: bool, log, outcome: SuiteOutcome) -> SuiteOutcome:
-    from ftbench.provenance import stale_records, summarise_stale
+    from ftbench.results.provenance import stale_records, summarise_stale
     from ftbench.suite import CHECKPOINT_PREFIX, PRETRAIN_PREFIX, pretrain_key
 
     outcome.planned += len(specs)

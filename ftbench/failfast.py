@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ftbench.store import write_json_atomic
+from ftbench.results.store import write_json_atomic
 
 RULES_FILE = ".fail-fast.json"
 AXES = ("backbone", "dataset", "strategy")

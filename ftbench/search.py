@@ -370,7 +370,7 @@ def plan_search(suite: Suite, specs: list[RunSpec], registry, trials,
     The count of a cell's finished trials is exact up to its first missing trial
     (the later trials of a sampler that learns, such as TPE, depend on it). The ids
     of the trials asked for are added to `asked_ids` when given. For `validate`,
-    `--dry-run`, `status` and `ftbench.freshness`."""
+    `--dry-run`, `status` and `ftbench.results.freshness`."""
     asked: dict[tuple, int] = {}
     done: dict[tuple, int] = {}
     missing: set[tuple] = set()

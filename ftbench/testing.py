@@ -201,7 +201,8 @@ def _check_record(kind: str, component: Component, params: Params) -> None:
     import ftbench
     from ftbench.plugins import Registry, make_plugin_manager
     from ftbench.engine.runner import execute
-    from ftbench.store import RECORD_FORMAT, ResultsStore
+    from ftbench.results.records import RECORD_FORMAT
+    from ftbench.results.store import ResultsStore
     from ftbench.suite import expand, parse_suite
 
     plugin = types.ModuleType(f"ftbench_testing_{kind}")

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from ftbench import compare as gate
-from ftbench import provenance
+from ftbench.results import provenance
 from ftbench.cli_gate import COMMANDS
 from ftbench.errors import UserInputError
-from ftbench.store import ResultsStore
+from ftbench.results.store import ResultsStore
 
 CPU = "x86_64 (2 threads)"
 CELLS = [("test_resnet", "digits", "linear-probe", "5-shot"), ("test_resnet", "digits", "full-ft", "5-shot")]

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from ftbench.cli import cli
 from ftbench.components import Component, ParamGroup, Params, Strategy
 from ftbench.errors import SuiteError
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 from ftbench.suite import parse_suite
 
 BASE = """
@@ -119,7 +119,7 @@ def test_a_search_with_no_finished_trial_fails_its_cell_loudly(tmp_path):
 
 
 def test_unequal_tuning_budgets_need_allow_and_are_shown(tmp_path, toy_registry):
-    from ftbench.provenance import report_notes
+    from ftbench.results.provenance import report_notes
 
     unequal = BASE.replace("[{name: toy-full}]", "[{name: toy-full}, {name: toy-full, label: slow, train: {lr: 0.1}, "
                                                  "search: {trials: 3}}]") \

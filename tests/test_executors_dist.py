@@ -23,7 +23,7 @@ from ftbench.cli import cli
 from ftbench.components import Component, Params, Strategy
 from ftbench.driver import CLAIMED, run_payload, run_suite
 from ftbench.plugins import Registry, make_plugin_manager, use_registry
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 from ftbench.suite import expand, load_suite
 
 PLUGINS = ("tests.toyplugin", "tests.test_executors_dist", "ftbench_ray", "ftbench_slurm")

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from ftbench.cli import cli
 from ftbench.failfast import FailFast, skip_reason
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 
 SUITE = """\
 name: ff

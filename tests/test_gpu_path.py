@@ -5,7 +5,7 @@ import torch
 
 from ftbench.config import TrainConfig
 from ftbench.engine.runner import execute, resolve_device
-from ftbench.store import ResultsStore
+from ftbench.results.store import ResultsStore
 from ftbench.suite import expand, parse_suite
 from ftbench.engine.training import autocast_for
 

@@ -16,7 +16,8 @@ import yaml
 from click.testing import CliRunner
 
 from ftbench.cli import cli
-from ftbench.store import ResultsStore, load_records
+from ftbench.results.store import ResultsStore
+from ftbench.results.records import load_records
 
 ROOT = Path(__file__).parents[1]
 PLUGINS = ("tests.toyplugin", "tests.hardplugin")
@@ -353,13 +354,13 @@ def test_compare_fails_when_nothing_is_comparable_and_warns_on_budgets(tmp_path)
 @pytest.mark.parametrize("where, error", [("tempfile.mkstemp", PermissionError(13, "Permission denied")),
                                           ("os.fsync", OSError(28, "No space left on device"))])
 def test_an_unwritable_or_full_results_folder_is_a_clear_error(tmp_path, monkeypatch, where, error):
-    import ftbench.store
+    import ftbench.results.store
 
     def fail(*args, **kwargs):
         raise error
 
     module, name = where.split(".")
-    monkeypatch.setattr(getattr(ftbench.store, module), name, fail)
+    monkeypatch.setattr(getattr(ftbench.results.store, module), name, fail)
     result = invoke("run", str(suite_file(tmp_path)), "--results", str(tmp_path / "r"), "-q")
     assert result.exit_code == 1 and f"Error: cannot write to {tmp_path / 'r'}: {error.strerror}" in result.output
     assert not isinstance(result.exception, OSError)

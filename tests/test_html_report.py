@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from ftbench.cli_report import report as report_command
 from ftbench.report import build_report
 from ftbench.report.html import is_self_contained, render_html
-from ftbench.store import RESOLVED_SUITE, load_records
+from ftbench.results.store import RESOLVED_SUITE
+from ftbench.results.records import load_records
 from tests.fixtures.report_records import make_records, write_records
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import ftbench
 from ftbench.cli import cli
 from ftbench.components import Component, NoParams
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 
 LIBS = {"mlflow": "mlflow", "tensorboard": "tensorboard", "wandb": "wandb"}
 AVAILABLE = [name for name, module in LIBS.items() if importlib.util.find_spec(module)]

@@ -13,7 +13,7 @@ from torch import nn
 pytest.importorskip("peft")
 
 from ftbench.cli import cli  # noqa: E402
-from ftbench.store import load_records  # noqa: E402
+from ftbench.results.records import load_records  # noqa: E402
 from ftbench_strategies.lora import LoRA, LoRAParams  # noqa: E402
 from ftbench_strategies.peft import Peft, PeftParams  # noqa: E402
 from tests.test_strategies import logits_of, make_backbone, train  # noqa: E402

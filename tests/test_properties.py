@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ftbench.cli import cli
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 from tests.test_hardening import BASE, PLUGINS, ROOT, invoke, suite_file
 
 
@@ -207,7 +207,7 @@ def test_runs_killed_at_random_times_end_recorded_once_and_equal_to_an_uninterru
     assert result.exit_code == 0, result.output
     # A process killed between writing its record and releasing its claim leaves a
     # stale claim (dead pid) on a finished run: harmless, nothing holds it.
-    from ftbench.store import ResultsStore
+    from ftbench.results.store import ResultsStore
 
     assert ResultsStore(out).claims() == {} and not list(out.glob(".*.tmp"))
     current = _metrics(out)

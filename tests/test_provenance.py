@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftbench import provenance
+from ftbench.results import provenance
 from ftbench.cli import cli
 from ftbench.components import Component, Params, Strategy, lazy
 from ftbench.scaffold import scaffold
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,7 @@ def test_a_component_is_digested_by_the_package_its_code_lives_in():
 
 def test_the_core_digest_covers_the_trial_code_and_not_the_cli():
     names = {p.relative_to(ROOT / "ftbench").as_posix() for p in provenance.core_files()}
-    assert {"search.py", "runner.py", "training.py", "components.py", "provenance.py"} <= names
+    assert {"search.py", "engine/runner.py", "engine/training.py", "components.py", "results/provenance.py"} <= names
     assert not {n for n in names if n.startswith(("cli", "report/", "stats/", "testing.py", "compare.py"))}
 
 

@@ -19,7 +19,7 @@ from ftbench import render as rr
 from ftbench import report as rp
 from ftbench.cli_report import report as report_command
 from ftbench.errors import UserInputError
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 
 GOLDEN = Path(__file__).parent / "fixtures" / "report"
 # FTBENCH_UPDATE_GOLDENS=1 rewrites the golden files from the current output; review the diff.

@@ -15,7 +15,7 @@ from ftbench import render as rr
 from ftbench import stats
 from ftbench import report as rp
 from ftbench.errors import UserInputError
-from ftbench.engine.evaluate import encode_correct
+from ftbench.results.records import encode_correct
 from tests.fixtures.report_records import make_records
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftbench import provenance
+from ftbench.results import provenance
 from ftbench.cli import cli
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 
 PLUGIN = '''
 import ftbench

@@ -13,8 +13,9 @@ import torch
 from click.testing import CliRunner
 
 from ftbench.cli import cli
-from ftbench.engine.evaluate import decode_correct
-from ftbench.store import ResultsStore, load_records
+from ftbench.results.records import decode_correct
+from ftbench.results.store import ResultsStore
+from ftbench.results.records import load_records
 from ftbench.suite import DEFAULT_THREADS
 
 SUITE = """

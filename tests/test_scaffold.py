@@ -144,7 +144,7 @@ def test_cli_new_creates_ftbench_name_in_the_current_folder(tmp_path: Path, monk
 def test_generated_strategy_installs_and_runs_in_a_suite_next_to_builtins(tmp_path):
     """`ftbench new strategy`, pip-install the package (into a target folder, so the
     test environment stays clean), and ftbench finds it through its entry point."""
-    from ftbench.store import load_records
+    from ftbench.results.records import load_records
 
     package = scaffold("strategy", "top-k", tmp_path / "src")
     target = tmp_path / "site"

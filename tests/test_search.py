@@ -11,7 +11,8 @@ from ftbench.cli import cli
 from ftbench.driver import save_resolved_suite
 from ftbench.errors import SuiteError, UserInputError
 from ftbench.search import TRIALS_FOLDER, run_search
-from ftbench.store import RESOLVED_SUITE, load_records
+from ftbench.results.store import RESOLVED_SUITE
+from ftbench.results.records import load_records
 from ftbench.suite import expand, parse_suite, resolve_search
 
 BASE = """

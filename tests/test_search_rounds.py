@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from ftbench import driver
 from ftbench.cli import cli
 from ftbench.search import TRIALS_FOLDER, run_search
-from ftbench.store import ResultsStore, load_records
+from ftbench.results.store import ResultsStore
+from ftbench.results.records import load_records
 from ftbench.suite import expand, parse_suite
 
 SUITE = """
@@ -174,7 +175,7 @@ def test_rerun_stale_reruns_trials_from_older_code(tmp_path):
 
 
 def test_a_claim_held_by_a_zombie_process_is_stale(tmp_path):
-    from ftbench.store import claim_is_stale
+    from ftbench.results.claims import claim_is_stale
 
     other = subprocess.Popen([sys.executable, "-c", "pass"])
     while _proc_state(other.pid) != "Z":  # exited, not reaped: kill(pid, 0) still succeeds

@@ -17,7 +17,7 @@ from ftbench.engine.corruptions import corrupt, corrupt_images
 from ftbench.engine.data import Feed, Preprocess, batches, in_order
 from ftbench.errors import DataError, UserInputError
 from ftbench.engine.evaluate import predict_logits
-from ftbench.store import load_records
+from ftbench.results.records import load_records
 from ftbench.testing import toy_backbone, toy_images
 from ftbench.engine.training import fit
 from ftbench_datasets import imagefolder, torchvision_sets

@@ -14,7 +14,7 @@ from ftbench.components import Component, ImageSet, Params, Strategy, TaskData, 
 from ftbench.errors import SuiteError
 from ftbench.plugins import Registry, use_registry
 from ftbench.engine.runner import execute
-from ftbench.store import ResultsStore
+from ftbench.results.store import ResultsStore
 from ftbench.suite import expand, parse_suite
 from ftbench.testing import toy_task
 from ftbench_strategies.adabn import AdaBN, reestimate_bn

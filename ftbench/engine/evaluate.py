@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 from contextlib import nullcontext
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ftbench.engine.data import Preprocess, in_order
+from ftbench.results.records import encode_correct
 
 
 def pre_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -59,13 +58,3 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, per_examp
         "loss": F.cross_entropy(logits, labels).item(),
         "n": len(labels),
     } | ({"correct": encode_correct(correct.bool().cpu().numpy())} if per_example else {})
-
-
-def encode_correct(correct: np.ndarray) -> str:
-    """Per-example correctness as base64 of numpy.packbits (n bits in n/8 bytes)."""
-    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool))).decode("ascii")
-
-
-def decode_correct(text: str, n: int) -> np.ndarray:
-    """The boolean array `encode_correct` packed, of length `n`."""
-    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8), count=n).astype(bool)

@@ -34,8 +34,9 @@ from ftbench.engine.data import Preprocess, carve_val, default_workers, select_s
 from ftbench.engine.checkpoints import checkpoint_meta
 from ftbench.errors import DataError, Diverged, FtbenchError, UserInputError
 from ftbench.engine.evaluate import classification_metrics, predict_logits
-from ftbench.store import RECORD_FORMAT, ResultsStore
-from ftbench.provenance import code_env
+from ftbench.results.records import RECORD_FORMAT
+from ftbench.results.store import ResultsStore
+from ftbench.results.provenance import code_env
 from ftbench.suite import CHECKPOINT_PREFIX, RunSpec
 from ftbench.engine.training import autocast_for, fit
 

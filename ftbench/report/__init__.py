@@ -41,7 +41,7 @@ TEST_SET: tuple[str, ...] = ("include", "ignore")
 def build_report(records: list[dict], *, baseline: str = "full", scratch: str = "scratch", interval: str = "t",
                  test: str = "ttest", alpha: float = 0.05, metric: str = "acc", margin: float = 1.0,
                  test_set: str = "include", primary: list[dict] | None = None) -> Report:
-    """Every table of a report over run `records` (as `ftbench.store.load_records` reads them).
+    """Every table of a report over run `records` (as `ftbench.results.records.load_records` reads them).
 
     `test_set`: "include" gives test accuracies two-level intervals and tests (seeds
     and test examples) where the records hold per-example bits; "ignore", seeds only.

@@ -331,7 +331,7 @@ def acc_interval_label(ctx: _Ctx) -> str:
 
 def correct_bits(rec: dict) -> np.ndarray | None:
     """100 x a record's per-example test correctness (metrics.test.correct), or None."""
-    from ftbench.engine.evaluate import decode_correct
+    from ftbench.results.records import decode_correct
 
     test = (rec.get("metrics") or {}).get("test") or {}
     if not test.get("correct") or not test.get("n"):

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ftbench.cache import cache_dir
 from ftbench.components import ImageSet, TaskData
-from ftbench.store import atomic_file
+from ftbench.results.store import atomic_file
 
 from ._common import fresh_copy
 from .params import CHARSETS, GlyphsParams  # noqa: F401  (schemas live in a torch-free module)

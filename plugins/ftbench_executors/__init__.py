@@ -270,7 +270,7 @@ def _stop_workers(workers: list[_Worker], now: bool = False) -> None:
 
 def _release_claim_of(payload: dict, pid: int | None) -> None:
     """Release the claim that worker `pid` held on this payload's run, if it did."""
-    from ftbench.store import ResultsStore
+    from ftbench.results.store import ResultsStore
 
     store = ResultsStore(payload["results"])
     owner = store.claim_owner(payload["spec"].id)

@@ -28,7 +28,7 @@ import ftbench
 from ftbench.components import Component, Params
 from ftbench.errors import PluginError, UserInputError
 from ftbench.plugins import default_registry, use_registry
-from ftbench.store import ResultsStore
+from ftbench.results.store import ResultsStore
 
 from .attempts import abandon_attempt, run_attempt
 

@@ -20,7 +20,7 @@ import socket
 from pathlib import Path
 from typing import Callable
 
-from ftbench.store import ResultsStore, write_json_atomic
+from ftbench.results.store import ResultsStore, write_json_atomic
 
 
 def _release_earlier_attempt(payload: dict, token: str) -> Path:

@@ -7,7 +7,7 @@ One answer for every command (`ftbench status`, `run`, `report`, `compare`,
   (`suite.resolved.yaml`, expanded with the plugins loaded now; a searched
   cell's runs at their selected values);
 - a planned finished record is *stale* when it came from other code or another
-  thread count than the suite asks for now (`ftbench.provenance.stale_reason`);
+  thread count than the suite asks for now (`ftbench.results.provenance.stale_reason`);
 - a record whose id the suite no longer produces (a default or a param changed,
   an entry was removed) is *orphaned*: `ftbench run` will never run it again, so
   it is counted apart and `ftbench prune` moves it to `archive/`.
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from ftbench.errors import FtbenchError
-from ftbench.provenance import stale_records, summarise_stale
+from ftbench.results.provenance import stale_records, summarise_stale
 
 ARCHIVE = "archive"
 
@@ -91,7 +91,8 @@ def check_folder(folder: str | Path, registry: Callable[[], object] | object | N
     that cannot be expanded: `unknown` says why, and every record is then counted."""
     import yaml
 
-    from ftbench.store import RESOLVED_SUITE, ResultsStore, load_records
+    from ftbench.results.store import RESOLVED_SUITE, ResultsStore
+    from ftbench.results.records import load_records
 
     folder = Path(folder)
     records = {r["id"]: r for r in (load_records(folder, quiet=quiet) if records is None else records)}

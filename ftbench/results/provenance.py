@@ -9,7 +9,7 @@ of every component the run used (for a component registered with
 *stale* when one of those digests differs from the code installed now, when it
 was digested under another scheme, or when its digest could not be made
 (`env.code_error` says why). `ftbench status`, `run`, `report` and `compare`
-say so (`ftbench.freshness`); `ftbench run --rerun-stale` reruns them.
+say so (`ftbench.results.freshness`); `ftbench run --rerun-stale` reruns them.
 
 A digest is the sha256 of a package's files (their paths and bytes), so an edit
 anywhere in a plugin's package changes it:
@@ -47,6 +47,7 @@ CODE_SCHEME = 2
 NOT_IN_RUNS = frozenset({"__main__", "calibrate", "cli", "cli_errors", "cli_gate", "cli_report", "compare",
                          "plots", "render", "report", "scaffold", "stats", "templates", "testing"})
 MISSING = "missing"
+_CORE_ROOT = Path(__file__).parent.parent  # the ftbench package folder
 NO_DIGEST = "no code digests (recorded by an older ftbench)"
 SCHEME_CHANGED = "digest scheme changed (an older ftbench's record)"
 
@@ -62,7 +63,7 @@ def _files_digest(files: Iterable[Path], root: Path) -> str:
 def core_files() -> list[Path]:
     """The source files of the core digest: every module of the ftbench package
     but those in `NOT_IN_RUNS`."""
-    root = Path(__file__).parent
+    root = _CORE_ROOT
     return [p for p in root.rglob("*.py") if p.relative_to(root).parts[0].removesuffix(".py") not in NOT_IN_RUNS]
 
 
@@ -97,7 +98,7 @@ def module_digest(name: str) -> str:
     sha256:<16 hex>' of a distribution's installed files, 'missing' when it
     cannot be found."""
     if name == CORE:
-        return "sha256:" + _files_digest(core_files(), Path(__file__).parent)
+        return "sha256:" + _files_digest(core_files(), _CORE_ROOT)
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
