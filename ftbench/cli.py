@@ -248,9 +248,11 @@ def _selected_text(selection: dict) -> str:
 def _summarise_plan(specs, store, suite, registry) -> None:
     """The runs (searched cells' at their selected values once their trials are
     all recorded), the search's trials, and the totals."""
-    from ftbench.search import TRIALS_FOLDER, cell_key, oracle_strategies, plan_search, planned_trials, searches
+    from ftbench.search import TRIALS_FOLDER, cell_key, plan_search, planned_trials
+    from ftbench.suite.tuning import oracle_strategies, searches
     from ftbench.results.store import ResultsStore
-    from ftbench.suite import search_budgets, total_budget, unequal_budgets
+    from ftbench.suite.tuning import search_budgets, unequal_budgets
+    from ftbench.suite.expand import total_budget
 
     searched = searches(suite)
     runs, waiting = specs, set()
@@ -297,7 +299,8 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
         ftbench validate suites/quickstart.yaml
     """
     from ftbench.results.store import ResultsStore
-    from ftbench.suite import expand, load_suite
+    from ftbench.suite.expand import expand
+    from ftbench.suite.load import load_suite
 
     registry = _registry(ctx)
     suite = load_suite(suite_path, registry, environment=True)
@@ -345,7 +348,8 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     """
     from ftbench.driver import parse_only, run_suite, select_runs
     from ftbench.results.store import ResultsStore
-    from ftbench.suite import expand, load_suite
+    from ftbench.suite.expand import expand
+    from ftbench.suite.load import load_suite
 
     registry = _registry(ctx)
     suite = load_suite(suite_path, registry, overrides, environment=True, device=device)
@@ -431,7 +435,7 @@ def _interrupted(ctx: click.Context, exc: KeyboardInterrupt, folder: Path) -> No
 
 def _with_loggers(suite, names: tuple[str, ...], registry):
     """The suite plus the `--logger` names it does not enable already."""
-    from ftbench.suite import ComponentRef
+    from ftbench.suite.schema import ComponentRef
 
     for name in names:
         registry.get("logger", name)
@@ -453,7 +457,7 @@ def pretrain(ctx: click.Context, suite_path: str, device: str | None) -> None:
     """
     from ftbench.engine import checkpoints
     from ftbench.engine.pretrain import pretrain_suite
-    from ftbench.suite import load_suite
+    from ftbench.suite.load import load_suite
 
     registry = _registry(ctx)
     suite = load_suite(suite_path, registry)

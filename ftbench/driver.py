@@ -22,7 +22,9 @@ from ftbench.errors import UserInputError
 from ftbench.failfast import FailFast, one_line, skip_reason
 from ftbench.plugins import default_registry, use_registry
 from ftbench.results.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
-from ftbench.suite import RunSpec, Suite, expand
+from ftbench.suite.runs import RunSpec
+from ftbench.suite.schema import Suite
+from ftbench.suite.expand import expand
 
 CLAIMED = "claimed-elsewhere"
 HELD_POLL_S = 2.0  # how often a search looks again at trials another driver is running
@@ -241,7 +243,7 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     each new kind of failure is printed as soon as it happens. With `calibrate`, the
     speed gate's calibration loop runs right before and after the runs (`ftbench.calibrate`)."""
     from ftbench.engine.pretrain import pretrain_suite
-    from ftbench.search import searches
+    from ftbench.suite.tuning import searches
 
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     if device:
@@ -296,7 +298,8 @@ def _run_specs(suite: Suite, registry, executor, specs: list[RunSpec], store: Re
                rerun: bool, rerun_stale: bool, quiet: bool, plugins: tuple[str, ...], fail_fast: bool,
                calibrate: bool, log, outcome: SuiteOutcome) -> SuiteOutcome:
     from ftbench.results.provenance import stale_records, summarise_stale
-    from ftbench.suite import CHECKPOINT_PREFIX, PRETRAIN_PREFIX, pretrain_key
+    from ftbench.suite.schema import CHECKPOINT_PREFIX, PRETRAIN_PREFIX
+    from ftbench.suite.expand import pretrain_key
 
     outcome.planned += len(specs)
     outcome.checkpoint_names = {CHECKPOINT_PREFIX + pretrain_key(job, registry): PRETRAIN_PREFIX + name

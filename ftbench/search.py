@@ -36,7 +36,9 @@ from typing import Any
 from ftbench.components import ImageSet
 from ftbench.config import TrainConfig
 from ftbench.errors import DataError, UserInputError
-from ftbench.suite import RunSpec, SearchConfig, Suite, _labels, resolve_search
+from ftbench.suite.runs import RunSpec, TrialSpec, TunedSpec
+from ftbench.suite.schema import SearchConfig, Suite, entry_labels
+from ftbench.suite.tuning import resolve_search
 
 TRIALS_FOLDER = "trials"
 HALVING = 2  # successive halving keeps the best 1/2 at curve points 1, 2, 4, ...
@@ -48,35 +50,6 @@ ORACLE_RULE = ("ORACLE: best mean TEST accuracy over the tuning seeds (ties: the
 
 class SearchBusy(UserInputError):
     """Another driver holds trials this search is waiting for."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TrialSpec(RunSpec):
-    """A search trial: a run scored on validation carved from its labelled budget."""
-
-    trial: dict = dataclasses.field(default_factory=dict)  # {number, params, val_fraction, pruner, prior}
-
-    def config(self) -> dict:
-        trial = {"params": self.trial["params"], "val_fraction": self.trial["val_fraction"]}
-        if self.trial.get("pruner", "none") != "none":
-            # A pruned trial's fate depends on the trials before it.
-            trial |= {"pruner": self.trial["pruner"], "number": self.trial["number"]}
-        if self.trial.get("select", "validation") != "validation":  # validation trials keep their ids
-            trial["select"] = self.trial["select"]
-        return {**super().config(), "trial": trial}
-
-
-@dataclasses.dataclass(frozen=True)
-class TunedSpec(RunSpec):
-    """A final run at a searched configuration; `selection` goes into its record."""
-
-    selection: dict = dataclasses.field(default_factory=dict)
-
-    def config(self) -> dict:
-        # An oracle-selected run is apart from a validation-selected one at the same
-        # values: its record says how it was chosen, and one folder never mixes them.
-        oracle = {"select": "oracle"} if self.selection.get("select") == "oracle" else {}
-        return {**super().config(), **oracle}
 
 
 def holdout_split(train: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
@@ -203,7 +176,8 @@ class _Cell:
 
 def _cells(suite: Suite, specs: list[RunSpec]) -> tuple[list[_Cell], list[RunSpec]]:
     """(searched cells, runs of strategies that are not searched)."""
-    configs = {label: resolve_search(suite, entry) for label, entry in zip(_labels(suite.strategies), suite.strategies)}
+    configs = {label: resolve_search(suite, entry)
+               for label, entry in zip(entry_labels(suite.strategies), suite.strategies)}
     cells: dict[tuple, _Cell] = {}
     plain = []
     for spec in specs:
@@ -310,11 +284,6 @@ def selection_of(cell: _Cell) -> dict:
                   "rule": SELECTION_RULE}
 
 
-def searches(suite: Suite) -> bool:
-    """Whether a `search:` (suite-wide or on an entry) may tune some strategy."""
-    return suite.search is not None or any(s.search for s in suite.strategies)
-
-
 def planned_trials(suite: Suite, specs: list[RunSpec], plans: dict | None = None) -> str:
     """One line on the search a suite runs before its runs; with `plans`
     (`plan_search`), how far it has got."""
@@ -333,12 +302,6 @@ def planned_trials(suite: Suite, specs: list[RunSpec], plans: dict | None = None
         state = (f"{selected} of {len(plans)} cells selected: their runs above are at the selected values, "
                  "the others' get their ids after their cell's search")
     return f"{head}, {done} finished; {state}"
-
-
-def oracle_strategies(suite: Suite) -> list[str]:
-    """Labels of the strategy entries whose search selects on test (`select: oracle`)."""
-    return [label for label, entry in zip(_labels(suite.strategies), suite.strategies)
-            if (config := resolve_search(suite, entry)) is not None and config.select == "oracle"]
 
 
 @dataclasses.dataclass

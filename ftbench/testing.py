@@ -203,7 +203,8 @@ def _check_record(kind: str, component: Component, params: Params) -> None:
     from ftbench.engine.runner import execute
     from ftbench.results.records import RECORD_FORMAT
     from ftbench.results.store import ResultsStore
-    from ftbench.suite import expand, parse_suite
+    from ftbench.suite.expand import expand
+    from ftbench.suite.load import parse_suite
 
     plugin = types.ModuleType(f"ftbench_testing_{kind}")
     extra = {"backbone": [TOY_BACKBONE], "dataset": [TOY_DATASET],

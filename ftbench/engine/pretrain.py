@@ -18,7 +18,8 @@ from ftbench.engine.data import Preprocess, default_workers
 from ftbench.engine.evaluate import classification_metrics, predict_logits
 from ftbench.engine.runner import load_task, resolve_device, seed_everything
 from ftbench.errors import FtbenchError
-from ftbench.suite import DEFAULT_THREADS, PretrainJob, pretrain_config, pretrain_key
+from ftbench.suite.schema import DEFAULT_THREADS, PretrainJob
+from ftbench.suite.expand import pretrain_config, pretrain_key
 from ftbench.engine.training import autocast_for, fit
 
 

@@ -37,7 +37,8 @@ from ftbench.engine.evaluate import classification_metrics, predict_logits
 from ftbench.results.records import RECORD_FORMAT
 from ftbench.results.store import ResultsStore
 from ftbench.results.provenance import code_env
-from ftbench.suite import CHECKPOINT_PREFIX, RunSpec
+from ftbench.suite.schema import CHECKPOINT_PREFIX
+from ftbench.suite.runs import RunSpec
 from ftbench.engine.training import autocast_for, fit
 
 

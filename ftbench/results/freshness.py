@@ -107,8 +107,10 @@ def check_folder(folder: str | Path, registry: Callable[[], object] | object | N
         from pydantic import ValidationError
 
         from ftbench.errors import UnknownComponentError
-        from ftbench.search import TRIALS_FOLDER, plan_search, searches
-        from ftbench.suite import Suite, expand
+        from ftbench.search import TRIALS_FOLDER, plan_search
+        from ftbench.suite.tuning import searches
+        from ftbench.suite.schema import Suite
+        from ftbench.suite.expand import expand
 
         reg = registry() if callable(registry) else registry  # a --plugin that cannot load is an error
         try:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
-    from ftbench.suite import RunSpec
+    from ftbench.suite.runs import RunSpec
 
 CORE = "ftbench"
 #: How `env.code` is made. A record of another scheme is stale as a whole ("digest
@@ -226,7 +226,7 @@ def report_notes(records: list[dict]) -> list[str]:
 
 def _unequal_tuning(records: list[dict]) -> str | None:
     """The searched strategies' trials x tuning seeds when they differ, else None."""
-    from ftbench.suite import unequal_budgets
+    from ftbench.suite.tuning import unequal_budgets
 
     budgets: dict[str, tuple[int, int]] = {}
     for rec in records:

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from ftbench.errors import UnknownComponentError
+from ftbench.suite.problems import where
+from ftbench.suite.schema import PRETRAIN_PREFIX
 
 if TYPE_CHECKING:
-    from ftbench.suite import ComponentRef, Suite
+    from ftbench.suite.schema import ComponentRef, Suite
 
 
 def _refs(suite: Suite) -> list[tuple[str, tuple, ComponentRef]]:
@@ -51,8 +53,6 @@ def device_problem(device: str) -> str | None:
 def environment_problems(suite: Suite, lines: dict[tuple, int], registry, device: str | None = None) -> list[str]:
     """Every environment problem of `suite`, one message each, like the schema's.
     `device` overrides the suite's (the `--device` of `ftbench run`)."""
-    from ftbench.suite import PRETRAIN_PREFIX, _where
-
     problems = []
     for kind, path, ref in _refs(suite):
         try:
@@ -74,8 +74,8 @@ def environment_problems(suite: Suite, lines: dict[tuple, int], registry, device
             found = [("", f"the {kind} '{ref.name}' check itself failed ({type(exc).__name__}: {exc}); "
                           f"report it to {comp.provider}")]
         for param, problem in found:
-            problems.append(f"{_where(path + (('params', param) if param else ()), lines)}: {problem}")
+            problems.append(f"{where(path + (('params', param) if param else ()), lines)}: {problem}")
     problem = device_problem(device or suite.device)
     if problem:
-        problems.append(f"{_where(('device',), lines) if device is None else '--device'}: {problem}")
+        problems.append(f"{where(('device',), lines) if device is None else '--device'}: {problem}")
     return problems
