@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from ftbench.driver import run_suite
+from ftbench.driver.suite_run import run_suite
 from ftbench.plugins import default_registry
 from ftbench.suite import load_suite
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from ftbench.driver import run_suite
+from ftbench.driver.suite_run import run_suite
 from ftbench.plugins import default_registry
-from ftbench.search import TRIALS_FOLDER
+from ftbench.driver.search import TRIALS_FOLDER
 from ftbench.results.records import load_records
 from ftbench.suite import load_suite
 

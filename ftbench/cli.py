@@ -248,7 +248,7 @@ def _selected_text(selection: dict) -> str:
 def _summarise_plan(specs, store, suite, registry) -> None:
     """The runs (searched cells' at their selected values once their trials are
     all recorded), the search's trials, and the totals."""
-    from ftbench.search import TRIALS_FOLDER, cell_key, plan_search, planned_trials
+    from ftbench.driver.search import TRIALS_FOLDER, cell_key, plan_search, planned_trials
     from ftbench.suite.tuning import oracle_strategies, searches
     from ftbench.results.store import ResultsStore
     from ftbench.suite.tuning import search_budgets, unequal_budgets
@@ -346,7 +346,8 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
         ftbench run suites/quickstart.yaml --only strategy=lp-ft --only seed=0 --rerun
         ftbench run suites/quickstart.yaml --rerun-stale
     """
-    from ftbench.driver import parse_only, run_suite, select_runs
+    from ftbench.driver.selection import parse_only, select_runs
+    from ftbench.driver.suite_run import run_suite
     from ftbench.results.store import ResultsStore
     from ftbench.suite.expand import expand
     from ftbench.suite.load import load_suite
@@ -481,7 +482,7 @@ def status(ctx: click.Context, results: str) -> None:
 
         ftbench status results/quickstart
     """
-    from ftbench.results.freshness import check_folder
+    from ftbench.driver.plan import check_folder
     from ftbench.results.store import ResultsStore
 
     folder = Path(results)
@@ -517,7 +518,8 @@ def prune(ctx: click.Context, results: str, dry_run: bool) -> None:
 
         ftbench prune results/quickstart
     """
-    from ftbench.results.freshness import check_folder, prune as archive
+    from ftbench.driver.plan import check_folder
+    from ftbench.results.freshness import prune as archive
 
     fresh = check_folder(Path(results), lambda: _registry(ctx))
     if fresh.planned is None:

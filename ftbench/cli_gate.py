@@ -48,7 +48,7 @@ def save(results: str, output: str) -> None:
         ftbench baseline save results/quickstart -o results/baselines/quickstart.json
     """
     with _user_errors():
-        from ftbench.calibrate import read_calibration
+        from ftbench.driver.calibrate import read_calibration
 
         data = gate.save_baseline(load_records(results), output, read_calibration(results))
     n_runs = sum(len(c["seeds"]) for c in data["cells"])
@@ -113,7 +113,7 @@ def _refuse_stale(ctx: click.Context, current: Path, allow: bool) -> None:
     """Refuse (UserInputError) a CURRENT folder whose records are not today's runs
     of its suite; with `allow`, say so on stderr and go on."""
     from ftbench.cli import _registry
-    from ftbench.results.freshness import check_folder
+    from ftbench.driver.plan import check_folder
     from ftbench.results.store import RESOLVED_SUITE
 
     fresh = check_folder(current, lambda: _registry(ctx))

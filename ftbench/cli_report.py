@@ -69,7 +69,7 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
 
     _registry(ctx)  # a --plugin that cannot be imported is an error here as in every command
     try:
-        from ftbench.results.freshness import check_folder
+        from ftbench.driver.plan import check_folder
         from ftbench.results.provenance import report_notes
 
         records = load_records(results_dir)

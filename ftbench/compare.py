@@ -231,7 +231,7 @@ def load_side(path: str | Path) -> dict:
         records = load_records(path)
         if not records:
             raise UserInputError(f"{path}: no run records in this folder; run `ftbench run SUITE` first")
-        from ftbench.calibrate import read_calibration
+        from ftbench.driver.calibrate import read_calibration
 
         return make_baseline(records, read_calibration(path))
     try:

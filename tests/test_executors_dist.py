@@ -21,7 +21,8 @@ from click.testing import CliRunner
 import ftbench
 from ftbench.cli import cli
 from ftbench.components import Component, Params, Strategy
-from ftbench.driver import CLAIMED, run_payload, run_suite
+from ftbench.driver.worker import CLAIMED_ELSEWHERE, run_payload
+from ftbench.driver.suite_run import run_suite
 from ftbench.plugins import Registry, make_plugin_manager, use_registry
 from ftbench.results.records import load_records
 from ftbench.suite import expand, load_suite
@@ -166,7 +167,7 @@ def test_a_retry_on_another_node_takes_over_the_claim_its_dead_attempt_left(regi
     dead = json.dumps({"host": "node-7", "pid": 4242})
     claim.write_text(dead)
     use_registry(registry)
-    assert run_payload(payload)["status"] == CLAIMED  # another host's pid cannot be checked from here
+    assert run_payload(payload)["status"] == CLAIMED_ELSEWHERE  # another host's pid cannot be checked from here
 
     note.write_text(dead)  # ...but this submission's earlier attempt noted that it was the owner
     assert run_attempt(run_payload, payload, "tok")["status"] == "ok"

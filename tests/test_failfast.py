@@ -6,7 +6,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from ftbench.cli import cli
-from ftbench.failfast import FailFast, skip_reason
+from ftbench.driver.failfast import FailFast, skip_reason
 from ftbench.results.records import load_records
 
 SUITE = """\
@@ -24,7 +24,7 @@ eval: {curve: false}
 
 
 def test_a_backbone_that_cannot_load_stops_its_runs_only(tmp_path):
-    from ftbench.driver import run_suite
+    from ftbench.driver.suite_run import run_suite
     from ftbench.plugins import Registry, make_plugin_manager
     from ftbench.suite import parse_suite
 
@@ -78,7 +78,7 @@ def test_first_failure_is_printed_when_it_happens(tmp_path):
 
 
 def test_eta_comes_from_later_runs_not_the_first():
-    from ftbench.driver import _duration, eta_seconds
+    from ftbench.driver.suite_run import _duration, eta_seconds
 
     first = {"wall_s": 60.0, "data_s": 45.0, "train_s": 10.0}  # data loading: once per process
     assert eta_seconds([], 5) is None

@@ -133,7 +133,7 @@ def _spec_payload(tmp_path, registry):
 
 
 def test_a_failed_record_never_replaces_a_finished_one_nor_a_live_claim(tmp_path, toy_registry):
-    from ftbench.engine.runner import failed_record
+    from ftbench.driver.worker import failed_record
 
     payload = _spec_payload(tmp_path, toy_registry)
     store = ResultsStore(payload["results"])

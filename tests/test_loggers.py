@@ -187,7 +187,7 @@ class _Broken:
 
 def test_a_failing_logger_is_reported_once_and_runs_go_on(toy_registry, tmp_path, capsys, monkeypatch):
     """One logger raises on every record; another cannot start (its library is missing)."""
-    from ftbench.driver import run_suite
+    from ftbench.driver.suite_run import run_suite
     from ftbench.suite import parse_suite
 
     monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb raises ImportError

@@ -8,9 +8,9 @@ import yaml
 from click.testing import CliRunner
 
 from ftbench.cli import cli
-from ftbench.driver import save_resolved_suite
+from ftbench.driver.suite_run import save_resolved_suite
 from ftbench.errors import SuiteError, UserInputError
-from ftbench.search import TRIALS_FOLDER, run_search
+from ftbench.driver.search import TRIALS_FOLDER, run_search
 from ftbench.results.store import RESOLVED_SUITE
 from ftbench.results.records import load_records
 from ftbench.suite import expand, parse_suite, resolve_search
@@ -191,7 +191,7 @@ def test_the_documented_search_example_validates(toy_registry):
 
 @pytest.mark.parametrize("pruner", ["median", "successive-halving"])
 def test_the_pruner_stops_a_trial_whose_curve_trails_the_earlier_ones(pruner):
-    from ftbench.search import trial_pruner
+    from ftbench.engine.trial import trial_pruner
 
     prior = [{"state": "complete", "value": 90.0 + i, "curve": {0: 80.0 + i, 1: 88.0 + i, 2: 90.0 + i}}
              for i in range(4)]

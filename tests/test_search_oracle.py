@@ -6,7 +6,7 @@ import pytest
 
 from ftbench import report as rp
 from ftbench.render import render
-from ftbench.search import ORACLE_RULE, SELECTION_RULE, TRIALS_FOLDER, run_search
+from ftbench.driver.search import ORACLE_RULE, SELECTION_RULE, TRIALS_FOLDER, run_search
 from ftbench.results.records import load_records
 from ftbench.suite import expand, parse_suite, resolve_search
 from tests.test_search import BASE, FLIPPED, invoke

@@ -2,7 +2,7 @@
 cell's trials are all recorded, its runs at the selected values with their real ids
 (replayed from the trial records; nothing runs)."""
 
-from ftbench.search import TRIALS_FOLDER
+from ftbench.driver.search import TRIALS_FOLDER
 from ftbench.results.records import load_records
 from tests.test_search import FLIPPED, invoke
 

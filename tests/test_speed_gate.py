@@ -4,7 +4,7 @@ slowdown of ftbench still fails."""
 
 from __future__ import annotations
 
-from ftbench.calibrate import read_calibration, write_calibration
+from ftbench.driver.calibrate import read_calibration, write_calibration
 from ftbench.compare import SPEED_REGRESSION, Tolerances, compare, make_baseline
 
 

@@ -32,7 +32,7 @@ T = TypeVar("T")
 _PRERESIZE_BYTES = 2 * 1024**3
 
 
-def _class_permutations(labels: torch.Tensor, seed: int) -> dict[int, torch.Tensor]:
+def class_permutations(labels: torch.Tensor, seed: int) -> dict[int, torch.Tensor]:
     """Per class, that class's indices in a seeded random order."""
     gen = torch.Generator().manual_seed(seed)
     out = {}
@@ -59,7 +59,7 @@ def select_subset(labels: torch.Tensor, *, shots: int | None = None, fraction: f
     if examples is not None:
         fraction = min(1.0, examples / max(1, len(labels)))
     chosen = []
-    for idx in _class_permutations(labels, seed).values():
+    for idx in class_permutations(labels, seed).values():
         k = shots if shots is not None else max(1, round(fraction * len(idx)))
         chosen.append(idx[: min(k, len(idx))])
     return torch.sort(torch.cat(chosen)).values
@@ -69,7 +69,7 @@ def carve_val(train: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, Im
     """Split `train` into (train, val), stratified and seeded; every class keeps at
     least one training example."""
     train_idx, val_idx = [], []
-    for idx in _class_permutations(train.labels, seed).values():
+    for idx in class_permutations(train.labels, seed).values():
         n_val = min(len(idx) - 1, round(fraction * len(idx)))
         val_idx.append(idx[:n_val])
         train_idx.append(idx[n_val:])

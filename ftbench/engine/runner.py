@@ -228,7 +228,7 @@ class _Run:
                                                examples=amount.examples, seed=spec.seed))
         trial = getattr(spec, "trial", None)
         if trial:  # a search trial: validation held out of its labelled budget; no test unless oracle (search.py)
-            from ftbench.search import holdout_split, trial_pruner
+            from ftbench.engine.trial import holdout_split, trial_pruner
             train, val = holdout_split(train, trial["val_fraction"], spec.seed)
         kind = next((k for k in ("shots", "fraction", "examples") if getattr(amount, k) is not None), "all")
         self.data_amount = {"kind": kind, "value": getattr(amount, kind, None), "n_train": len(train),
@@ -501,38 +501,9 @@ def execute(spec: RunSpec, registry, store: ResultsStore, progress: bool = False
     return record
 
 
-def failed_record(payload: dict, message: str, error_type: str = "WorkerLost") -> dict:
-    """Write and return a `failed` record for a run that could not execute at all
-    (its worker process died; `SearchFailed`: its search selected nothing). Like any
-    record it is written under the run's claim and never over a finished one:
-    another driver may have run it meanwhile. Returns that driver's record, or a
-    claimed-elsewhere stub while it holds the run."""
-    return _record_unrun(payload, "failed", {"type": error_type, "message": message, "traceback": ""})
+#END
 
 
-def skipped_record(payload: dict, reason: str) -> dict:
-    """Write and return a `skipped` record for a run not started because runs that
-    share its component failed the same way (`ftbench.failfast`); under the claim,
-    like `failed_record`."""
-    return _record_unrun(payload, "skipped", {"type": "Skipped", "message": reason, "traceback": ""})
-
-
-def _record_unrun(payload: dict, status: str, error: dict) -> dict:
-    """Write a record of a run that did not execute, under its claim and never over a
-    finished one: another driver may have run it meanwhile. Returns that driver's
-    record, or a claimed-elsewhere stub while it holds the run."""
-    spec: RunSpec = payload["spec"]
-    store = ResultsStore(payload["results"])
-    held = store.held_by_me(spec.id)  # Ray without a shared folder: the driver claimed it
-    if not held and not store.claim(spec.id):
-        return {"id": spec.id, "status": "claimed-elsewhere", "cell": spec.cell, "seed": spec.seed}
-    try:
-        existing = store.read(spec.id)
-        if existing is not None and existing.get("status") == "ok":
-            return existing
-        record = _Run(spec, None, None).record(status, error, _now(), 0.0)
-        store.write(record)
-        return record
-    finally:
-        if not held:
-            store.release(spec.id)
+def record_of_unrun(spec: RunSpec, status: str, error: dict) -> dict:
+    """The record of a run that never executed (status failed or skipped, with why)."""
+    return _Run(spec, None, None).record(status, error, _now(), 0.0)

@@ -24,9 +24,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
-from ftbench.errors import FtbenchError
 from ftbench.results.provenance import stale_records, summarise_stale
 
 ARCHIVE = "archive"
@@ -34,7 +32,7 @@ ARCHIVE = "archive"
 
 @dataclass
 class Freshness:
-    """The records of one results folder, classified (`check_folder`)."""
+    """The records of one results folder, classified (`ftbench.driver.plan.check_folder`)."""
 
     folder: Path
     records: dict[str, dict]  # id -> record, every record in the folder
@@ -71,61 +69,13 @@ class Freshness:
         return out
 
 
-def _not_installed_message(error: Exception, records: dict[str, dict]) -> str:
-    """`error` (a component the suite names is not installed), plus the plugin
-    the records say made its runs."""
-    providers = sorted({provider for rec in records.values()
-                        for key, provider in ((rec.get("env") or {}).get("plugins") or {}).items()
-                        if isinstance(provider, str) and f"'{key.partition(':')[2]}'" in str(error)})
-    made_by = f"; its records came from {', '.join(providers)}" if providers else ""
-    return (f"the suite's components are not all loaded ({str(error).split(';')[0]}{made_by}): install that "
-            "plugin or pass `ftbench --plugin MODULE ...`; without it the suite's runs are unknown, so every "
-            "record is counted and none can be called orphaned")
-
-
-def check_folder(folder: str | Path, registry: Callable[[], object] | object | None = None,
-                 records: list[dict] | None = None, quiet: bool = True) -> Freshness:
-    """Classify the records of `folder` (`records`, when already loaded) against
-    its saved suite, expanded with `registry` (a Registry, or a callable returning
-    one, called only when the folder has a saved suite). Never raises for a suite
-    that cannot be expanded: `unknown` says why, and every record is then counted."""
-    import yaml
-
-    from ftbench.results.store import RESOLVED_SUITE, ResultsStore
-    from ftbench.results.records import load_records
-
-    folder = Path(folder)
-    records = {r["id"]: r for r in (load_records(folder, quiet=quiet) if records is None else records)}
-    trials_dir = folder / "trials"
-    trials = {r["id"]: r for r in load_records(trials_dir, quiet=True)} if trials_dir.is_dir() else {}
-    out = Freshness(folder, records, None, trials=trials)
-    suite_file = folder / RESOLVED_SUITE
-    asked: set[str] | None = None
-    if not suite_file.exists():
-        out.unknown = f"no {RESOLVED_SUITE} in {folder}"
-    else:
-        from pydantic import ValidationError
-
-        from ftbench.errors import UnknownComponentError
-        from ftbench.search import TRIALS_FOLDER, plan_search
-        from ftbench.suite.tuning import searches
-        from ftbench.suite.schema import Suite
-        from ftbench.suite.expand import expand
-
-        reg = registry() if callable(registry) else registry  # a --plugin that cannot load is an error
-        try:
-            suite = Suite.model_validate(yaml.safe_load(suite_file.read_text()))
-            specs = expand(suite, reg)
-            if searches(suite):  # searched cells' runs at their selected values
-                asked = set()
-                specs, plans = plan_search(suite, specs, reg, ResultsStore(folder / TRIALS_FOLDER), asked_ids=asked)
-                if not all(p.selected for p in plans.values()):
-                    asked = None  # a learning sampler's later trials depend on the missing ones
-            out.planned = specs
-        except UnknownComponentError as exc:
-            out.unknown = _not_installed_message(exc, records)
-        except (FtbenchError, ValidationError, yaml.YAMLError, OSError) as exc:
-            out.unknown = f"its {RESOLVED_SUITE} cannot be expanded ({str(exc).splitlines()[0]})"
+def classify(folder: Path, records: dict[str, dict], trials: dict[str, dict], planned: list | None,
+             unknown: str | None = None, asked: set[str] | None = None) -> Freshness:
+    """Classify `records` (id -> record) and search `trials` of `folder` against the
+    runs its suite plans (`planned`, RunSpecs; None when the suite could not be
+    expanded, `unknown` saying why) and the trial ids its search asks for (`asked`;
+    None while that is not known). `ftbench.driver.plan.check_folder` plans them."""
+    out = Freshness(folder, records, planned, unknown=unknown, trials=trials)
     threads = {s.id: s.threads for s in out.planned} if out.planned is not None else {}
     planned = [records[i] for i in out.ids if i in records]
     out.stale = stale_records(planned, threads)

@@ -186,7 +186,7 @@ class Pool:
         self._free_gpus = None
 
     def map(self, run_one: Callable[[dict], dict], payloads: list[dict]) -> Iterable[dict]:
-        from ftbench.engine.runner import failed_record
+        from ftbench.driver.worker import failed_record
 
         _warn_oversubscribed(payloads, self.params.workers)
         ctx = mp.get_context("spawn")

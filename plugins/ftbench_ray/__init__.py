@@ -154,7 +154,7 @@ class RayExecutor:
     def _run(self, ray, run_one, payloads: list[dict]) -> Iterator[dict]:
         from ray.exceptions import RayError, RayTaskError
 
-        from ftbench.engine.runner import failed_record
+        from ftbench.driver.worker import failed_record
 
         p = self.params
         threads = max(1, int(p.num_cpus))
@@ -206,11 +206,11 @@ class RayExecutor:
 def _settle_on_driver(payload: dict) -> dict | None:
     """shared_fs false: claim the run here. A stub when another driver holds it,
     the record when it is finished; None when it should be submitted."""
-    from ftbench.driver import CLAIMED
+    from ftbench.driver.worker import claimed_elsewhere
 
     spec, store = payload["spec"], ResultsStore(payload["results"])
     if not store.claim(spec.id):
-        return {"id": spec.id, "status": CLAIMED, "cell": spec.cell, "seed": spec.seed}
+        return claimed_elsewhere(spec)
     if not payload.get("rerun") and (record := store.done_record(spec.id)) is not None:
         store.release(spec.id)
         return record

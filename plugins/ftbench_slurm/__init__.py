@@ -88,7 +88,7 @@ class SlurmExecutor:
         self.params = params
 
     def map(self, run_one: Callable[[dict], dict], payloads: list[dict]) -> Iterator[dict]:
-        from ftbench.engine.runner import failed_record
+        from ftbench.driver.worker import failed_record
 
         if not payloads:
             return

@@ -18,43 +18,16 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from ftbench.errors import UserInputError
-from ftbench.failfast import FailFast, one_line, skip_reason
-from ftbench.plugins import default_registry, use_registry
+from ftbench.driver.failfast import FailFast, one_line
+from ftbench.driver.selection import select_runs
+from ftbench.driver.worker import CLAIMED_ELSEWHERE, run_payload
+from ftbench.plugins import use_registry
 from ftbench.results.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite.runs import RunSpec
 from ftbench.suite.schema import Suite
 from ftbench.suite.expand import expand
 
-CLAIMED = "claimed-elsewhere"
 HELD_POLL_S = 2.0  # how often a search looks again at trials another driver is running
-
-
-def run_payload(payload: dict) -> dict:
-    """Run one spec in this process (any executor's worker function). Returns the
-    record, or a stub {"id", "status": "claimed-elsewhere"} when another driver
-    holds the run."""
-    from ftbench.engine.runner import execute
-
-    spec: RunSpec = payload["spec"]
-    registry = default_registry(tuple(payload.get("plugins", ())))
-    store = ResultsStore(payload["results"])
-    if not store.claim(spec.id):
-        return {"id": spec.id, "status": CLAIMED, "cell": spec.cell, "seed": spec.seed}
-    try:
-        if not payload.get("rerun") and (record := store.done_record(spec.id)) is not None:
-            return record
-        reason = skip_reason(payload["results"], spec.cell) if payload.get("fail_fast") else None
-        if reason:
-            from ftbench.engine.runner import skipped_record
-
-            return skipped_record(payload, reason)
-        # A bar per run only where the suite's bar is: in the driver's own process.
-        progress = payload.get("progress", False) and os.getpid() == payload.get("driver_pid")
-        with store.leased(spec.id):
-            return execute(spec, registry, store, progress=progress)
-    finally:
-        store.release(spec.id)
 
 
 @dataclass
@@ -123,7 +96,7 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
     search's next trials depend on its score. When its record appears it is used;
     when its claim goes stale (that driver died or its lease ran out) it is run here."""
     from ftbench.results.provenance import stale_records
-    from ftbench.search import TRIALS_FOLDER, cell_key, run_search
+    from ftbench.driver.search import TRIALS_FOLDER, cell_key, run_search
     from ftbench.results.claims import claim_is_stale
 
     trials_dir = results_dir / TRIALS_FOLDER
@@ -158,7 +131,7 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
         by_id = {s.id: s for s in todo}
         while todo:
             for record in execute(todo, stale):
-                if record.get("status") == CLAIMED:
+                if record.get("status") == CLAIMED_ELSEWHERE:
                     held.append(by_id[record["id"]])
                     continue
                 if record.get("status") != "ok" and record.get("cell"):
@@ -197,38 +170,6 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
         log(f"selected for {cell['strategy']} {cell['data']}: {sel['selected']} "
             f"({score[0]} {score[1] if score[1] is None else round(score[1], 2)}, {sel['trials']} trials)")
     return final, failed
-
-
-ONLY_KEYS = ("backbone", "dataset", "strategy", "data", "seed")
-
-
-def parse_only(filters: tuple[str, ...]) -> dict[str, set[str]]:
-    """`--only key=value` filters -> {key: values}: values of one key are
-    alternatives, different keys must all match."""
-    out: dict[str, set[str]] = {}
-    for text in filters:
-        key, sep, value = text.partition("=")
-        if not sep or key not in ONLY_KEYS or not value:
-            raise UserInputError(f"--only '{text}': write KEY=VALUE with KEY one of {', '.join(ONLY_KEYS)} "
-                                 "(e.g. --only strategy=full --only seed=0)")
-        out.setdefault(key, set()).add(value)
-    return out
-
-
-def _run_labels(spec: RunSpec) -> dict[str, str]:
-    return {**spec.cell, "seed": str(spec.seed)}
-
-
-def select_runs(specs: list[RunSpec], only: dict[str, set[str]]) -> list[RunSpec]:
-    """The runs whose labels match every `only` key; a value that matches no run of
-    the suite is an error naming the labels there are."""
-    for key, values in only.items():
-        known = sorted({_run_labels(s)[key] for s in specs})
-        unknown = sorted(values - set(known))
-        if unknown:
-            raise UserInputError(f"--only {key}={','.join(unknown)} matches no run of the suite "
-                                 f"({key} labels: {', '.join(known)})")
-    return [s for s in specs if all(_run_labels(s)[k] in v for k, v in only.items())]
 
 
 def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str | None = None,
@@ -279,8 +220,8 @@ def _fail_unsearched(specs: list[RunSpec], failed: dict[tuple, str], results_dir
                      outcome: SuiteOutcome) -> list[RunSpec]:
     """Record the runs of each cell whose search finished no trial as failed
     (`SearchFailed`, with why) and return the other runs."""
-    from ftbench.engine.runner import failed_record
-    from ftbench.search import cell_key
+    from ftbench.driver.worker import failed_record
+    from ftbench.driver.search import cell_key
 
     keep = []
     for spec in specs:
@@ -354,7 +295,7 @@ def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: Su
     watch = FailFast(results_dir) if fail_fast else None
     seen_errors: set[str] = set()
     if calibrate:
-        from ftbench import calibrate as calibration
+        from ftbench.driver import calibrate as calibration
 
         before = calibration.measure()
     # tqdm's own estimate extrapolates the first run, which pays the one-time costs
@@ -364,7 +305,7 @@ def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: Su
     timings: list[dict] = []
     try:
         for record in executor.map(run_payload, payloads):
-            if record.get("status") == CLAIMED:
+            if record.get("status") == CLAIMED_ELSEWHERE:
                 outcome.claimed_elsewhere.append(record["id"])
             else:
                 outcome.records.append(record)
