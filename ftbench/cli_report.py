@@ -10,8 +10,8 @@ from tabulate import tabulate_formats
 from ftbench.cli_errors import BadInput
 from ftbench import stats
 from ftbench.errors import FtbenchError, UserInputError
-from ftbench.plots import write_plots
-from ftbench.render import FORMATS, render
+from ftbench.report.plots import write_plots
+from ftbench.report.render import FORMATS, render
 from ftbench.report import METRICS, TEST_SET, build_report
 from ftbench.results.records import load_records
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ftbench import plots
+from ftbench.report import plots
 from ftbench.report import build_report
 from tests.fixtures.report_records import make_records
 

@@ -229,7 +229,7 @@ def test_cli_writes_plots(results, tmp_path):
 
 
 def test_plots_without_matplotlib_say_how_to_install(monkeypatch, tmp_path):
-    from ftbench.plots import write_plots
+    from ftbench.report.plots import write_plots
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
     with pytest.raises(UserInputError, match=r"pip install ftbench\[plots\]"):

@@ -6,7 +6,7 @@ import pytest
 import scipy.stats as sps
 
 from ftbench import report as rp
-from ftbench.render import render
+from ftbench.report.render import render
 from tests.fixtures.report_records import make_records
 
 TRIALS = {"full": [80.0, 85.0, 91.0, 90.5, 60.0], "linear-probe": [70.0, 70.5, 71.0, 70.8, 69.9]}

@@ -5,7 +5,7 @@ validation searches keep their trial and run ids."""
 import pytest
 
 from ftbench import report as rp
-from ftbench.render import render
+from ftbench.report.render import render
 from ftbench.driver.search import ORACLE_RULE, SELECTION_RULE, TRIALS_FOLDER, run_search
 from ftbench.results.records import load_records
 from ftbench.suite import expand, parse_suite, resolve_search

@@ -8,22 +8,23 @@ from collections import defaultdict
 import numpy as np
 
 from ftbench import stats
-from ftbench.report.core import (_CELL_HEADERS, acc_interval_label, Cell, Est, Family, Num, Study, Table, _cell_rows, _Ctx, _mark,
-                                 _seed_note, correct_bits, example_diffs, pair_key, split_metric)
+from ftbench.report.core import CELL_HEADERS, Cell, Est, Num, Study, Table, correct_bits, split_metric
+from ftbench.report.context import acc_interval_label, cell_rows, Context, seed_note
+from ftbench.report.family import Family, mark_column, example_diffs, pair_key
 
 
 def _labels(cell: Cell) -> tuple:
     return cell.backbone, cell.dataset, cell.data, cell.strategy
 
 
-def _accuracy_table(ctx: _Ctx) -> tuple[Table, dict[Cell, tuple[float, float]]]:
+def accuracy_table(ctx: Context) -> tuple[Table, dict[Cell, tuple[float, float]]]:
     """Accuracy per cell with each strategy's paired test against the baseline;
     also returns cell -> (mean difference, table-family-adjusted p) for the summary."""
     acc = ctx.acc
     title = f"Accuracy (test {ctx.metric}, %)"
     if not acc:
         return Table("accuracy", title, [], empty="no ok runs with a test accuracy yet"), {}
-    cells, rows = _cell_rows(ctx, [acc], [1], accuracy=True)
+    cells, rows = cell_rows(ctx, [acc], [1], accuracy=True)
     est = {cell: row[5] for cell, row in zip(cells, rows)}
     family = Family(ctx.alpha)
     comparisons: dict[Cell, stats.Paired] = {}
@@ -41,7 +42,7 @@ def _accuracy_table(ctx: _Ctx) -> tuple[Table, dict[Cell, tuple[float, float]]]:
             tost[cell] = stats.tost_paired(x, y, ctx.margin, step=step, examples=examples)
             family.add(pair_key(5, _labels(cell), _labels(base)), comparisons[cell].p, "pairs")
             family.add(("≈", cell), tost[cell], f"equivalence tests (±{ctx.margin:g})")
-    _mark(rows, [c.task for c in cells], 5, True, ctx, family)
+    mark_column(rows, [c.task for c in cells], 5, True, ctx, family)
     family.close()
     adjusted = {c: family.adjusted[pair_key(5, _labels(c), _labels(c._replace(strategy=ctx.baseline)))]
                 for c in comparisons}
@@ -64,7 +65,7 @@ def _accuracy_table(ctx: _Ctx) -> tuple[Table, dict[Cell, tuple[float, float]]]:
         row.append(wilson)
     level = ("two-level: seeds and the test set's examples both sampled (per-example bits; Satterthwaite t)"
              if ctx.two_level else "over seeds only")
-    notes = [_seed_note([r[5] for r in rows], ctx.study),
+    notes = [seed_note([r[5] for r in rows], ctx.study),
              f"{acc_interval_label(ctx)}; failed: failed or diverged seeds of all the cell's seeds, left out of its "
              "mean (a method that fails is not as good as its ok seeds say)",
              f"Δ = strategy − {ctx.baseline} on matched seeds with its {ctx.confidence:.0%} CI, {level}; "
@@ -96,7 +97,7 @@ def _accuracy_table(ctx: _Ctx) -> tuple[Table, dict[Cell, tuple[float, float]]]:
                      "run more seeds or use --test ttest")
     if not any(c.strategy == ctx.baseline for c in cells):
         notes.append(f"no '{ctx.baseline}' runs, so no paired tests; choose another baseline with --baseline")
-    headers = [*_CELL_HEADERS, "Acc (%)", "Failed", f"Δ vs {ctx.baseline}", "p", "p (adj.)", "g_z",
+    headers = [*CELL_HEADERS, "Acc (%)", "Failed", f"Δ vs {ctx.baseline}", "p", "p (adj.)", "g_z",
                f"p ≈ (±{ctx.margin:g})", "p ≈ (adj.)", "pairs", *(["McNemar"] if mcnemar is not None else []), "Wilson (1 run)"]
     return (Table("accuracy", title, headers, rows, notes),
             {cell: (c.mean_diff, adjusted[cell]) for cell, c in comparisons.items()})
@@ -114,7 +115,7 @@ def _failures(study: Study, cell: Cell) -> str:
     return f"{len(bad)}/{total} (" + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + ")"
 
 
-def _power_notes(ctx: _Ctx, diffs: list[np.ndarray], m: int, rows: list[list]) -> list[str]:
+def _power_notes(ctx: Context, diffs: list[np.ndarray], m: int, rows: list[list]) -> list[str]:
     """What these seeds can detect: the 80%-power effect for the seeds run, the seeds a
     1-point difference needs, and a warning when intervals outsize the differences."""
     usable = [d for d in diffs if len(d) >= 2 and np.std(d) > 0]
@@ -138,7 +139,7 @@ def _power_notes(ctx: _Ctx, diffs: list[np.ndarray], m: int, rows: list[list]) -
     return out
 
 
-def _wilson_column(ctx: _Ctx, cells: list[Cell], rows: list[list]) -> list[Est]:
+def _wilson_column(ctx: Context, cells: list[Cell], rows: list[list]) -> list[Est]:
     """Per row, one run's Wilson interval at the row's mean accuracy on its own test
     set: the test set's sampling uncertainty alone, which seeds do not show."""
     out = []
@@ -153,7 +154,7 @@ def _wilson_column(ctx: _Ctx, cells: list[Cell], rows: list[list]) -> list[Est]:
     return out
 
 
-def _mcnemar_column(ctx: _Ctx, cells: list[Cell]) -> dict[Cell, str]:
+def _mcnemar_column(ctx: Context, cells: list[Cell]) -> dict[Cell, str]:
     """"k/m": of m matched seeds with per-example correctness, k where McNemar p < alpha."""
     def correct(rec: dict) -> np.ndarray | None:
         bits = correct_bits(rec)

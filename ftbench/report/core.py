@@ -1,5 +1,5 @@
 """The report's building blocks: cells, estimates and tables, records grouped into a
-study, and the context every table builder shares (`_Ctx`, `_mark`, `_cell_rows`).
+study. What table builders share beyond these is in `context` and `family`.
 
 A cell is (backbone, dataset, strategy, data); its seeds are replicates. A task is a
 cell without its strategy: strategies are compared within a task on matched seeds.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -235,100 +235,6 @@ def time_to_target(rec: dict) -> float | None:
 # ------------------------------------------------------------------ building blocks
 
 
-@dataclass
-class _Ctx:
-    study: Study
-    baseline: str
-    scratch: str
-    interval: str
-    test: str
-    alpha: float
-    metric: str
-    confidence: float = 0.95
-    margin: float = 1.0  # equivalence margin (points) of the TOST and "matches" claims
-    test_set: str = "include"  # "include": two-level intervals and tests where records hold per-example bits
-    acc: dict[Cell, dict[int, float]] = field(init=False)  # test accuracy, every table's base
-    bits: dict[Cell, dict[int, np.ndarray]] = field(init=False)  # seed -> 100 x per-example correctness
-    steps: dict[Cell, float] = field(init=False)  # 100 / n_test: the grid a cell's accuracies move on
-    _amounts: dict[tuple[str, str, str], float] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.acc = self.study.values(lambda r: split_metric(r, "test", self.metric))
-        by_task = defaultdict(list)
-        for cell, n in self.study.n_train.items():
-            by_task[cell.task].append(n)
-        self._amounts = {task: float(np.mean(ns)) for task, ns in by_task.items()}
-        self.steps, self.bits = {}, {}
-        if self.metric != "acc":  # balanced accuracy is no mean of per-example bits and has no 1/n grid
-            return
-        for cell, runs in self.study.ok.items():
-            ns = {int(n) for r in runs.values() if (n := split_metric(r, "test", "n"))}
-            values = list(self.acc.get(cell, {}).values())
-            # the grid only where every accuracy lies on it (k / n_test as float32 x 100)
-            if len(ns) == 1 and all(abs(v / 100 * next(iter(ns)) - round(v / 100 * next(iter(ns)))) < 1e-3
-                                    for v in values):
-                self.steps[cell] = 100 / ns.pop()
-            bits = {s: b for s, r in runs.items() if s in self.acc.get(cell, {}) and (b := correct_bits(r)) is not None}
-            if bits and len({len(b) for b in bits.values()}) == 1:
-                self.bits[cell] = bits
-
-    def est(self, by_seed: dict[int, float], digits: int = 1, signed: bool = False, log: bool = False,
-            cell: Cell | None = None) -> Est:
-        """Mean and interval over seeds; `log`: geometric mean, interval on the log scale
-        (times). With `cell` (test accuracy), the interval is two-level where the cell's
-        records hold per-example bits for every seed (`two_level_of`)."""
-        values = list(by_seed.values())
-        examples = self.examples_of(cell, by_seed) if cell is not None else None
-        if examples is not None:
-            level = stats.two_level(np.stack([examples[s] for s in sorted(by_seed)]))
-            low, high = stats.t_interval(float(np.mean(values)), level.var, level.df, self.confidence)
-            return Est(float(np.mean(values)), low, high, len(values), dict(by_seed), digits, signed,
-                       examples=examples, step=self.steps.get(cell), agree=level.var == 0)
-        s = (stats.summarize_log(values, confidence=self.confidence) if log else
-             stats.summarize(values, interval=self.interval, confidence=self.confidence))
-        return Est(s.mean, s.low, s.high, s.n, dict(by_seed), digits, signed,
-                   step=self.steps.get(cell) if cell is not None else None, agree=s.note == stats.ALL_EQUAL)
-
-    def examples_of(self, cell: Cell | None, by_seed: dict[int, float]) -> dict[int, np.ndarray] | None:
-        """The cell's per-example bits for every seed of `by_seed`, when the report
-        includes the test set and they are all there (and at least 2 seeds)."""
-        bits = self.bits.get(cell) if cell is not None and self.test_set == "include" else None
-        if not bits or len(by_seed) < 2 or not set(by_seed) <= set(bits):
-            return None
-        return {s: bits[s] for s in by_seed}
-
-    @property
-    def two_level(self) -> bool:
-        """Whether any cell's accuracy gets the two-level interval."""
-        return self.test_set == "include" and bool(self.bits)
-
-    def strategy_key(self, strategy: str) -> tuple:
-        return strategy != self.baseline, strategy != self.scratch, strategy
-
-    def cell_key(self, cell: Cell) -> tuple:
-        return cell.backbone, cell.dataset, self.data_rank(cell), self.strategy_key(cell.strategy)
-
-    def data_rank(self, cell: Cell) -> tuple[float, str]:
-        """Data labels sort by their mean n_train within a backbone and dataset."""
-        return self._amounts.get(cell.task, math.inf), cell.data
-
-    def marker_note(self, scope: str) -> str:
-        return (f"{BEST} best in its column {scope}; {TIED} not shown worse than any other; unmarked: significantly "
-                f"worse than another ({stats.test_label(self.test)} of every pair on matched seeds, in the table's "
-                f"family below); {UNTESTED} not testable (fewer than 2 ok seeds)")
-
-
-def acc_interval_label(ctx: _Ctx) -> str:
-    """How a note names the interval of test-accuracy cells."""
-    seeds = stats.interval_label(ctx.interval, ctx.confidence)
-    if not ctx.two_level:
-        return seeds + ("" if ctx.test_set == "ignore" else
-                        " (the test set's own sampling error is left out: no per-example bits in these records)")
-    return (f"mean ± {ctx.confidence:.0%} CI half-width, two-level: over seeds and the test set's examples, both "
-            "as samples (crossed random effects, variance (MS_seed + MS_example − MS_res) / (n·N), Satterthwaite "
-            f"t; --test-set ignore for seeds only); cells without per-example bits: {seeds}")
-
-
 def correct_bits(rec: dict) -> np.ndarray | None:
     """100 x a record's per-example test correctness (metrics.test.correct), or None."""
     from ftbench.results.records import decode_correct
@@ -342,139 +248,8 @@ def correct_bits(rec: dict) -> np.ndarray | None:
         return None
 
 
-class Family:
-    """One table's multiplicity family: every hypothesis whose rejection the table
-    reports (its markers' pairs, its Δ and equivalence tests, its fixed-sequence
-    claims) gets one Holm adjustment, so the chance of any false claim in the
-    table is at most alpha whatever the true values (strong family-wise control).
-    A hypothesis added twice under one key (a Δ that is also a marker's pair) counts
-    once. `close()` adjusts and then runs what waited for the adjusted p-values."""
-
-    def __init__(self, alpha: float) -> None:
-        self.alpha = alpha
-        self._p: dict[Hashable, float] = {}
-        self._kind: dict[Hashable, str] = {}
-        self._after: list[Callable[[], None]] = []
-        self.adjusted: dict[Hashable, float] = {}
-
-    def add(self, key: Hashable, p: float, kind: str) -> Hashable:
-        if key not in self._p:
-            self._p[key], self._kind[key] = p, kind
-        return key
-
-    def then(self, fn: Callable[[], None]) -> None:
-        self._after.append(fn)
-
-    def close(self) -> None:
-        keys = list(self._p)
-        self.adjusted = dict(zip(keys, stats.holm([self._p[k] for k in keys]))) if keys else {}
-        for fn in self._after:
-            fn()
-
-    def size(self) -> int:
-        return sum(math.isfinite(p) for p in self._p.values())
-
-    def note(self) -> str:
-        """The table's multiplicity note: what the family holds and its error rate."""
-        counts: dict[str, int] = defaultdict(int)
-        for key, p in self._p.items():
-            if math.isfinite(p):
-                counts[self._kind[key]] += 1
-        what = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no testable hypotheses"
-        return (f"multiplicity (exploratory): one family per table: its {self.size()} hypotheses ({what}) are "
-                f"Holm-adjusted together, so the chance of any false claim in this table is at most α = "
-                f"{self.alpha:g} (strong family-wise control; simulated in tests/test_simulations.py); other tables "
-                "are other families, and only the Primary comparisons table is confirmatory")
+CELL_HEADERS = ["Backbone", "Dataset", "Data", "Strategy", "n"]
 
 
-def _seed_note(ests: list[Est], study: Study) -> str:
-    ns = [e.n for e in ests if e.n]
-    if not ns:
-        return "n = 0 seeds"
-    lo, hi = min(ns), max(ns)
-    total = len(study.seeds)
-    if lo == hi == total:
-        text = f"n = {lo} seed{'s' if lo != 1 else ''} per cell"
-    else:
-        text = f"n = {lo}–{hi} seeds per cell (of {total} in the study); see Incomplete cells"
-    if lo == 1:
-        text += "; a cell with one seed shows no interval"
-    if lo < SMALL_N:
-        text += f"; fewer than {SMALL_N} seeds: intervals are wide and only large differences are detectable"
-    return text
-
-
-def _mark(rows: list[list[Any]], groups: list[Any], col: int, higher: bool, ctx: _Ctx, family: Family, *,
-          labels: int = 4, log: bool = False) -> None:
-    """Mark, in each group of column `col`, the best Est among the testable ones, those
-    not shown worse than any other and those with fewer than 2 seeds, which no test can
-    place. Every pair of a group's testable cells is a hypothesis of the table's
-    `family`; the marks are set when the family closes (adjusted p < alpha).
-    `log`: compare log values (times and rates: the table shows geometric means)."""
-    by_group: dict[Any, list[tuple[tuple, Est]]] = defaultdict(list)
-    for row, g in zip(rows, groups):
-        if isinstance(row[col], Est) and math.isfinite(row[col].mean):
-            by_group[g].append((tuple(row[:labels]), row[col]))
-    for items in by_group.values():
-        if len(items) >= 2:
-            _mark_group(dict(items), col, higher, ctx, family, log)
-
-
-def _mark_group(ests: dict[tuple, Est], col: int, higher: bool, ctx: _Ctx, family: Family, log: bool) -> None:
-    cells = {k: _log_values(e.by_seed) if log else e.by_seed for k, e in ests.items()}
-    steps = {e.step for e in ests.values()}
-    step = steps.pop() if len(steps) == 1 and not log else None
-    pairs = stats.pair_tests(cells, higher=higher, test=ctx.test, step=step,
-                             examples=lambda a, b, seeds: example_diffs(ests[a], ests[b], seeds))
-    keys = [family.add(pair_key(col, pr.a, pr.b), pr.p, "pairs") for pr in pairs]
-
-    def apply() -> None:
-        found = stats.best_of(cells, pairs, [family.adjusted[k] for k in keys], higher=higher, alpha=ctx.alpha)
-        for k, e in ests.items():
-            e.mark = (UNTESTED if k in found.untestable else BEST if k == found.best else
-                      "" if k in found.worse else TIED)
-
-    family.then(apply)
-
-
-def pair_key(col: Any, a: tuple, b: tuple) -> tuple:
-    """The family key of the test of two rows (by their labels) in column `col`."""
-    return col, frozenset((a, b))
-
-
-def example_diffs(a: Est, b: Est, seeds: list[int]) -> np.ndarray | None:
-    """Seeds x examples table of a's minus b's per-example correctness (points), when
-    both carry bits of one test set for every matched seed; None otherwise."""
-    if a.examples is None or b.examples is None or not all(s in a.examples and s in b.examples for s in seeds):
-        return None
-    if len({len(a.examples[s]) for s in seeds} | {len(b.examples[s]) for s in seeds}) != 1:
-        return None
-    return np.stack([a.examples[s] - b.examples[s] for s in seeds])
-
-
-def _log_values(by_seed: dict[int, float]) -> dict[int, float]:
-    """Log of positive values (times, rates); values as they are when one is not positive."""
-    if all(v > 0 for v in by_seed.values()):
-        return {s: math.log(v) for s, v in by_seed.items()}
-    return by_seed
-
-
-def _cell_rows(ctx: _Ctx, columns: list[dict[Cell, dict[int, float]]],
-               digits: list[int], log: bool = False, accuracy: bool = False) -> tuple[list[Cell], list[list[Any]]]:
-    """Rows of label columns, n and one Est per column, for every cell with data
-    (`log`: geometric means with log-scale intervals, for times and rates;
-    `accuracy`: the columns are test accuracy, two-level where the bits are there)."""
-    cells = sorted(set().union(*columns), key=ctx.cell_key)
-    rows = []
-    for cell in cells:
-        ests = [ctx.est(col[cell], d, log=log, cell=cell if accuracy else None) if cell in col else Est(math.nan)
-                for col, d in zip(columns, digits)]
-        rows.append([cell.backbone, cell.dataset, cell.data, cell.strategy, max(e.n for e in ests), *ests])
-    return cells, rows
-
-
-_CELL_HEADERS = ["Backbone", "Dataset", "Data", "Strategy", "n"]
-
-
-def _cell_at(task: tuple[str, str, str], strategy: str) -> Cell:
+def cell_at(task: tuple[str, str, str], strategy: str) -> Cell:
     return Cell(task[0], task[1], strategy, task[2])

@@ -8,10 +8,12 @@ from collections import defaultdict
 import numpy as np
 
 from ftbench import stats
-from ftbench.report.core import Cell, Est, Family, Table, _Ctx, _mark, _seed_note, acc_interval_label
+from ftbench.report.core import Cell, Est, Table
+from ftbench.report.family import Family, mark_column
+from ftbench.report.context import Context, seed_note, acc_interval_label
 
 
-def _data_table(ctx: _Ctx) -> tuple[Table, dict[tuple[str, str, str], dict[int, float]]]:
+def data_table(ctx: Context) -> tuple[Table, dict[tuple[str, str, str], dict[int, float]]]:
     """Accuracy per data amount, AUC over log data and the amount that matches
     scratch at full data; per (backbone, dataset, strategy)."""
     acc = ctx.acc
@@ -47,9 +49,9 @@ def _data_table(ctx: _Ctx) -> tuple[Table, dict[tuple[str, str, str], dict[int, 
         rows.append(row)
         groups.append((bb, ds))
     for col in range(3, 4 + len(labels)):
-        _mark(rows, groups, col, True, ctx, family, labels=3)
+        mark_column(rows, groups, col, True, ctx, family, labels=3)
     family.close()
-    notes = [_seed_note([e for r in rows for e in r[3:-2] if isinstance(e, Est)], ctx.study),
+    notes = [seed_note([e for r in rows for e in r[3:-2] if isinstance(e, Est)], ctx.study),
              f"{acc_interval_label(ctx)}; columns are data amounts in test {ctx.metric} %; AUC: "
              f"{stats.interval_label(ctx.interval, ctx.confidence)}",
              "AUC: area under accuracy vs log(n_train), the data axis scaled to [0, 1] (the mean accuracy over "
@@ -66,7 +68,7 @@ def _data_table(ctx: _Ctx) -> tuple[Table, dict[tuple[str, str, str], dict[int, 
     return Table("data", title, headers, rows, notes, label_cols=3), aucs
 
 
-def _fixed_sequence(ctx: _Ctx, family: Family, row: list, cells: list[Cell], acc: dict[Cell, dict[int, float]],
+def _fixed_sequence(ctx: Context, family: Family, row: list, cells: list[Cell], acc: dict[Cell, dict[int, float]],
                     target: list[float]) -> None:
     """The "matches" claim of one strategy as a fixed sequence: amounts from the
     largest down, each tested for non-inferiority to `target` (scratch's seeds at

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 from ftbench import stats
-from ftbench.report.core import Cell, Est, Family, Table, _Ctx, _mark, _seed_note, acc_interval_label
+from ftbench.report.core import Cell, Est, Table
+from ftbench.report.family import Family, mark_column
+from ftbench.report.context import Context, seed_note, acc_interval_label
 
 ShiftKey = tuple[Cell, str]  # a cell and one shifted test set
 
@@ -17,7 +19,7 @@ def _unlabelled(study, cell: Cell) -> str:
                             - {""}))
 
 
-def _shift_table(ctx: _Ctx) -> tuple[Table, dict[ShiftKey, dict[int, float]]]:
+def shift_table(ctx: Context) -> tuple[Table, dict[ShiftKey, dict[int, float]]]:
     """Per cell and shifted set: test and shifted accuracy, the gap, and effective
     robustness against a line fitted in logit space (Taori et al. 2020) over the
     reference strategies only (baseline and scratch), so adding a strategy to the
@@ -71,12 +73,12 @@ def _shift_table(ctx: _Ctx) -> tuple[Table, dict[ShiftKey, dict[int, float]]]:
         rows.append([cell.backbone, cell.dataset, cell.data, cell.strategy, name, max(e.n for e in ests), *ests])
     family = Family(ctx.alpha)
     for col, higher in ((6, True), (7, True), (8, False), (9, True)):
-        _mark(rows, [(k[0].task, k[1]) for k in order], col, higher, ctx, family, labels=5)
+        mark_column(rows, [(k[0].task, k[1]) for k in order], col, higher, ctx, family, labels=5)
     family.close()
     for k, row in zip(order, rows):
         if k in na:
             row[9] = na[k]
-    notes = [_seed_note([r[7] for r in rows], study),
+    notes = [seed_note([r[7] for r in rows], study),
              f"Test: {acc_interval_label(ctx)}; Shifted, Gap: {stats.interval_label(ctx.interval, ctx.confidence)}",
              f"shifted: test {ctx.metric} on each shifted set (shift types are not averaged); gap = test − shifted; "
              f"effective robustness = shifted − the accuracy predicted by a line fitted in logit space over the "
@@ -97,7 +99,7 @@ def _shift_table(ctx: _Ctx) -> tuple[Table, dict[ShiftKey, dict[int, float]]]:
     return Table("shift", title, headers, rows, notes, label_cols=5), er
 
 
-def _er_est(ctx: _Ctx, er: dict[int, float], test: dict[int, float], fit: stats.LinearFit) -> Est:
+def _er_est(ctx: Context, er: dict[int, float], test: dict[int, float], fit: stats.LinearFit) -> Est:
     """Effective robustness over the cell's seeds with an interval that includes the fit's uncertainty."""
     seeds = sorted(er)
     mean, low, high = stats.er_summary([test[s] for s in seeds], [er[s] for s in seeds], fit, ctx.confidence)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 from ftbench import stats
-from ftbench.report.core import (_CELL_HEADERS, Cell, Est, Family, Table, _cell_rows, _Ctx, _mark, _seed_note,
-                                 source_metric)
+from ftbench.report.core import CELL_HEADERS, Cell, Est, Table, source_metric
+from ftbench.report.family import Family, mark_column
+from ftbench.report.context import cell_rows, Context, seed_note
 
 
-def _forgetting_table(ctx: _Ctx) -> tuple[Table, dict[Cell, dict[int, float]]]:
+def forgetting_table(ctx: Context) -> tuple[Table, dict[Cell, dict[int, float]]]:
     study = ctx.study
     before = study.values(lambda r: source_metric(r, ctx.metric, "before"))
     after = study.values(lambda r: source_metric(r, ctx.metric, "after"))
@@ -26,21 +27,21 @@ def _forgetting_table(ctx: _Ctx) -> tuple[Table, dict[Cell, dict[int, float]]]:
         pairs = {s: stats.forgetting(before[c][s], after[c][s]) for s in seeds}
         drop[c] = {s: d for s, (d, _) in pairs.items()}
         keep[c] = {s: k for s, (_, k) in pairs.items() if math.isfinite(k)}
-    cells, rows = _cell_rows(ctx, [{c: before[c] for c in cells}, {c: after[c] for c in cells}, drop, keep],
+    cells, rows = cell_rows(ctx, [{c: before[c] for c in cells}, {c: after[c] for c in cells}, drop, keep],
                              [1, 1, 1, 1])
     for cell, row in zip(cells, rows):
         if cell.strategy == ctx.scratch:
             row[5:] = ["n/a"] * 4
     family = Family(ctx.alpha)
     for col, higher in ((6, True), (7, False), (8, True)):
-        _mark(rows, [c.task for c in cells], col, higher, ctx, family)
+        mark_column(rows, [c.task for c in cells], col, higher, ctx, family)
     family.close()
-    notes = [_seed_note([r[6] for r in rows if isinstance(r[6], Est)], study),
+    notes = [seed_note([r[6] for r in rows if isinstance(r[6], Est)], study),
              stats.interval_label(ctx.interval, ctx.confidence),
              f"source-task {ctx.metric} before and after fine-tuning; drop = before − after (points); "
              "retention = after / before × 100",
              f"{ctx.scratch}: n/a, as it starts from random weights, not the pretrained model whose source accuracy "
              "'before' is, so there is nothing it could forget",
              ctx.marker_note("within each backbone/dataset/data (lower drop)"), family.note()]
-    headers = [*_CELL_HEADERS, "Before", "After", "Drop", "Retention %"]
+    headers = [*CELL_HEADERS, "Before", "After", "Drop", "Retention %"]
     return Table("forgetting", title, headers, rows, notes), drop

@@ -124,7 +124,7 @@ def _figures(report: Report) -> str:
     try:
         from matplotlib import rc_context
 
-        from ftbench.plots import figures
+        from ftbench.report.plots import figures
     except ImportError:
         return "<h2>Figures</h2><p class=\"empty\">figures need matplotlib: pip install ftbench[plots]</p>"
     out = []

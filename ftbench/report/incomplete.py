@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ftbench.report.core import Cell, Table, _Ctx
+from ftbench.report.core import Cell, Table
+from ftbench.report.context import Context
 
 
-def _incomplete_table(ctx: _Ctx) -> Table:
+def incomplete_table(ctx: Context) -> Table:
     """Cells that miss a seed of the study or failed one, and strategies absent from a task."""
     study = ctx.study
     cells = set(study.ok) | set(study.bad)

@@ -9,12 +9,14 @@ import math
 from typing import Any
 
 from ftbench import stats
-from ftbench.report.core import Cell, Est, Family, Num, Table, _Ctx, example_diffs
+from ftbench.report.core import Cell, Est, Num, Table
+from ftbench.report.family import Family, example_diffs
+from ftbench.report.context import Context
 
 Primary = dict[str, Any]  # {strategy, vs, and optionally backbone, dataset, data}: the suite's entry
 
 
-def _tasks(ctx: _Ctx, entry: Primary) -> list[tuple[str, str, str]]:
+def _tasks(ctx: Context, entry: Primary) -> list[tuple[str, str, str]]:
     """The tasks (backbone, dataset, data) where both strategies of `entry` have runs, within its filters."""
     cells = set(ctx.acc)
     tasks = {c.task for c in cells if c.strategy == entry["strategy"]} & {c.task for c in cells
@@ -23,7 +25,7 @@ def _tasks(ctx: _Ctx, entry: Primary) -> list[tuple[str, str, str]]:
     return sorted(keep, key=lambda t: ctx.cell_key(Cell(t[0], t[1], entry["strategy"], t[2])))
 
 
-def _verdict(diff: float, p_diff: float, p_equiv: float, ctx: _Ctx, vs: str) -> str:
+def _verdict(diff: float, p_diff: float, p_equiv: float, ctx: Context, vs: str) -> str:
     parts = []
     if p_diff < ctx.alpha:
         parts.append(f"{'better' if diff > 0 else 'worse'} than {vs}")
@@ -32,7 +34,7 @@ def _verdict(diff: float, p_diff: float, p_equiv: float, ctx: _Ctx, vs: str) -> 
     return ", ".join(parts) or "not shown different, not shown equivalent"
 
 
-def primary_table(ctx: _Ctx, primary: list[Primary]) -> Table:
+def primary_table(ctx: Context, primary: list[Primary]) -> Table:
     """One row per declared comparison and task: Δ with its interval, the difference
     and equivalence tests Holm-adjusted over the whole primary family, a verdict."""
     title = "Primary comparisons (confirmatory)"

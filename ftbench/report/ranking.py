@@ -7,10 +7,11 @@ import math
 import numpy as np
 
 from ftbench import stats
-from ftbench.report.core import BEST, TIED, Est, Num, Ranking, Table, _cell_at, _Ctx, stat_text
+from ftbench.report.core import BEST, TIED, Est, Num, Ranking, Table, cell_at, stat_text
+from ftbench.report.context import Context
 
 
-def _ranking_table(ctx: _Ctx) -> tuple[Table | None, Ranking | None]:
+def ranking_table(ctx: Context) -> tuple[Table | None, Ranking | None]:
     """Average ranks, Friedman and Nemenyi, IQM and P(improvement) over tasks that
     ran every strategy; None with fewer than two tasks."""
     acc = ctx.acc
@@ -18,12 +19,12 @@ def _ranking_table(ctx: _Ctx) -> tuple[Table | None, Ranking | None]:
     if len(tasks) < 2:
         return None, None
     strategies = sorted({c.strategy for c in acc}, key=ctx.strategy_key)
-    complete = [t for t in tasks if all(_cell_at(t, s) in acc for s in strategies)]
+    complete = [t for t in tasks if all(cell_at(t, s) in acc for s in strategies)]
     title = "Across tasks"
     if len(complete) < 2:
         return Table("ranks", title, [], empty=f"fewer than 2 tasks ran all {len(strategies)} strategies; "
                                                "see Incomplete cells"), None
-    per_task = {s: [list(acc[_cell_at(t, s)].values()) for t in complete] for s in strategies}
+    per_task = {s: [list(acc[cell_at(t, s)].values()) for t in complete] for s in strategies}
     ns = [len(x) for runs in per_task.values() for x in runs]
     scores = np.array([[np.mean(per_task[s][i]) for s in strategies] for i in range(len(complete))])
     ranks = stats.average_ranks(scores)
@@ -84,7 +85,7 @@ def _ranking_table(ctx: _Ctx) -> tuple[Table | None, Ranking | None]:
 IQM_COVERAGE_5 = 85
 
 
-def _chance(ctx: _Ctx, task: tuple[str, str, str]) -> float:
+def _chance(ctx: Context, task: tuple[str, str, str]) -> float:
     """Chance accuracy (%) of a task: 100 / its classes (records' data_amount.n_classes), 0 if unknown."""
     for strategy_runs in (runs for cell, runs in ctx.study.ok.items() if cell.task == task):
         for rec in strategy_runs.values():

@@ -9,10 +9,12 @@ from typing import Any, Callable
 import numpy as np
 
 from ftbench import stats
-from ftbench.report.core import Cell, Est, Family, Table, _Ctx, _mark, _seed_note, timing
+from ftbench.report.core import Cell, Est, Table, timing
+from ftbench.report.family import Family, mark_column
+from ftbench.report.context import Context, seed_note
 
 
-def _seedwise(ctx: _Ctx, data: dict[Any, dict[int, float]], split: Callable[[Any], tuple[str, Any]],
+def _seedwise(ctx: Context, data: dict[Any, dict[int, float]], split: Callable[[Any], tuple[str, Any]],
               digits: int, log: bool = False) -> tuple[dict[str, Est], int]:
     """Per strategy: for each seed, the mean over the tasks every strategy ran; then
     mean ± interval over those seeds. `split(key)` gives (strategy, task)."""
@@ -34,7 +36,7 @@ def _strategy_task(cell: Cell) -> tuple[str, tuple[str, str, str]]:
     return cell.strategy, cell.task
 
 
-def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
+def summary_table(ctx: Context, vs_base: dict[Cell, tuple[float, float]],
                    aucs: dict[tuple[str, str, str], dict[int, float]], er: dict[tuple[Cell, str], dict[int, float]],
                    drop: dict[Cell, dict[int, float]]) -> Table:
     shifts = sorted({name for _, name in er})  # one column per shift type: a corruption and a domain differ
@@ -59,11 +61,11 @@ def _summary_table(ctx: _Ctx, vs_base: dict[Cell, tuple[float, float]],
     family = Family(ctx.alpha)
     for col, higher in ((1, True), (3, False), (4, True), *((5 + i, True) for i in range(len(shifts))),
                         (5 + len(shifts), False)):
-        _mark(rows, [0] * len(rows), col, higher, ctx, family, labels=1, log=col == 3)
+        mark_column(rows, [0] * len(rows), col, higher, ctx, family, labels=1, log=col == 3)
     family.close()
     counts = [n for _, n in columns]
     er_counts = "".join(f"{n} for ER {name}, " for name, n in zip(shifts, counts[3:-1]))
-    notes = [_seed_note([e for r in rows for e in r[1:] if isinstance(e, Est)], ctx.study).replace("per cell",
+    notes = [seed_note([e for r in rows for e in r[1:] if isinstance(e, Est)], ctx.study).replace("per cell",
                                                                                                   "per strategy"),
              f"{stats.interval_label(ctx.interval, ctx.confidence)}: per seed, the mean over the tasks every "
              f"strategy ran ({counts[0]} backbone/dataset/data for Acc, {counts[1]} for Train s, {counts[2]} "

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from ftbench.report.core import (_CELL_HEADERS, Family, Num, Table, _cell_rows, _Ctx, _mark, _seed_note, time_to_target,
-                                 timing)
+from ftbench.report.core import CELL_HEADERS, Num, Table, time_to_target, timing
+from ftbench.report.family import Family, mark_column
+from ftbench.report.context import cell_rows, Context, seed_note
 
 
-def _time_table(ctx: _Ctx) -> Table:
+def time_table(ctx: Context) -> Table:
     study = ctx.study
     columns = [study.values(timing("wall_s")), study.values(timing("train_s")),
                study.values(timing("samples_per_s")), study.values(time_to_target)]
     title = "Training time & cost"
     if not any(columns):
         return Table("time", title, [], empty="no ok runs with timings yet")
-    cells, rows = _cell_rows(ctx, columns, [2, 2, 0, 2], log=True)
+    cells, rows = cell_rows(ctx, columns, [2, 2, 0, 2], log=True)
     for cell, row in zip(cells, rows):
         reached = f"{row[8].n}/{len(study.ok.get(cell, {}))}"
         params = [(r.get("params") or {}) for r in study.ok.get(cell, {}).values()]
@@ -22,11 +23,11 @@ def _time_table(ctx: _Ctx) -> Table:
         row[9:] = [reached, Num(trainable, ",d"), Num(share, ".2f")]
     family = Family(ctx.alpha)
     for col, higher in ((5, False), (6, False), (7, True), (8, False)):
-        _mark(rows, [c.task for c in cells], col, higher, ctx, family, log=True)
+        mark_column(rows, [c.task for c in cells], col, higher, ctx, family, log=True)
     family.close()
     envs = [r.get("env") or {} for runs in study.ok.values() for r in runs.values()]
     devices = sorted({f"{e['device']} ({e.get('device_name')})" for e in envs if e.get("device")}) or ["unknown"]
-    notes = [_seed_note([r[5] for r in rows], study),
+    notes = [seed_note([r[5] for r in rows], study),
              f"geometric mean [{ctx.confidence:.0%} CI], Student-t on the log scale over seeds, so the interval "
              "is asymmetric and never below zero",
              "time to target: seconds of training until val accuracy reached the suite's target, over the "
@@ -36,6 +37,6 @@ def _time_table(ctx: _Ctx) -> Table:
              family.note(),
              f"measured on: {', '.join(devices)}" + ("; times from different devices do not compare"
                                                       if len(devices) > 1 else "")]
-    headers = [*_CELL_HEADERS, "Wall s", "Train s", "Samples/s", "To target s", "Reached", "Trainable",
+    headers = [*CELL_HEADERS, "Wall s", "Train s", "Samples/s", "To target s", "Reached", "Trainable",
                "Trainable %"]
     return Table("time", title, headers, rows, notes)

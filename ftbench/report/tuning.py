@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from ftbench.report.core import _CELL_HEADERS, Cell, Num, Table, _Ctx, timing
+from ftbench.report.core import CELL_HEADERS, Cell, Num, Table, timing
+from ftbench.report.context import Context
 
 
-def _selections(ctx: _Ctx) -> dict[Cell, dict]:
+def _selections(ctx: Context) -> dict[Cell, dict]:
     """One selection per cell (its seeds' runs share it)."""
     out = {}
     for cell, runs in ctx.study.ok.items():
@@ -32,7 +33,7 @@ def _oracle(sel: dict) -> bool:
     return sel.get("select") == "oracle"
 
 
-def oracle_warning(ctx: _Ctx) -> str | None:
+def oracle_warning(ctx: Context) -> str | None:
     """The warning a report carries when some cells' runs used hyperparameters
     selected on test accuracy; None when none did."""
     sels = _selections(ctx)
@@ -51,7 +52,7 @@ def _values_text(values: dict[str, Any]) -> str:
                      for k, v in sorted(values.items()))
 
 
-def _selected_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
+def _selected_table(ctx: Context, sels: dict[Cell, dict]) -> Table:
     rows = []
     for cell in sorted(sels, key=ctx.cell_key):
         sel = sels[cell]
@@ -74,7 +75,7 @@ def _selected_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
                     "the selected trial's mean test accuracy in brackets): optimistic, not a fair comparison; "
                     "the other rows on validation held out of each cell's labelled budget, never on test or "
                     "shifted sets")
-    headers = _CELL_HEADERS[:4] + ["Selected", "Val acc", "Trials", "Tuning seeds", "Sampler"]
+    headers = CELL_HEADERS[:4] + ["Selected", "Val acc", "Trials", "Tuning seeds", "Sampler"]
     return Table("selected", "Selected hyperparameters", headers, rows, notes)
 
 
@@ -86,7 +87,7 @@ def sensitivity(val_accs: list[float]) -> tuple[float, float, float]:
     return float(best - np.median(x)), float(sps.iqr(x)), float(np.mean(x >= best - 1.0) * 100)
 
 
-def _sensitivity_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
+def _sensitivity_table(ctx: Context, sels: dict[Cell, dict]) -> Table:
     by_strategy: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     trials: dict[str, list[int]] = defaultdict(list)
     for cell, sel in sels.items():
@@ -116,7 +117,7 @@ def _sensitivity_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
     return Table("sensitivity", title, headers, rows, notes, label_cols=1)
 
 
-def _cost_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
+def _cost_table(ctx: Context, sels: dict[Cell, dict]) -> Table:
     train = ctx.study.values(timing("train_s"))
     rows = []
     for cell in sorted(sels, key=ctx.cell_key):
@@ -130,12 +131,12 @@ def _cost_table(ctx: _Ctx, sels: dict[Cell, dict]) -> Table:
     notes = ["the search's cost, paid once per cell: Runs (trials x tuning seeds), their training and wall seconds",
              "Train s: mean training seconds of a final run (as in Training time & cost); "
              "with tuning: that plus the search's training seconds shared over the cell's final runs"]
-    headers = _CELL_HEADERS[:4] + ["Tuning runs", "Tuning train s", "Tuning wall s", "Train s",
+    headers = CELL_HEADERS[:4] + ["Tuning runs", "Tuning train s", "Tuning wall s", "Train s",
                                    "Train s with tuning"]
     return Table("tuning_cost", "Tuning cost", headers, rows, notes)
 
 
-def tuning_tables(ctx: _Ctx) -> list[Table]:
+def tuning_tables(ctx: Context) -> list[Table]:
     """The tuning tables, or none when no run was tuned."""
     sels = _selections(ctx)
     if not sels:
