@@ -13,7 +13,7 @@ from typing import Iterator
 import click
 
 from ftbench.cli_errors import BadInput
-from ftbench import compare as gate
+from ftbench import gate
 from ftbench import scaffold as scaffolding
 from ftbench.errors import UserInputError
 from ftbench.results.records import load_records
@@ -62,7 +62,7 @@ def save(results: str, output: str) -> None:
 @click.option("--alpha", type=float, help="Level of the one-sided Welch t-test.  [default: 0.05]")
 @click.option("--speed-ratio", type=float,
               help="Current/baseline samples/s below this is a regression.  [default: 0.9]")
-@click.option("--metric", type=click.Choice(gate.METRICS), help="Test metric to compare.  [default: acc]")
+@click.option("--metric", type=click.Choice(gate.BASELINE_METRICS), help="Test metric to compare.  [default: acc]")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML or TOML file with acc_drop, alpha, speed_ratio, metric, fail_on_missing; "
                    "flags override it.")

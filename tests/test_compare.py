@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ftbench import compare as gate
+from ftbench import gate
+from ftbench.gate import render as gate_render
 from ftbench.results import provenance
 from ftbench.cli_gate import COMMANDS
 from ftbench.errors import UserInputError
@@ -206,8 +207,8 @@ def test_github_format_without_summary_file_prints_markdown(tmp_path: Path, base
 
 
 def test_annotation_text_is_escaped():
-    assert gate._escape("a%b\nc") == "a%25b%0Ac"
-    assert gate._escape("x: y, z", is_property=True) == "x%3A y%2C z"
+    assert gate_render._escape("a%b\nc") == "a%25b%0Ac"
+    assert gate_render._escape("x: y, z", is_property=True) == "x%3A y%2C z"
 
 
 @pytest.mark.parametrize("content, problem", [

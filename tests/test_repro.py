@@ -186,7 +186,7 @@ def test_readme_report_block_matches_the_committed_reference_records():
 
 
 def test_seed_tolerance_compares_each_seed_with_the_reference():
-    from ftbench.compare import SEED_MISMATCH, Tolerances, compare
+    from ftbench.gate import SEED_MISMATCH, Tolerances, compare
 
     def side(accs):
         cell = {"backbone": "b", "dataset": "d", "strategy": "s", "data": "all"}

@@ -5,7 +5,7 @@ slowdown of ftbench still fails."""
 from __future__ import annotations
 
 from ftbench.driver.calibrate import read_calibration, write_calibration
-from ftbench.compare import SPEED_REGRESSION, Tolerances, compare, make_baseline
+from ftbench.gate import SPEED_REGRESSION, Tolerances, compare, make_baseline
 
 
 def _records(samples_per_s: list[float], device: str = "x86_64 cpu (2 threads)") -> list[dict]:
