@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from ftbench import gate
 from ftbench.gate import render as gate_render
 from ftbench.results import provenance
-from ftbench.cli_gate import COMMANDS
+from ftbench.cli.gate import baseline as baseline_group, compare_cmd
 from ftbench.errors import UserInputError
 from ftbench.results.store import ResultsStore
 
@@ -64,7 +64,7 @@ def write_results(folder: Path, rng_seed: int, acc_mean: float = 90.0, acc_sd: f
 
 def cli() -> click.Group:
     group = click.Group("ftbench")
-    for command in COMMANDS:
+    for command in (baseline_group, compare_cmd):
         group.add_command(command)
     return group
 

@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from ftbench import hookspecs
-from ftbench.cli_gate import baseline as baseline_group
-from ftbench.cli_gate import compare_cmd, new
+from ftbench.cli.gate import baseline as baseline_group
+from ftbench.cli.gate import compare_cmd
+from ftbench.cli.new import new
 from ftbench.components import Backbone, Strategy, TaskData
 from ftbench.plugins import PLURALS, Registry, make_plugin_manager
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ftbench.cli_report import report as report_command
+from ftbench.cli.report import report as report_command
 from ftbench.report import build_report
 from ftbench.report.html import is_self_contained, render_html
 from ftbench.results.store import RESOLVED_SUITE

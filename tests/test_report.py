@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from tests.fixtures.report_records import make_record, make_records, write_records
 from ftbench import render as rr
 from ftbench import report as rp
-from ftbench.cli_report import report as report_command
+from ftbench.cli.report import report as report_command
 from ftbench.errors import UserInputError
 from ftbench.results.records import load_records
 

@@ -1,215 +1,16 @@
-"""The `ftbench` command line: a thin layer over the core.
-
-Domain errors become `Error: ...` messages: bad input exits 2, failed work exits 1.
-Log lines go to stderr, tables to stdout.
-"""
+"""`ftbench validate`, `run` and `pretrain`: a suite's runs, checked, run or pretrained."""
 
 from __future__ import annotations
 
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from tabulate import tabulate
 
-from ftbench.cli_errors import BadInput
-from ftbench import __version__
-from ftbench.components import KINDS
-from ftbench.errors import FtbenchError, UserInputError
-from ftbench.plugins import PLURALS
+from ftbench.cli.common import registry as command_registry
+from ftbench.errors import UserInputError
 
-
-#: Commands in their own modules, imported only when used: their modules import
-#: scipy and the report code, which `ftbench --help` and `ftbench list` need not pay
-#: for. The short help is what `--help` shows without importing them (a test checks
-#: that it matches each command's docstring).
-LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "baseline": ("ftbench.cli_gate:baseline", "Save results as a baseline for `ftbench compare`."),
-    "compare": ("ftbench.cli_gate:compare_cmd", "Compare CURRENT results against a BASELINE; exit 1 on a regression."),
-    "new": ("ftbench.cli_gate:new", "Create an installable plugin package that adds one KIND named NAME."),
-    "report": ("ftbench.cli_report:report", "Tables and statistics over the runs in RESULTS_DIR: accuracy with "
-               "paired tests against a baseline, training time and cost, data efficiency, domain shift, "
-               "forgetting, a summary per strategy and ranks across tasks."),
-}
-
-
-class _Group(click.Group):
-    """Turns domain errors raised by any command into click errors, and imports the
-    `LAZY_COMMANDS` when they are called."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *LAZY_COMMANDS})
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in self.commands and name in LAZY_COMMANDS:
-            import importlib
-
-            module, _, attr = LAZY_COMMANDS[name][0].partition(":")
-            self.add_command(getattr(importlib.import_module(module), attr), name)
-        return super().get_command(ctx, name)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        names = self.list_commands(ctx)
-        limit = formatter.width - 6 - max(map(len, names), default=0)  # as click's own
-        rows = []
-        for name in names:
-            command = self.commands.get(name)
-            if command is None:
-                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][1]).get_short_help_str(limit)))
-            elif not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=limit)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except UserInputError as exc:
-            raise BadInput(str(exc)) from exc
-        except FtbenchError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-
-def _registry(ctx: click.Context):
-    from ftbench.plugins import Registry, make_plugin_manager, use_registry
-
-    obj = ctx.find_root().ensure_object(dict)  # a command invoked on its own has no group's obj
-    obj.setdefault("plugins", ())
-    if obj.get("registry") is None:
-        obj["registry"] = Registry(make_plugin_manager(extra=obj["plugins"]))
-        use_registry(obj["registry"])
-        for broken in obj["registry"].broken:  # skipped, so that everything else still works
-            click.echo(f"warning: {broken.message()}", err=True)
-    return obj["registry"]
-
-
-@click.group(cls=_Group)
-@click.version_option(__version__, prog_name="ftbench")
-@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
-              help="Also load this importable module as a plugin (repeatable).")
-@click.pass_context
-def cli(ctx: click.Context, plugins: tuple[str, ...]) -> None:
-    """Benchmark ways of fine-tuning pretrained models.
-
-    Example:
-
-        ftbench run suites/quickstart.yaml && ftbench report results/quickstart
-    """
-    ctx.ensure_object(dict)
-    ctx.obj.setdefault("plugins", plugins)
-    ctx.obj.setdefault("registry", None)
-
-
-# ---------------------------------------------------------------- list
-
-_PLURAL = {v: k for k, v in PLURALS.items()}
-
-
-def _default(field) -> str:
-    return "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-
-
-def _param_summary(comp) -> str:
-    parts = [f"{field.alias or name}={_default(field)}"  # a suite writes the alias (lwf's `lambda`)
-             for name, field in comp.params.model_fields.items()]
-    return ", ".join(parts) or "-"
-
-
-def _type_name(tp) -> str:
-    """A field's type as a suite author reads it: `int | null`, `'ulmfit' | 'layer-decay'`."""
-    import types
-    import typing
-
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is type(None):
-        return "null"
-    if origin is typing.Literal:
-        return " | ".join(repr(a) for a in args)
-    if origin is typing.Annotated:
-        return _type_name(args[0])
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in args)
-    if origin is not None:
-        inner = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
-        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _show_component(comp, kind: str) -> None:
-    click.echo(f"{comp.name} ({kind}, from {comp.provider})")
-    click.echo(f"  {comp.description or comp.summary()}")
-    fields = comp.params.model_fields
-    if fields:
-        rows = [(f.alias or n, _type_name(f.annotation), _default(f), f.description or "")
-                for n, f in fields.items()]
-        click.echo()
-        click.echo(tabulate(rows, headers=["parameter", "type", "default", "description"],
-                            maxcolwidths=[None, 30, 24, 70]))
-    else:
-        click.echo("  no parameters")
-    if comp.notes:
-        click.echo()
-        click.echo(comp.notes.rstrip())
-
-
-@cli.command("list")
-@click.argument("kind", required=False, type=click.Choice(sorted(_PLURAL)))
-@click.argument("name", required=False)
-@click.option("--groups", metavar="MODEL", help="Show the layer groups of this backbone model (timm name).")
-@click.option("--backbone", "backbone_name", default="timm", show_default=True,
-              help="Backbone component that --groups builds the model with.")
-@click.pass_context
-def list_cmd(ctx: click.Context, kind: str | None, name: str | None, groups: str | None, backbone_name: str) -> None:
-    """List components: name, provider, description and parameters with defaults.
-
-    With a NAME, one component in full: each parameter's type, default and
-    description, and notes such as a dataset's folder layout.
-
-    Example:
-
-        ftbench list strategies
-        ftbench list datasets imagefolder
-        ftbench list backbones --groups resnet18
-    """
-    registry = _registry(ctx)
-    if groups:
-        _show_groups(registry, backbone_name, groups)
-        return
-    if name:
-        if not kind:
-            raise BadInput("give the kind before the name, e.g. `ftbench list datasets imagefolder`")
-        _show_component(registry.get(_PLURAL[kind], name), _PLURAL[kind])
-        return
-    kinds = [_PLURAL[kind]] if kind else list(KINDS)
-    for k in kinds:
-        rows = [(c.name, c.provider, c.summary(), _param_summary(c)) for c in registry.all(k)]
-        if not rows:
-            if kind:  # asked for: say so; in the overview an empty kind is noise
-                click.echo(f"no {PLURALS[k]} installed")
-            continue
-        click.echo(f"{PLURALS[k]} ({len(rows)})")
-        click.echo(tabulate(rows, headers=["name", "provider", "description", "parameters"], maxcolwidths=[None, 28, 48, 60]))
-        click.echo()
-    if not name and kind:
-        click.echo(f"`ftbench list {kind} NAME` shows one in full.")
-
-
-def _show_groups(registry, backbone_name: str, model: str) -> None:
-    comp = registry.get("backbone", backbone_name)
-    try:
-        params = comp.params.model_validate({"model": model, "pretrained": "none"})
-    except Exception as exc:
-        raise UserInputError(f"backbone '{backbone_name}' cannot build '{model}': {exc}") from exc
-    backbone = comp.factory(params, num_classes=10, seed=0)
-    named = dict(backbone.model.named_parameters())
-    rows = [(i, g.name, len(g.params), sum(named[p].numel() for p in g.params)) for i, g in enumerate(backbone.groups)]
-    click.echo(tabulate(rows, headers=["depth", "group", "tensors", "parameters"]))
-    click.echo(f"data config: {backbone.data_config}")
-
-
-# ---------------------------------------------------------------- validate / run
 
 AFTER_SEARCH = "(after search)"  # the id of a run whose values its cell's search has yet to select
 
@@ -283,7 +84,7 @@ def _results_dir(results: str | None, suite) -> Path:
     return Path(results) if results else Path("results") / suite.name
 
 
-@cli.command()
+@click.command()
 @click.argument("suite_path", metavar="SUITE", type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help="Results folder [default: results/<suite name>].")
 @click.pass_context
@@ -302,14 +103,14 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
     from ftbench.suite.expand import expand
     from ftbench.suite.load import load_suite
 
-    registry = _registry(ctx)
+    registry = command_registry(ctx)
     suite = load_suite(suite_path, registry, environment=True)
     specs = expand(suite, registry)
     _summarise_plan(specs, ResultsStore(_results_dir(results, suite)), suite, registry)
     click.echo(f"{suite_path}: valid")
 
 
-@cli.command()
+@click.command()
 @click.argument("suite_path", metavar="SUITE", type=click.Path(dir_okay=False))
 @click.option("--results", type=click.Path(file_okay=False), help="Results folder [default: results/<suite name>].")
 @click.option("--dry-run", is_flag=True, help="Print the runs and their budget; run nothing.")
@@ -352,7 +153,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     from ftbench.suite.expand import expand
     from ftbench.suite.load import load_suite
 
-    registry = _registry(ctx)
+    registry = command_registry(ctx)
     suite = load_suite(suite_path, registry, overrides, environment=True, device=device)
     suite = _with_loggers(suite, loggers, registry)
     folder = _results_dir(results, suite)
@@ -445,7 +246,7 @@ def _with_loggers(suite, names: tuple[str, ...], registry):
     return suite.model_copy(update={"loggers": [*suite.loggers, *extra]}) if extra else suite
 
 
-@cli.command()
+@click.command()
 @click.argument("suite_path", metavar="SUITE", type=click.Path(dir_okay=False))
 @click.option("--device", help="Device for pretraining [default: the suite's].")
 @click.pass_context
@@ -460,84 +261,10 @@ def pretrain(ctx: click.Context, suite_path: str, device: str | None) -> None:
     from ftbench.engine.pretrain import pretrain_suite
     from ftbench.suite.load import load_suite
 
-    registry = _registry(ctx)
+    registry = command_registry(ctx)
     suite = load_suite(suite_path, registry)
     if not suite.pretrain:
         raise UserInputError(f"{suite_path} has no `pretrain:` section; nothing to pretrain")
     keys = pretrain_suite(suite, registry, device=device)
     for name, key in keys.items():
         click.echo(f"{name}\tftbench:{key}\t{checkpoints.checkpoint_dir(key)}")
-
-
-@cli.command()
-@click.argument("results", type=click.Path(file_okay=False))
-@click.pass_context
-def status(ctx: click.Context, results: str) -> None:
-    """Show done, running, failed and pending runs of a results folder, how many
-    finished ones are stale (older code or another thread count: `ftbench run
-    --rerun-stale`) and how many records are orphaned (no longer runs of the
-    suite: `ftbench prune`).
-
-    Example:
-
-        ftbench status results/quickstart
-    """
-    from ftbench.driver.plan import check_folder
-    from ftbench.results.store import ResultsStore
-
-    folder = Path(results)
-    fresh = check_folder(folder, lambda: _registry(ctx), quiet=False)
-    claims = ResultsStore(folder).claims()
-    counts: dict[str, int] = {}
-    for run_id in fresh.ids:
-        record = fresh.records.get(run_id)
-        state = "running" if run_id in claims else record["status"] if record else "pending"
-        counts[state] = counts.get(state, 0) + 1
-    rows = [(k, counts.get(k, 0)) for k in ("ok", "running", "failed", "diverged", "skipped", "pending")]
-    rows += [("stale", len(fresh.stale)), ("orphaned", len(fresh.orphaned))]
-    click.echo(tabulate(rows, headers=["state", "runs"]))
-    if fresh.planned is not None:
-        click.echo(f"{len(fresh.ids)} runs planned")
-    else:
-        click.echo(f"{len(fresh.ids)} records ({fresh.unknown})")
-    for line in fresh.lines():
-        click.echo(line)
-
-
-@cli.command()
-@click.argument("results", type=click.Path(exists=True, file_okay=False))
-@click.option("--dry-run", is_flag=True, help="Name the records that would move; move nothing.")
-@click.pass_context
-def prune(ctx: click.Context, results: str, dry_run: bool) -> None:
-    """Move the orphaned records of a results folder (and orphaned search trials)
-    into RESULTS/archive/<time>/: records whose ids are no longer runs of the
-    saved suite (a default, a param or an entry changed), which `ftbench run`
-    never reruns and `ftbench status` counts as orphaned. Nothing is deleted.
-
-    Example:
-
-        ftbench prune results/quickstart
-    """
-    from ftbench.driver.plan import check_folder
-    from ftbench.results.freshness import prune as archive
-
-    fresh = check_folder(Path(results), lambda: _registry(ctx))
-    if fresh.planned is None:
-        raise UserInputError(f"cannot tell which records of {results} are orphaned: {fresh.unknown}")
-    moving = len(fresh.orphaned) + len(fresh.trials_orphaned)
-    if dry_run or not moving:
-        for run_id in fresh.orphaned + [f"trials/{i}" for i in fresh.trials_orphaned]:
-            click.echo(f"would move {run_id}")
-        click.echo(f"{moving} orphaned records in {results}" + ("; nothing moved (--dry-run)" if moving else ""))
-        return
-    dest = archive(fresh)
-    click.echo(f"moved {len(fresh.orphaned)} orphaned records and {len(fresh.trials_orphaned)} orphaned search "
-               f"trials to {dest}")
-
-
-def main() -> None:
-    cli(obj={}, prog_name="ftbench")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,25 @@
+"""What every command module shares: the registry a command works with, and the
+click exception for bad input."""
+
+from __future__ import annotations
+
+import click
+
+
+class BadInput(click.ClickException):
+    """A user's input is wrong: `Error: ...` and exit code 2, like click's usage errors."""
+
+    exit_code = 2
+
+
+def registry(ctx: click.Context):
+    from ftbench.plugins import Registry, make_plugin_manager, use_registry
+
+    obj = ctx.find_root().ensure_object(dict)  # a command invoked on its own has no group's obj
+    obj.setdefault("plugins", ())
+    if obj.get("registry") is None:
+        obj["registry"] = Registry(make_plugin_manager(extra=obj["plugins"]))
+        use_registry(obj["registry"])
+        for broken in obj["registry"].broken:  # skipped, so that everything else still works
+            click.echo(f"warning: {broken.message()}", err=True)
+    return obj["registry"]

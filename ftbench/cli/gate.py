@@ -1,0 +1,129 @@
+"""CLI commands of the regression gate (`ftbench baseline save`, `ftbench compare`);
+the `ftbench` group adds them (`LAZY_COMMANDS`).
+
+Exit codes: 0 pass, 1 regression, 2 bad input.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import click
+
+from ftbench.cli.common import BadInput, registry as command_registry
+from ftbench import gate
+from ftbench.errors import UserInputError
+from ftbench.results.records import load_records
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except UserInputError as exc:
+        raise BadInput(str(exc)) from exc
+
+
+@click.group()
+def baseline() -> None:
+    """Save results as a baseline for `ftbench compare`."""
+
+
+@baseline.command("save")
+@click.argument("results", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Baseline file to write (JSON); commit it next to the suite.")
+def save(results: str, output: str) -> None:
+    """Save the ok runs of a results folder as a compact baseline file.
+
+    It keeps, per cell, the seeds, the test metrics and samples/s per seed, the
+    environment the runs shared, and the calibration loop's speed when the runs
+    were made with `ftbench run --calibrate`.
+
+    \b
+    Example:
+        ftbench baseline save results/quickstart -o results/baselines/quickstart.json
+    """
+    with _user_errors():
+        from ftbench.driver.calibrate import read_calibration
+
+        data = gate.save_baseline(load_records(results), output, read_calibration(results))
+    n_runs = sum(len(c["seeds"]) for c in data["cells"])
+    click.echo(f"wrote {output}: {len(data['cells'])} cell(s), {n_runs} ok run(s)")
+
+
+@click.command("compare")
+@click.argument("baseline_path", metavar="BASELINE", type=click.Path(exists=True))
+@click.argument("current_path", metavar="CURRENT", type=click.Path(exists=True))
+@click.option("--acc-drop", type=float, help="Points the mean may drop before it counts.  [default: 1.0]")
+@click.option("--alpha", type=float, help="Level of the one-sided Welch t-test.  [default: 0.05]")
+@click.option("--speed-ratio", type=float,
+              help="Current/baseline samples/s below this is a regression.  [default: 0.9]")
+@click.option("--metric", type=click.Choice(gate.BASELINE_METRICS), help="Test metric to compare.  [default: acc]")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML or TOML file with acc_drop, alpha, speed_ratio, metric, fail_on_missing; "
+                   "flags override it.")
+@click.option("--fail-on-missing/--no-fail-on-missing", default=None,
+              help="Fail when a baseline cell has no ok runs in CURRENT.  [default: report only]")
+@click.option("--format", "fmt", type=click.Choice(["terminal", "markdown", "github"]), default="terminal",
+              show_default=True,
+              help="github: markdown to $GITHUB_STEP_SUMMARY plus ::error/::warning annotations.")
+@click.option("--allow-stale", is_flag=True,
+              help="Compare a CURRENT results folder even when some of its records are stale (older code or "
+                   "thread count than installed) or orphaned (no longer runs of its suite).")
+@click.pass_context
+def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_drop: float | None,
+                alpha: float | None, speed_ratio: float | None, metric: str | None, config_path: str | None,
+                fail_on_missing: bool | None, fmt: str, allow_stale: bool) -> None:
+    """Compare CURRENT results against a BASELINE; exit 1 on a regression.
+
+    BASELINE and CURRENT are each a baseline file or a results folder. A cell
+    regresses when its mean test accuracy drops by more than --acc-drop points
+    and a one-sided Welch t-test over seeds gives p < --alpha, or when its
+    throughput falls below --speed-ratio of the baseline on the same device.
+    A CURRENT results folder must hold today's runs of its suite: a record made
+    by other code than installed (or another thread count), or one its suite no
+    longer plans, is refused (exit 2, naming why) unless --allow-stale.
+    Exit codes: 0 pass, 1 regression, 2 bad input.
+
+    \b
+    Example:
+        ftbench compare results/baselines/quickstart.json results/quickstart --format github
+    """
+    with _user_errors():
+        tolerances = gate.load_tolerances(config_path, acc_drop=acc_drop, alpha=alpha, speed_ratio=speed_ratio,
+                                          metric=metric, fail_on_missing=fail_on_missing)
+        if Path(current_path).is_dir():
+            _refuse_stale(ctx, Path(current_path), allow_stale)
+        comparison = gate.compare(gate.load_side(baseline_path), gate.load_side(current_path), tolerances)
+    if fmt == "github":
+        gate.write_github(comparison, click.echo)
+    elif fmt == "markdown":
+        click.echo(gate.render_markdown(comparison), nl=False)
+    else:
+        click.echo(gate.render_terminal(comparison))
+    if comparison.failed:
+        click.get_current_context().exit(1)
+
+
+def _refuse_stale(ctx: click.Context, current: Path, allow: bool) -> None:
+    """Refuse (UserInputError) a CURRENT folder whose records are not today's runs
+    of its suite; with `allow`, say so on stderr and go on."""
+    from ftbench.driver.plan import check_folder
+    from ftbench.results.store import RESOLVED_SUITE
+
+    fresh = check_folder(current, lambda: command_registry(ctx))
+    if fresh.planned is None and (current / RESOLVED_SUITE).exists():  # a suite, but not expandable here
+        click.echo(f"warning: {current}: orphaned records cannot be told apart: {fresh.unknown}", err=True)
+    lines = fresh.lines()
+    if not lines:
+        return
+    if allow:
+        for line in lines:
+            click.echo(f"warning: {line} (compared anyway: --allow-stale)", err=True)
+        return
+    raise UserInputError(f"CURRENT {current} holds records that are not today's runs of its suite, so a PASS "
+                         "would not be about the code installed: " + "; ".join(lines)
+                         + ". Rerun them, or pass --allow-stale to compare them anyway")
