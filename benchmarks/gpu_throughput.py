@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ftbench.components import ImageSet, Strategy
 from ftbench.config import BudgetConfig, TrainConfig
 from ftbench.engine.data import Preprocess
-from ftbench.engine.runner import resolve_device
+from ftbench.engine.environment import resolve_device
 from ftbench.engine.training import autocast_for, fit
 from ftbench_timm import TimmParams, make_timm
 

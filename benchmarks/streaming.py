@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from ftbench.engine.data import Feed, Preprocess, batches
-from ftbench.engine.runner import proc_status_kb
+from ftbench.engine.environment import proc_status_kb
 from ftbench_datasets.imagefolder import ImageFolderParams, make_imagefolder
 
 MEAN, STD = (0.5,) * 3, (0.25,) * 3

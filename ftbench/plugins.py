@@ -13,6 +13,7 @@ import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import pluggy
 
@@ -146,6 +147,30 @@ class Registry:
         except KeyError:
             broken = "".join(f"; note: {b.message()}" for b in self.broken)  # it may have provided it
             raise UnknownComponentError(unknown_message(kind, name, self.names(kind)) + broken) from None
+
+
+class _Ref(Protocol):
+    name: str
+    params: dict[str, Any]
+
+
+def create(registry: Registry, kind: str, ref: str | _Ref, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """Build the component `ref` names (a name, or a suite entry with `name` and
+    `params`) from its registry entry: its params validated against its schema,
+    then its factory called with them and `kwargs` (what its kind takes, see
+    `ftbench.components`). `params` overrides the entry's own.
+
+    >>> create(registry, "backbone", spec.backbone, num_classes=10, seed=0)  # doctest: +SKIP
+    """
+    name = ref if isinstance(ref, str) else ref.name
+    given = params if params is not None else ({} if isinstance(ref, str) else ref.params)
+    comp = registry.get(kind, name)
+    return comp.factory(comp.params.model_validate(given), **kwargs)
+
+
+def resolved_params(registry: Registry, kind: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` of the component `name` validated, with every default filled in, as JSON values."""
+    return registry.get(kind, name).params.model_validate(params).model_dump(mode="json")
 
 
 def unknown_message(kind: str, name: str, known: list[str]) -> str:

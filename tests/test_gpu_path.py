@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from ftbench.config import TrainConfig
-from ftbench.engine.runner import execute, resolve_device
+from ftbench.engine.runner import execute
+from ftbench.engine.environment import resolve_device
 from ftbench.results.store import ResultsStore
 from ftbench.suite import expand, parse_suite
 from ftbench.engine.training import autocast_for

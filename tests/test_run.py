@@ -214,14 +214,14 @@ def test_unimportable_plugin_is_a_clear_error():
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
 def test_peak_memory_is_reset_for_each_run():
-    from ftbench.engine.runner import _peak_rss_mb, _reset_peak_rss
+    from ftbench.engine.environment import peak_rss_mb, reset_peak_rss
 
-    assert _reset_peak_rss()
+    assert reset_peak_rss()
     block = bytearray(300 * 2**20)  # 300 MB, touched
     block[::4096] = b"x" * len(block[::4096])
-    high, scope = _peak_rss_mb(True)
+    high, scope = peak_rss_mb(True)
     del block
-    assert _reset_peak_rss()
-    after, _ = _peak_rss_mb(True)
+    assert reset_peak_rss()
+    after, _ = peak_rss_mb(True)
     assert scope == "run" and high - after > 250
-    assert _peak_rss_mb(False)[1] == "process"
+    assert peak_rss_mb(False)[1] == "process"

@@ -163,8 +163,8 @@ def test_a_dataset_domain_is_carved_and_its_unlabelled_part_is_not_evaluated(reg
     assert len(marks) == 12 and record["unlabelled"] == {"source": "domain:inverted", "n": 12}
     assert record["metrics"]["shifted"]["inverted"]["n"] == 18  # 30 - 12: the carved images are not scored
     # which 18 were scored: a model that predicts from the mark shows it (mark -> its label)
-    from ftbench.engine.runner import _domain_parts
-    unlabelled, scored = _domain_parts(30, 0.4)
+    from ftbench.engine.tasks import domain_parts
+    unlabelled, scored = domain_parts(30, 0.4)
     assert set(unlabelled.tolist()) == marks and not set(scored.tolist()) & marks
 
 

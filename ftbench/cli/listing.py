@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import click
+from pydantic import ValidationError
 from tabulate import tabulate
 
 from ftbench.cli.common import BadInput, registry as command_registry
 from ftbench.components import KINDS
 from ftbench.errors import UserInputError
-from ftbench.plugins import PLURALS
+from ftbench.plugins import PLURALS, create
 
 _PLURAL = {v: k for k, v in PLURALS.items()}
 
@@ -103,12 +104,11 @@ def list_cmd(ctx: click.Context, kind: str | None, name: str | None, groups: str
 
 
 def _show_groups(registry, backbone_name: str, model: str) -> None:
-    comp = registry.get("backbone", backbone_name)
     try:
-        params = comp.params.model_validate({"model": model, "pretrained": "none"})
-    except Exception as exc:
+        backbone = create(registry, "backbone", backbone_name, {"model": model, "pretrained": "none"},
+                          num_classes=10, seed=0)
+    except ValidationError as exc:
         raise UserInputError(f"backbone '{backbone_name}' cannot build '{model}': {exc}") from exc
-    backbone = comp.factory(params, num_classes=10, seed=0)
     named = dict(backbone.model.named_parameters())
     rows = [(i, g.name, len(g.params), sum(named[p].numel() for p in g.params)) for i, g in enumerate(backbone.groups)]
     click.echo(tabulate(rows, headers=["depth", "group", "tensors", "parameters"]))

@@ -37,6 +37,7 @@ from ftbench.config import TrainConfig
 from ftbench.driver.worker import CLAIMED_ELSEWHERE
 from ftbench.engine.trial import make_pruner
 from ftbench.errors import UserInputError
+from ftbench.plugins import resolved_params
 from ftbench.suite.runs import RunSpec, TrialSpec, TunedSpec
 from ftbench.suite.schema import SearchConfig, Suite, entry_labels
 from ftbench.suite.tuning import resolve_search
@@ -59,8 +60,7 @@ def with_values(spec: RunSpec, values: dict[str, Any], registry=None) -> tuple[T
     cfg = TrainConfig.model_validate({**spec.train.model_dump(), **train})
     strategy_params = {**spec.strategy.params, **params}
     if registry is not None:
-        comp = registry.get("strategy", spec.strategy.name)
-        strategy_params = comp.params.model_validate(strategy_params).model_dump(mode="json")
+        strategy_params = resolved_params(registry, "strategy", spec.strategy.name, strategy_params)
     return cfg, spec.strategy.model_copy(update={"params": strategy_params})
 
 

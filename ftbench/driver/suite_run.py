@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ftbench.driver.failfast import FailFast, one_line
 from ftbench.driver.selection import select_runs
 from ftbench.driver.worker import CLAIMED_ELSEWHERE, run_payload
-from ftbench.plugins import use_registry
+from ftbench.plugins import create, use_registry
 from ftbench.results.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite.runs import RunSpec
 from ftbench.suite.schema import Suite
@@ -198,9 +198,8 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     save_resolved_suite(suite, results_dir)
     ref = suite.executor
     name = executor_name or ref.name
-    comp = registry.get("executor", name)
-    executor = comp.factory(comp.params.model_validate(
-        {**(ref.params if name == ref.name else {}), **(executor_params or {})}))
+    params = {**(ref.params if name == ref.name else {}), **(executor_params or {})}
+    executor = create(registry, "executor", name, params)
     outcome = SuiteOutcome()
     try:  # one executor for the search's rounds and the final runs: a pool keeps its workers
         if searches(suite):
@@ -274,9 +273,9 @@ def _start_loggers(suite: Suite, registry, results_dir: Path) -> list:
     the same under every executor and no worker process needs the tracker."""
     loggers = []
     for ref in suite.loggers:
-        comp = registry.get("logger", ref.name)
+        registry.get("logger", ref.name)  # an unknown name is an error, not a logger that could not start
         try:
-            logger = comp.factory(comp.params.model_validate(ref.params), results=results_dir)
+            logger = create(registry, "logger", ref, results=results_dir)
         except Exception as exc:  # a tracker that cannot start costs its logs, not the benchmark
             print(f"ftbench: the {ref.name} logger could not start ({type(exc).__name__}: {exc}); "
                   "the runs go on without it", file=sys.stderr)

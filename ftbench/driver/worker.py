@@ -79,7 +79,7 @@ def _record_unrun(payload: dict, status: str, error: dict) -> dict:
         existing = store.read(spec.id)
         if existing is not None and existing.get("status") == "ok":
             return existing
-        from ftbench.engine.runner import record_of_unrun
+        from ftbench.engine.record import record_of_unrun
 
         record = record_of_unrun(spec, status, error)
         store.write(record)

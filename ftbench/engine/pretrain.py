@@ -16,8 +16,10 @@ from ftbench.engine import checkpoints
 from ftbench.components import ImageSet, Strategy
 from ftbench.engine.data import Preprocess, default_workers
 from ftbench.engine.evaluate import classification_metrics, predict_logits
-from ftbench.engine.runner import load_task, resolve_device, seed_everything
+from ftbench.engine.environment import resolve_device, seed_everything
+from ftbench.engine.tasks import load_task
 from ftbench.errors import FtbenchError
+from ftbench.plugins import create
 from ftbench.suite.schema import DEFAULT_THREADS, PretrainJob
 from ftbench.suite.expand import pretrain_config, pretrain_key
 from ftbench.engine.training import autocast_for, fit
@@ -81,9 +83,8 @@ def train_source_model(config: dict, job: PretrainJob, registry, device_name: st
     seed_everything(job.seed)
     device = resolve_device(device_name)
     task = load_task(registry, job.dataset.name, config["dataset"]["params"])
-    bcomp = registry.get("backbone", job.backbone.name)
-    backbone = bcomp.factory(bcomp.params.model_validate(config["backbone"]["params"]),
-                             num_classes=len(task.classes), seed=job.seed)
+    backbone = create(registry, "backbone", job.backbone.name, config["backbone"]["params"],
+                      num_classes=len(task.classes), seed=job.seed)
     model = backbone.model.to(device)
     dc = backbone.data_config
     prep = Preprocess.for_model(dc, device, workers=default_workers())

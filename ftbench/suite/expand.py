@@ -7,6 +7,7 @@ import itertools
 
 from ftbench.config import TrainConfig
 from ftbench.errors import SuiteError
+from ftbench.plugins import resolved_params
 from ftbench.suite.runs import RunSpec, config_hash
 from ftbench.suite.schema import (CHECKPOINT_PREFIX, PRETRAIN_PREFIX, ComponentRef, MatrixRule, PretrainJob, Suite,
                                   entry_labels)
@@ -76,9 +77,7 @@ def resolve_ref(registry, kind: str, ref: ComponentRef) -> ComponentRef:
     """`ref` with its params validated and every default filled in (unchanged without a registry)."""
     if registry is None:
         return ref
-    comp = registry.get(kind, ref.name)
-    params = comp.params.model_validate(ref.params).model_dump(mode="json")
-    return ref.model_copy(update={"params": params})
+    return ref.model_copy(update={"params": resolved_params(registry, kind, ref.name, ref.params)})
 
 
 def pretrain_config(job: PretrainJob, registry=None) -> dict:
