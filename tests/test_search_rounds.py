@@ -11,7 +11,7 @@ import time
 
 from click.testing import CliRunner
 
-from ftbench.driver import suite_run
+from ftbench.driver import trials as trial_rounds
 from ftbench.cli import cli
 from ftbench.driver.search import TRIALS_FOLDER, run_search
 from ftbench.results.store import ResultsStore
@@ -117,7 +117,7 @@ def _hold(trials_dir, run_id: str, pid: int):
 
 
 def test_a_trial_held_by_another_driver_is_waited_for_then_run_when_that_driver_dies(tmp_path, monkeypatch):
-    monkeypatch.setattr(suite_run, "HELD_POLL_S", 0.1)
+    monkeypatch.setattr(trial_rounds, "HELD_POLL_S", 0.1)
     suite_file, out, trials_dir = _finished_search(tmp_path)
     _, lost = _lose_a_trial(out, 1)
     # "Another driver": a live process of this host holds the lost trial's claim.
@@ -139,7 +139,7 @@ def test_a_trial_held_by_another_driver_is_waited_for_then_run_when_that_driver_
 
 
 def test_a_held_trial_whose_record_appears_is_used_not_rerun(tmp_path, monkeypatch):
-    monkeypatch.setattr(suite_run, "HELD_POLL_S", 0.1)
+    monkeypatch.setattr(trial_rounds, "HELD_POLL_S", 0.1)
     suite_file, out, trials_dir = _finished_search(tmp_path)
     path, saved = _lose_a_trial(out, 0)
     claim = _hold(trials_dir, json.loads(saved)["id"], os.getpid())

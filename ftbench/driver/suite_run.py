@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,9 @@ import yaml
 from tqdm import tqdm
 
 from ftbench.driver.failfast import FailFast, one_line
+from ftbench.driver.search import TRIALS_FOLDER, run_search
 from ftbench.driver.selection import select_runs
+from ftbench.driver.trials import TrialRounds
 from ftbench.driver.worker import CLAIMED_ELSEWHERE, run_payload
 from ftbench.plugins import create, use_registry
 from ftbench.results.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
@@ -27,7 +28,6 @@ from ftbench.suite.runs import RunSpec
 from ftbench.suite.schema import Suite
 from ftbench.suite.expand import expand
 
-HELD_POLL_S = 2.0  # how often a search looks again at trials another driver is running
 
 
 @dataclass
@@ -88,88 +88,14 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
             rerun_stale: bool, quiet: bool, plugins: tuple[str, ...], log,
             outcome: SuiteOutcome) -> tuple[list[RunSpec], dict[tuple, str]]:
     """Run the searches (trials through the executor, records in results/<suite>/trials)
-    and return (the runs at their selected configurations (ftbench/search.py), cell
-    key -> why, for each cell whose search finished no trial: its runs fail).
-    Stale trials that are reused (without `rerun_stale`) go into `outcome`.
-
-    A trial held by another driver (two drivers on one search) is waited for: the
-    search's next trials depend on its score. When its record appears it is used;
-    when its claim goes stale (that driver died or its lease ran out) it is run here."""
-    from ftbench.results.provenance import stale_records
-    from ftbench.driver.search import TRIALS_FOLDER, cell_key, run_search
-    from ftbench.results.claims import claim_is_stale
-
-    trials_dir = results_dir / TRIALS_FOLDER
-    trials_store = ResultsStore(trials_dir)
-    said_stale = False
-    errors: dict[tuple, str] = {}  # cell key -> the first error of its failed trials
-
-    def execute(todo: list[RunSpec], again: set[str]):
-        payloads = [{"spec": s, "results": str(trials_dir), "plugins": plugins, "rerun": rerun or s.id in again,
-                     "progress": False, "driver_pid": os.getpid()} for s in todo]
-        bar = tqdm(total=len(todo), desc=f"{suite.name} trials", unit="run", disable=quiet or not todo,
-                   file=sys.stderr, dynamic_ncols=True)
-        try:
-            for record in executor.map(run_payload, payloads):
-                bar.update(1)
-                yield record
-        finally:
-            bar.close()
-
-    def run_trials(batch: list[RunSpec]):
-        nonlocal said_stale
-        finished = {} if rerun else {s.id: r for s in batch if (r := trials_store.done_record(s.id)) is not None}
-        found = stale_records(list(finished.values()), {s.id: s.threads for s in batch})
-        stale = set(found) if rerun_stale else set()
-        outcome.stale_trials.update({} if rerun_stale else found)
-        if stale and not said_stale:
-            log("search: stale trials (older code or another thread count) are run again (--rerun-stale)")
-            said_stale = True
-        yield from (r for i, r in finished.items() if i not in stale)
-        todo = [s for s in batch if s.id not in finished or s.id in stale]
-        held: list[RunSpec] = []
-        by_id = {s.id: s for s in todo}
-        while todo:
-            for record in execute(todo, stale):
-                if record.get("status") == CLAIMED_ELSEWHERE:
-                    held.append(by_id[record["id"]])
-                    continue
-                if record.get("status") != "ok" and record.get("cell"):
-                    error = record.get("error") or {}
-                    errors.setdefault(cell_key(record["cell"]),
-                                      f"{error.get('type')}: {one_line(error.get('message'))}")
-                yield record
-            todo = []
-            if held:
-                log(f"search: waiting for {len(held)} trial(s) that another driver is running (claim file "
-                    f"{trials_store.claim_path(held[0].id)}); the next trials depend on them")
-            while held and not todo:
-                time.sleep(HELD_POLL_S)
-                for spec in list(held):
-                    if (record := trials_store.done_record(spec.id)) is not None:
-                        held.remove(spec)
-                        yield record
-                    elif claim_is_stale(trials_store.claim_path(spec.id)):
-                        held.remove(spec)  # that driver is gone: run it here
-                        todo.append(spec)
-
-    final, selections = run_search(suite, specs, registry, run_trials, log)
-    failed: dict[tuple, str] = {}
-    for sel in selections:
-        cell = sel["cell"]
-        if sel.get("trial") is None:  # no trial finished: nothing was selected
-            key = cell_key(cell)
-            first = f"; first error: {errors[key]}" if key in errors else ""
-            failed[key] = (f"the search of {cell['strategy']} on {cell['backbone']}/{cell['dataset']}/{cell['data']} "
-                           f"finished none of its {sel['trials']} trials ({sel['failed']} failed, {sel['pruned']} "
-                           f"pruned{first}); its runs are not run at an unsearched configuration: fix the trials "
-                           f"(their records are in {trials_dir}) and run again")
-            print(f"search FAILED: {failed[key]}", file=sys.stderr)  # even with --quiet
-            continue
-        score = ("ORACLE, test", sel.get("test_acc")) if sel.get("select") == "oracle" else ("val", sel["val_acc"])
-        log(f"selected for {cell['strategy']} {cell['data']}: {sel['selected']} "
-            f"({score[0]} {score[1] if score[1] is None else round(score[1], 2)}, {sel['trials']} trials)")
-    return final, failed
+    and return (the runs at their selected configurations (`ftbench.driver.search`),
+    cell key -> why, for each cell whose search finished no trial: its runs fail).
+    Stale trials that are reused (without `rerun_stale`) go into `outcome`."""
+    trials = TrialRounds(suite.name, executor, results_dir / TRIALS_FOLDER, plugins, rerun=rerun,
+                         rerun_stale=rerun_stale, quiet=quiet, log=log)
+    final, selections = run_search(suite, specs, registry, trials, log)
+    outcome.stale_trials.update(trials.stale_kept)
+    return final, trials.failed_cells(selections)
 
 
 def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str | None = None,
