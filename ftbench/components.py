@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from ftbench.driver.worker import Payload
+
 KINDS = ("backbone", "dataset", "strategy", "executor", "reporter", "logger")
 
 
@@ -374,7 +376,11 @@ class Strategy:
 
 
 class Executor(Protocol):
-    """Runs a list of run specs. `run_one(spec_dict)` is picklable and writes the
-    record itself; the executor yields each finished record dict as it completes."""
+    """Runs a list of payloads (`ftbench.driver.worker.Payload`: a run and its
+    absolute results folder, picklable). It calls `run_one(payload)` for each,
+    wherever it likes (`run_one` is picklable and writes the record itself), and
+    yields each record `run_one` returned as it completes; for a run whose worker
+    died, it yields `ftbench.driver.worker.failed_record(payload, why)`. An optional
+    `close()` is called once the suite is done. docs/architecture.md, "An executor"."""
 
-    def map(self, run_one: Callable[[dict], dict], specs: list[dict]) -> Iterable[dict]: ...
+    def map(self, run_one: Callable[[Payload], dict], payloads: list[Payload]) -> Iterable[dict]: ...

@@ -44,7 +44,8 @@ def ftbench_register_strategies() -> list[Component]:
 @hookspec
 def ftbench_register_executors() -> list[Component]:
     """Return executor components. Factory: `factory(params)` returning an object
-    with `map(run_one, specs)` that yields finished records."""
+    with `map(run_one, payloads)` that yields finished records
+    (`ftbench.components.Executor`; payloads are `ftbench.driver.worker.Payload`)."""
 
 
 @hookspec

@@ -4,7 +4,10 @@
     def test_conforms():
         check_strategy(my_plugin.ftbench_register_strategies()[0])
 
-Each check raises AssertionError with a message saying what a component must do.
+`check_strategy`, `check_dataset` and `check_backbone` check a component of their
+kind; `check_executor` checks an executor against the worker contract
+(`ftbench.driver.worker`). Each check raises AssertionError with a message saying
+what a component must do.
 They run on a tiny timm `test_resnet` and generated data, in seconds on a CPU, on
 one torch thread (a tiny model runs fastest on one, and a loaded CI runner is not
 slowed further by threads competing for its cores).
@@ -21,6 +24,8 @@ from pathlib import Path
 import timm
 import torch
 from pydantic import Field, ValidationError
+
+import ftbench
 
 from ftbench.components import (Backbone, Component, ImageSet, LayerGroup, Params, Strategy, StreamedImages,
                                 TaskData)
@@ -77,8 +82,32 @@ def toy_backbone(params: ToyBackboneParams | None = None, *, num_classes: int = 
                     pretrained=False)
 
 
+def toy_strategy(params: Params | None = None) -> Strategy:
+    """Everything trains (a strategy component's factory)."""
+    return Strategy()
+
+
 TOY_DATASET = Component("ftbench-toy", toy_task, ToyDataParams, "Generated bands (ftbench.testing).")
 TOY_BACKBONE = Component("ftbench-toy-timm", toy_backbone, ToyBackboneParams, "A timm test model (ftbench.testing).")
+TOY_STRATEGY = Component("ftbench-toy-full", toy_strategy, Params, "Everything trains (ftbench.testing).")
+
+# `--plugin ftbench.testing` (or a payload's plugins) registers the toys: the worker
+# processes of `check_executor` find them by name.
+
+
+@ftbench.hookimpl
+def ftbench_register_backbones() -> list[Component]:
+    return [TOY_BACKBONE]
+
+
+@ftbench.hookimpl
+def ftbench_register_datasets() -> list[Component]:
+    return [TOY_DATASET]
+
+
+@ftbench.hookimpl
+def ftbench_register_strategies() -> list[Component]:
+    return [TOY_STRATEGY]
 
 
 # ---------------------------------------------------------------- checks
@@ -198,7 +227,6 @@ def _check_record(kind: str, component: Component, params: Params) -> None:
     """Run the component in a one-run suite through the real runner; the record must be ok."""
     import tempfile
 
-    import ftbench
     from ftbench.plugins import Registry, make_plugin_manager
     from ftbench.engine.runner import execute
     from ftbench.results.records import RECORD_FORMAT
@@ -208,7 +236,7 @@ def _check_record(kind: str, component: Component, params: Params) -> None:
 
     plugin = types.ModuleType(f"ftbench_testing_{kind}")
     extra = {"backbone": [TOY_BACKBONE], "dataset": [TOY_DATASET],
-             "strategy": [Component("ftbench-toy-full", lambda p: Strategy(), Params, "Everything trains.")]}
+             "strategy": [TOY_STRATEGY]}
     extra[kind] = [component]  # the component under test replaces the toy of its kind
     for k, hook in (("backbone", "backbones"), ("dataset", "datasets"), ("strategy", "strategies")):
         setattr(plugin, f"ftbench_register_{hook}", ftbench.hookimpl(lambda comps=extra[k]: comps))
@@ -228,3 +256,65 @@ def _check_record(kind: str, component: Component, params: Params) -> None:
     assert record["format"] == RECORD_FORMAT
     assert record["status"] == "ok", f"{component.name}: the run failed: {record['error']}"
     assert record["metrics"]["test"]["acc"] is not None
+
+
+@_one_thread
+def check_executor(component: Component, params: Params | None = None) -> None:
+    """An executor runs every payload it is given once, through the `run_one` it is
+    handed, and yields one record per payload: a run another driver holds comes
+    back as the worker's `claimed-elsewhere` stub, a finished run as its finished
+    record, every ok record is in the payload's results folder, and one executor
+    serves several `map` calls (a search's rounds). Runs two toy runs (seconds; a
+    pool's worker processes each import torch first)."""
+    import os
+    import tempfile
+
+    from ftbench.driver.worker import CLAIMED_ELSEWHERE, Payload, landed, run_payload
+    from ftbench.plugins import Registry, make_plugin_manager
+    from ftbench.results.store import ResultsStore
+    from ftbench.suite.expand import expand
+    from ftbench.suite.load import parse_suite
+
+    params = params or _check_params(component)
+    executor = component.factory(params)
+    assert callable(getattr(executor, "map", None)), f"{component.name}: the factory must return an object with map()"
+    registry = Registry(make_plugin_manager(load_entrypoints=False, extra=(__name__,)))
+    suite = parse_suite("name: executor-conformance\nbackbones: [{name: ftbench-toy-timm}]\n"
+                        "datasets: [{name: ftbench-toy}]\nstrategies: [{name: ftbench-toy-full}]\nseeds: [0, 1]\n"
+                        "budget: {steps: 2}\ntrain: {batch_size: 16}\nthreads: 1\ndevice: cpu\n")
+    held, free = expand(suite, registry)
+    try:
+        assert list(executor.map(run_payload, [])) == [], f"{component.name}: map([]) must yield nothing"
+        with tempfile.TemporaryDirectory() as tmp:
+            store = ResultsStore(Path(tmp) / "results")
+            payloads = [Payload(spec, store.folder, (__name__,), workdir=os.getcwd(), driver_pid=os.getpid())
+                        for spec in (held, free)]
+            assert store.claim(held.id)  # as another driver would hold it
+            first = _records_of(component, executor.map(run_payload, payloads), payloads)
+            assert first[held.id]["status"] == CLAIMED_ELSEWHERE, \
+                f"{component.name}: a run another driver holds must come back as the worker's stub, not be run"
+            assert first[free.id]["status"] == "ok", f"{component.name}: the run failed: {first[free.id].get('error')}"
+            assert landed(store, first[free.id]), \
+                f"{component.name}: the record is not in the payload's results folder ({store.folder})"
+            store.release(held.id)
+            second = _records_of(component, executor.map(run_payload, payloads), payloads)
+            same = ("started_at", "finished_at")
+            assert [second[free.id].get(k) for k in same] == [first[free.id].get(k) for k in same] \
+                and second[free.id]["timing"] == first[free.id]["timing"], \
+                f"{component.name}: a finished run must come back as its record, not run again"
+            assert second[held.id]["status"] == "ok" and landed(store, second[held.id]), \
+                f"{component.name}: a second map() (a search's next round) must run what is left"
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
+
+
+def _records_of(component: Component, records, payloads) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for record in records:
+        assert isinstance(record, dict) and "id" in record, f"{component.name}: map() must yield record dicts"
+        assert record["id"] not in out, f"{component.name}: run {record['id']} came back twice"
+        out[record["id"]] = record
+    assert set(out) == {p.run_id for p in payloads}, f"{component.name}: map() must yield one record per payload"
+    return out

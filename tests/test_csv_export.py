@@ -6,7 +6,7 @@ import csv
 import io
 import math
 
-from ftbench import render as rr
+from ftbench.report import render as rr
 from ftbench.report import Est, Num, Report, Table
 
 

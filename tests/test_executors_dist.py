@@ -21,7 +21,7 @@ from click.testing import CliRunner
 import ftbench
 from ftbench.cli import cli
 from ftbench.components import Component, Params, Strategy
-from ftbench.driver.worker import CLAIMED_ELSEWHERE, run_payload
+from ftbench.driver.worker import CLAIMED_ELSEWHERE, Payload, abandon_attempt, run_attempt, run_payload
 from ftbench.driver.suite_run import run_suite
 from ftbench.plugins import Registry, make_plugin_manager, use_registry
 from ftbench.results.records import load_records
@@ -156,13 +156,11 @@ def _assert_clean(folder) -> None:
 
 
 def test_a_retry_on_another_node_takes_over_the_claim_its_dead_attempt_left(registry, tmp_path):
-    from ftbench_ray.attempts import abandon_attempt, run_attempt
-
     suite = load_suite(_suite_file(tmp_path, strategies=SUITE["strategies"][:1], seeds=[0]), registry)
     spec = expand(suite, registry)[0]
     out = tmp_path / "res"
     out.mkdir()
-    payload = {"spec": spec, "results": str(out), "plugins": PLUGINS}
+    payload = Payload(spec, out, PLUGINS)
     claim, note = out / f"{spec.id}.claim", out / f".{spec.id}.tok.attempt"
     dead = json.dumps({"host": "node-7", "pid": 4242})
     claim.write_text(dead)

@@ -126,18 +126,19 @@ def test_workers_exit_when_their_driver_is_killed(tmp_path):
 
 
 def _spec_payload(tmp_path, registry):
+    from ftbench.driver.worker import Payload
     from ftbench.suite import expand, load_suite
 
     spec = expand(load_suite(suite_file(tmp_path), registry), registry)[0]
-    return {"spec": spec, "results": str(tmp_path / "r")}
+    return Payload(spec, tmp_path / "r")
 
 
 def test_a_failed_record_never_replaces_a_finished_one_nor_a_live_claim(tmp_path, toy_registry):
     from ftbench.driver.worker import failed_record
 
     payload = _spec_payload(tmp_path, toy_registry)
-    store = ResultsStore(payload["results"])
-    run_id = payload["spec"].id
+    store = payload.store()
+    run_id = payload.run_id
     store.write({"format": "ftbench.run/1", "id": run_id, "status": "ok", "marker": 1})
     assert failed_record(payload, "worker died")["marker"] == 1
     assert store.read(run_id)["marker"] == 1 and not list(store.folder.glob("*.claim"))
@@ -158,14 +159,14 @@ def test_a_run_whose_claim_was_taken_over_does_not_overwrite_the_new_owners_reco
     from ftbench.engine.runner import execute
 
     payload = _spec_payload(tmp_path, toy_registry)
-    store = ResultsStore(payload["results"])
-    run_id = payload["spec"].id
+    store = payload.store()
+    run_id = payload.run_id
     store.write({"format": "ftbench.run/1", "id": run_id, "status": "ok", "marker": 2})
-    assert execute(payload["spec"], toy_registry, store)["marker"] == 2  # no claim held: keep theirs
+    assert execute(payload.spec, toy_registry, store)["marker"] == 2  # no claim held: keep theirs
     assert store.read(run_id)["marker"] == 2
     assert store.claim(run_id)
     try:
-        assert execute(payload["spec"], toy_registry, store).get("marker") is None  # held: a rerun writes
+        assert execute(payload.spec, toy_registry, store).get("marker") is None  # held: a rerun writes
     finally:
         store.release(run_id)
 

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fixtures.report_records import make_record, make_records, write_records
-from ftbench import render as rr
+from ftbench.report import render as rr
 from ftbench import report as rp
 from ftbench.cli.report import report as report_command
 from ftbench.errors import UserInputError

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.power import TTestPower
 
-from ftbench import render as rr
+from ftbench.report import render as rr
 from ftbench import stats
 from ftbench import report as rp
 from ftbench.errors import UserInputError

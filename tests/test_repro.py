@@ -2,6 +2,7 @@
 budgets, pretraining that learns nothing, and README's generated report block."""
 
 import importlib.util
+import types
 import warnings
 from pathlib import Path
 
@@ -213,7 +214,7 @@ def test_pool_warns_when_workers_threads_exceed_the_cpus_and_changes_nothing(mon
 
     monkeypatch.setattr(ftbench_executors.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(ftbench_executors, "_gpu_count", lambda: 0)
-    payloads = [{"spec": Spec()} for _ in range(3)]
+    payloads = [types.SimpleNamespace(spec=Spec()) for _ in range(3)]
     with pytest.warns(UserWarning, match=r"2 workers x 2 threads per run .* exceed this machine's 2 CPUs: runs will "
                                          r"be slower, not different; use -j 1"):
         ftbench_executors._warn_oversubscribed(payloads, 2)

@@ -148,7 +148,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
         ftbench run suites/quickstart.yaml --rerun-stale
     """
     from ftbench.driver.selection import parse_only, select_runs
-    from ftbench.driver.suite_run import run_suite
+    from ftbench.driver.suite_run import lost_message, run_suite
     from ftbench.results.store import ResultsStore
     from ftbench.suite.expand import expand
     from ftbench.suite.load import load_suite
@@ -174,9 +174,12 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
         _interrupted(ctx, exc, folder)
     ok = len(outcome.records) - len(outcome.failed)
     stale = f" ({len(outcome.stale)} of them stale)" if outcome.stale else ""
+    lost = f", {len(outcome.lost)} lost (not in the results folder)" if outcome.lost else ""
     click.echo(f"{suite.name}: {outcome.planned} runs; {outcome.skipped} already finished{stale}, {ok} ok, "
                f"{len(outcome.failed)} failed or diverged, {len(outcome.claimed_elsewhere)} held by another "
-               f"driver. Records: {folder}", err=True)
+               f"driver{lost}. Records: {folder}", err=True)
+    if outcome.lost:
+        click.echo(f"  lost: {lost_message(len(outcome.lost), folder)}", err=True)
     for rec in outcome.failed:
         err = rec.get("error") or {}
         click.echo(f"  {rec['status']}: {rec['id']} {rec['cell']} seed {rec['seed']}: "
@@ -185,7 +188,7 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
         click.echo(f"  held by another driver: {run_id} (claim file {ResultsStore(folder).claim_path(run_id)}); "
                    "rerun `ftbench run` once that driver is done", err=True)
     _say_stale(outcome, suite_path, folder)
-    if outcome.failed or outcome.claimed_elsewhere or outcome.search_failed:
+    if outcome.failed or outcome.claimed_elsewhere or outcome.search_failed or outcome.lost:
         ctx.exit(1)
 
 

@@ -1,9 +1,10 @@
 """Running a suite: pretrain, expand, skip what is done, hand the rest to an executor.
 
-Every executor runs `run_payload` for each run, in whatever process it likes; that
-function claims the run (so two drivers never run one run twice), skips it when a
-finished record exists, executes it and writes its record. The driver only
-collects the records the executor yields.
+Every executor runs `run_payload` for each `Payload` (`ftbench.driver.worker`), in
+whatever process it likes; that function claims the run (so two drivers never run
+one run twice), skips it when a finished record exists, executes it and writes its
+record. The driver collects the records the executor yields, and counts an ok one
+only when its record is in the results folder.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ftbench.driver.failfast import FailFast, one_line
 from ftbench.driver.search import TRIALS_FOLDER, run_search
 from ftbench.driver.selection import select_runs
 from ftbench.driver.trials import TrialRounds
-from ftbench.driver.worker import CLAIMED_ELSEWHERE, run_payload
+from ftbench.driver.worker import CLAIMED_ELSEWHERE, Payload, landed, run_payload
 from ftbench.plugins import create, use_registry
 from ftbench.results.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite.runs import RunSpec
@@ -40,6 +41,7 @@ class SuiteOutcome:
     stale: dict[str, str] = field(default_factory=dict)  # finished runs kept although stale: id -> why
     stale_trials: dict[str, str] = field(default_factory=dict)  # search trials reused although stale
     search_failed: dict[str, str] = field(default_factory=dict)  # "strategy data" of a cell -> why
+    lost: list[str] = field(default_factory=list)  # ids the executor called ok whose records are not in the folder
 
     def explain(self, message: str | None) -> str:
         """A run's error message with the suite's own names (`pretrain:NAME`, not
@@ -95,6 +97,7 @@ def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, exe
                          rerun_stale=rerun_stale, quiet=quiet, log=log)
     final, selections = run_search(suite, specs, registry, trials, log)
     outcome.stale_trials.update(trials.stale_kept)
+    outcome.lost += trials.lost
     return final, trials.failed_cells(selections)
 
 
@@ -156,7 +159,7 @@ def _fail_unsearched(specs: list[RunSpec], failed: dict[tuple, str], results_dir
             continue
         outcome.planned += 1
         outcome.search_failed[f"{spec.cell['strategy']} {spec.cell['data']}"] = why
-        outcome.records.append(failed_record({"spec": spec, "results": str(results_dir)}, why, "SearchFailed"))
+        outcome.records.append(failed_record(Payload(spec, results_dir), why, "SearchFailed"))
     return keep
 
 
@@ -215,47 +218,80 @@ def _run_todo(suite: Suite, registry, executor, todo: list[RunSpec], outcome: Su
               rerun: bool, stale: set[str], quiet: bool, plugins: tuple[str, ...], fail_fast: bool = True,
               calibrate: bool = False) -> None:
     registry.pm.hook.ftbench_suite_start(suite=suite, runs=todo)
-    payloads = [{"spec": s, "results": str(results_dir), "plugins": plugins, "rerun": rerun or s.id in stale,
-                 "progress": not quiet, "driver_pid": os.getpid(), "fail_fast": fail_fast} for s in todo]
+    payloads = [Payload(s, results_dir, plugins, workdir=os.getcwd(), rerun=rerun or s.id in stale,
+                        progress=not quiet, driver_pid=os.getpid(), fail_fast=fail_fast) for s in todo]
     watch = FailFast(results_dir) if fail_fast else None
-    seen_errors: set[str] = set()
     if calibrate:
         from ftbench.driver import calibrate as calibration
 
         before = calibration.measure()
-    # tqdm's own estimate extrapolates the first run, which pays the one-time costs
-    # (imports, loading data, the source evaluation); `eta_seconds` does not.
-    bar = tqdm(total=len(todo), desc=suite.name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
-    timings: list[dict] = []
+    progress = _Progress(suite.name, len(todo), quiet, outcome)
+    store = ResultsStore(results_dir)
     try:
         for record in executor.map(run_payload, payloads):
             if record.get("status") == CLAIMED_ELSEWHERE:
                 outcome.claimed_elsewhere.append(record["id"])
+            elif not landed(store, record):
+                outcome.lost.append(record["id"])
+                progress.say_lost(record, results_dir)
             else:
                 outcome.records.append(record)
                 registry.pm.hook.ftbench_run_collected(suite=suite, record=record)
-                acc = ((record.get("metrics") or {}).get("test") or {}).get("acc")
-                cell = record.get("cell", {})
-                timings.append(record.get("timing") or {})
-                eta = eta_seconds(timings, len(todo) - bar.n - 1)
-                bar.set_postfix_str(f"{cell.get('strategy')} {cell.get('data')} s{record.get('seed')}: "
-                                    + (f"{acc:.1f}%" if acc is not None else record.get("status", "?"))
-                                    + (f", about {_duration(eta)} left" if eta is not None else ""))
-                error = record.get("error") or {}
-                if record.get("status") == "failed" and error.get("type") not in seen_errors and not quiet:
-                    seen_errors.add(error.get("type"))  # each kind of failure once, when it first happens
-                    bar.write(f"failed: {'/'.join(str(v) for v in cell.values())} seed {record.get('seed')}: "
-                              f"{error.get('type')}: {one_line(outcome.explain(error.get('message')))}",
-                              file=sys.stderr)
+                progress.show(record)
                 notice = watch.observe(record) if watch else None
-                if notice and not quiet:
-                    bar.write(notice, file=sys.stderr)
-            bar.update(1)
+                if notice:
+                    progress.say(notice)
+            progress.bar.update(1)
     finally:
-        bar.close()
+        progress.bar.close()
     if calibrate:
         cal = calibration.write_calibration(results_dir, before, calibration.measure())
         if not quiet:
             print(f"calibration loop: {cal['samples_per_s']:.0f} samples/s (for the speed gate)", file=sys.stderr)
     registry.pm.hook.ftbench_suite_end(suite=suite, records=outcome.records)
+
+
+class _Progress:
+    """The suite's progress bar: each record's accuracy, the time left, and each new
+    kind of failure when it first happens."""
+
+    def __init__(self, name: str, total: int, quiet: bool, outcome: SuiteOutcome):
+        # tqdm's own estimate extrapolates the first run, which pays the one-time costs
+        # (imports, loading data, the source evaluation); `eta_seconds` does not.
+        self.bar = tqdm(total=total, desc=name, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
+        self.quiet, self.outcome, self.total = quiet, outcome, total
+        self.timings: list[dict] = []
+        self.seen_errors: set[str] = set()
+        self.said_lost = False
+
+    def say(self, line: str) -> None:
+        if not self.quiet:
+            self.bar.write(line, file=sys.stderr)
+
+    def show(self, record: dict) -> None:
+        acc = ((record.get("metrics") or {}).get("test") or {}).get("acc")
+        cell = record.get("cell", {})
+        self.timings.append(record.get("timing") or {})
+        eta = eta_seconds(self.timings, self.total - self.bar.n - 1)
+        self.bar.set_postfix_str(f"{cell.get('strategy')} {cell.get('data')} s{record.get('seed')}: "
+                                 + (f"{acc:.1f}%" if acc is not None else record.get("status", "?"))
+                                 + (f", about {_duration(eta)} left" if eta is not None else ""))
+        error = record.get("error") or {}
+        if record.get("status") == "failed" and error.get("type") not in self.seen_errors:
+            self.seen_errors.add(error.get("type"))  # each kind of failure once, when it first happens
+            self.say(f"failed: {'/'.join(str(v) for v in cell.values())} seed {record.get('seed')}: "
+                     f"{error.get('type')}: {one_line(self.outcome.explain(error.get('message')))}")
+
+    def say_lost(self, record: dict, folder: Path) -> None:
+        if not self.said_lost:  # even with --quiet: these runs are not where the results are read
+            self.bar.write(f"lost: {lost_message(1, folder)}", file=sys.stderr)
+            self.said_lost = True
+
+
+def lost_message(n: int, folder: Path) -> str:
+    """Why `n` runs the executor called finished are not counted."""
+    return (f"{n} run(s) finished ok on their workers but their records are not in {folder}: the workers "
+            "wrote them elsewhere (they do not share this folder; a relative path resolved in another "
+            "working directory); use a results folder every worker sees, or an executor that returns the "
+            "records to the driver (ray: shared_fs: false)")

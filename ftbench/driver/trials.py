@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ftbench.driver.failfast import one_line
 from ftbench.driver.search import cell_key
-from ftbench.driver.worker import CLAIMED_ELSEWHERE, run_payload
+from ftbench.driver.worker import CLAIMED_ELSEWHERE, Payload, landed, run_payload
 from ftbench.results.claims import claim_is_stale
 from ftbench.results.provenance import stale_records
 from ftbench.results.store import ResultsStore
@@ -37,6 +37,7 @@ class TrialRounds:
         self.store = ResultsStore(folder)
         self.errors: dict[tuple, str] = {}  # cell key -> the first error of its failed trials
         self.stale_kept: dict[str, str] = {}  # stale trials reused (without --rerun-stale): id -> why
+        self.lost: list[str] = []  # trials the executor called ok whose records are not in the folder
         self._said_stale = False
 
     def __call__(self, batch: list[RunSpec]) -> Iterator[dict]:
@@ -57,6 +58,8 @@ class TrialRounds:
                     held.append(by_id[record["id"]])
                     continue
                 self._note_error(record)
+                if not landed(self.store, record):
+                    self.lost.append(record["id"])
                 yield record
             if held:
                 self.log(f"search: waiting for {len(held)} trial(s) that another driver is running (claim file "
@@ -64,9 +67,8 @@ class TrialRounds:
             todo = yield from self._wait_for(held)
 
     def _execute(self, todo: list[RunSpec], again: set[str]) -> Iterator[dict]:
-        payloads = [{"spec": s, "results": str(self.folder), "plugins": self.plugins,
-                     "rerun": self.rerun or s.id in again, "progress": False, "driver_pid": os.getpid()}
-                    for s in todo]
+        payloads = [Payload(s, self.folder, self.plugins, workdir=os.getcwd(), rerun=self.rerun or s.id in again,
+                            driver_pid=os.getpid()) for s in todo]
         bar = tqdm(total=len(todo), desc=f"{self.suite_name} trials", unit="run", disable=self.quiet or not todo,
                    file=sys.stderr, dynamic_ncols=True)
         try:

@@ -1,8 +1,8 @@
 """Built-in executors: `sequential` (in this process) and `pool` (local processes).
 
-Both call the core's worker function for each run; it claims the run, skips it
-when finished, executes it and writes its record, so resume and claim rules are
-the same whichever executor runs the suite.
+Both call the core's worker function (`ftbench.driver.worker.run_payload`) for each
+payload; it claims the run, skips it when finished, executes it and writes its
+record, so resume and claim rules are the same whichever executor runs the suite.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pydantic import Field
 
 import ftbench
 from ftbench.components import Component, Params
+from ftbench.driver.worker import Payload, failed_record, release_claim_of, use_threads
 
 
 class SequentialParams(Params):
@@ -37,7 +38,7 @@ class Sequential:
     def __init__(self, params: SequentialParams):
         self.params = params
 
-    def map(self, run_one: Callable[[dict], dict], payloads: list[dict]) -> Iterator[dict]:
+    def map(self, run_one: Callable[[Payload], dict], payloads: list[Payload]) -> Iterator[dict]:
         for payload in payloads:
             yield run_one(payload)
 
@@ -53,16 +54,14 @@ def _init_worker(slots, threads: int) -> None:
     gpu = slots.get()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    import torch
-
-    torch.set_num_threads(threads)
+    use_threads(threads)
 
 
-def _warn_oversubscribed(payloads: list[dict], workers: int) -> None:
+def _warn_oversubscribed(payloads: list[Payload], workers: int) -> None:
     """Each run sets its own thread count (the suite's `threads:`, so results do not
     depend on -j); say so when the workers' threads exceed the CPUs, rather than
     change them and the results."""
-    threads = max((p["spec"].threads for p in payloads), default=1)
+    threads = max((p.spec.threads for p in payloads), default=1)
     cpus = os.cpu_count() or 1
     if not _gpu_count() and min(workers, len(payloads)) * threads > cpus:
         warnings.warn(f"{min(workers, len(payloads))} workers x {threads} threads per run (the suite's `threads:`) "
@@ -107,7 +106,7 @@ def _exit_with_driver(driver_pid: int) -> None:
     threading.Thread(target=watch, name="ftbench-driver-watch", daemon=True).start()
 
 
-def _worker_main(conn, run_one: Callable[[dict], dict], slot: _Slot, threads: int, driver_pid: int) -> None:
+def _worker_main(conn, run_one: Callable[[Payload], dict], slot: _Slot, threads: int, driver_pid: int) -> None:
     """One worker process: runs the payloads it receives, one at a time, until told
     to stop. Ctrl-C reaches the whole process group; the driver alone decides what
     an interrupt does."""
@@ -174,7 +173,7 @@ class Pool:
         # torch) and its data caches. `close` (or the finalizer) stops them.
         self._idle: list[_Worker] = []
         self._free_gpus: list[int | None] | None = None
-        self._run_one: Callable[[dict], dict] | None = None
+        self._run_one: Callable[[Payload], dict] | None = None
         self._finalizer = weakref.finalize(self, _stop_workers, self._idle)
         # Also at exit, before multiprocessing's own exit hook (registered earlier, so
         # run later) would wait forever for these non-daemonic workers.
@@ -185,9 +184,7 @@ class Pool:
         _stop_workers(self._idle)
         self._free_gpus = None
 
-    def map(self, run_one: Callable[[dict], dict], payloads: list[dict]) -> Iterable[dict]:
-        from ftbench.driver.worker import failed_record
-
+    def map(self, run_one: Callable[[Payload], dict], payloads: list[Payload]) -> Iterable[dict]:
         _warn_oversubscribed(payloads, self.params.workers)
         ctx = mp.get_context("spawn")
         slots = self._gpus()
@@ -238,7 +235,7 @@ class Pool:
                 for worker in busy:
                     worker.stop(now=True)
                     if worker.index is not None:
-                        _release_claim_of(payloads[worker.index], worker.process.pid)
+                        release_claim_of(payloads[worker.index], worker.process.pid)
                 _stop_workers(idle, now=True)
                 self._free_gpus = None
 
@@ -266,16 +263,6 @@ def _stop_workers(workers: list[_Worker], now: bool = False) -> None:
     """Stop and forget `workers` (the list is emptied in place)."""
     while workers:
         workers.pop().stop(now=now)
-
-
-def _release_claim_of(payload: dict, pid: int | None) -> None:
-    """Release the claim that worker `pid` held on this payload's run, if it did."""
-    from ftbench.results.store import ResultsStore
-
-    store = ResultsStore(payload["results"])
-    owner = store.claim_owner(payload["spec"].id)
-    if owner and owner.get("pid") == pid:
-        store.release(payload["spec"].id)
 
 
 @ftbench.hookimpl

@@ -2,12 +2,14 @@
 
     executor: {name: ray, params: {num_gpus: 0.5, address: auto}}
 
-With `shared_fs` (the default) a task runs the core's worker function, which
-claims the run in the results folder, skips it when finished, executes it and
-writes its record there: resume and claim rules are those of every executor.
-Without a shared file system the driver claims each run (and skips finished ones)
-before submitting it; the task executes the run into a temporary folder and
-returns the record, which the driver writes.
+With `shared_fs` (the default) a task runs the core's worker function
+(`ftbench.driver.worker.run_payload`), which claims the run in the results folder
+(an absolute path: a raylet started in another folder writes it there too), skips
+it when finished, executes it and writes its record: resume and claim rules are
+those of every executor. Without a shared file system the driver claims each run
+(and skips finished ones) before submitting it (`worker.claim_on_driver`); the task
+executes the run into a temporary folder and returns the record
+(`worker.run_detached`), which the driver writes (`worker.write_detached`).
 
 Ray is imported only when the executor runs, so `ftbench list` works without it
 (`pip install 'ftbench[ray]'`).
@@ -15,10 +17,8 @@ Ray is imported only when the executor runs, so `ftbench list` works without it
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-import tempfile
 import uuid
 from typing import Callable, Iterator
 
@@ -26,11 +26,9 @@ from pydantic import Field
 
 import ftbench
 from ftbench.components import Component, Params
+from ftbench.driver.worker import (Payload, abandon_attempt, claim_on_driver, failed_record, release_claim,
+                                   run_attempt, run_detached, use_threads, write_detached)
 from ftbench.errors import PluginError, UserInputError
-from ftbench.plugins import default_registry, use_registry
-from ftbench.results.store import ResultsStore
-
-from .attempts import abandon_attempt, run_attempt
 
 __all__ = ["RayExecutor", "RayParams"]
 
@@ -54,38 +52,16 @@ def _import_ray():
     return ray
 
 
-_worker_plugins: tuple[str, ...] | None = None  # the plugin modules of this worker's registry
-
-
-def _prepare_worker(payload: dict, threads: int) -> None:
-    """Set the run's torch threads, and drop this worker's registry when the run
-    names other plugin modules than the last: a Ray worker outlives a suite, and
-    the process-wide registry is built once (from the first run's modules)."""
-    global _worker_plugins
-    import torch
-
-    torch.set_num_threads(threads)
-    plugins = tuple(payload.get("plugins", ()))
-    if plugins != _worker_plugins:
-        use_registry(None)
-        _worker_plugins = plugins
-
-
-def _shared_task(run_one: Callable[[dict], dict], payload: dict, token: str, threads: int) -> dict:
+def _shared_task(run_one: Callable[[Payload], dict], payload: Payload, token: str, threads: int) -> dict:
     """Runs on a Ray worker: the core's worker function, in the shared folder."""
-    _prepare_worker(payload, threads)
+    use_threads(threads)
     return run_attempt(run_one, payload, token)
 
 
-def _private_task(payload: dict, threads: int) -> dict:
-    """Runs on a Ray worker without the results folder: execute into a temporary
-    folder and return the record (the driver holds the claim and writes it)."""
-    from ftbench.engine.runner import execute
-
-    _prepare_worker(payload, threads)
-    registry = default_registry(tuple(payload.get("plugins", ())))
-    with tempfile.TemporaryDirectory(prefix="ftbench-run-") as tmp:
-        return execute(payload["spec"], registry, ResultsStore(tmp))
+def _private_task(payload: Payload, threads: int) -> dict:
+    """Runs on a Ray worker without the results folder: the record comes back."""
+    use_threads(threads)
+    return run_detached(payload)
 
 
 def _runtime_env() -> dict:
@@ -104,7 +80,7 @@ class RayExecutor:
     def __init__(self, params: RayParams):
         self.params = params
 
-    def map(self, run_one: Callable[[dict], dict], payloads: list[dict]) -> Iterator[dict]:
+    def map(self, run_one: Callable[[Payload], dict], payloads: list[Payload]) -> Iterator[dict]:
         ray = _import_ray()
         started_here = self._connect(ray)
         try:
@@ -142,19 +118,8 @@ class RayExecutor:
                 raise UserInputError(f"each run asks Ray for {want:g} {name}(s) but this machine has "
                                      f"{have.get(name, 0):g}; lower num_{name.lower()}s in the executor params")
 
-    def _placed(self, payload: dict) -> dict:
-        """`device: auto` means the CPU for a task given no GPU: Ray leaves the
-        node's GPUs visible to such a task, and it would crowd onto GPU 0 unaccounted.
-        (The device is not part of a run's id.)"""
-        spec = payload["spec"]
-        if self.params.num_gpus == 0 and spec.device == "auto":
-            return {**payload, "spec": dataclasses.replace(spec, device="cpu")}
-        return payload
-
-    def _run(self, ray, run_one, payloads: list[dict]) -> Iterator[dict]:
+    def _run(self, ray, run_one, payloads: list[Payload]) -> Iterator[dict]:
         from ray.exceptions import RayError, RayTaskError
-
-        from ftbench.driver.worker import failed_record
 
         p = self.params
         threads = max(1, int(p.num_cpus))
@@ -164,12 +129,12 @@ class RayExecutor:
         ready: list[dict] = []  # settled on the driver without a task (shared_fs false)
         try:
             for payload in payloads:
-                payload = self._placed(payload)
+                payload = payload.placed(p.num_gpus)
                 token = uuid.uuid4().hex
                 if p.shared_fs:
                     ref = task.remote(run_one, payload, token, threads)
                 else:
-                    settled = _settle_on_driver(payload)
+                    settled = claim_on_driver(payload)
                     if settled is not None:
                         ready.append(settled)
                         continue
@@ -179,11 +144,9 @@ class RayExecutor:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 payload, token = pending.pop(done[0])
-                store = ResultsStore(payload["results"])
+                returned = None  # the record a detached task returned, for the driver to write
                 try:
-                    record = ray.get(done[0])
-                    if not p.shared_fs:
-                        store.write(record)
+                    record = returned = ray.get(done[0])
                 except RayTaskError as exc:  # the worker function raised: a plugin that cannot load, a bug
                     raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
                 except RayError as exc:  # the worker died more than max_retries times
@@ -193,28 +156,14 @@ class RayExecutor:
                     record = failed_record(payload, f"its Ray worker died {p.max_retries + 1} time(s) "
                                                     f"({type(exc).__name__}: {first}); see the Ray logs")
                 finally:
-                    if not p.shared_fs:
-                        store.release(payload["spec"].id)
+                    if not p.shared_fs:  # (a failed_record above is written under the driver's claim)
+                        write_detached(payload, returned)
                 yield record
         finally:
             for ref, (payload, _) in pending.items():  # interrupted: stop what has not finished
                 ray.cancel(ref)
                 if not p.shared_fs:
-                    ResultsStore(payload["results"]).release(payload["spec"].id)
-
-
-def _settle_on_driver(payload: dict) -> dict | None:
-    """shared_fs false: claim the run here. A stub when another driver holds it,
-    the record when it is finished; None when it should be submitted."""
-    from ftbench.driver.worker import claimed_elsewhere
-
-    spec, store = payload["spec"], ResultsStore(payload["results"])
-    if not store.claim(spec.id):
-        return claimed_elsewhere(spec)
-    if not payload.get("rerun") and (record := store.done_record(spec.id)) is not None:
-        store.release(spec.id)
-        return record
-    return None
+                    release_claim(payload)
 
 
 @ftbench.hookimpl

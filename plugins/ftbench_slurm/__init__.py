@@ -2,9 +2,11 @@
 
     executor: {name: slurm, params: {partition: gpu, gpus_per_node: 1, time_min: 120, max_concurrent: 16}}
 
-Jobs run the core's worker function, so the results folder must be on a file
-system the nodes share: a job claims its run, skips it when finished, executes it
-and writes the record. A preempted or timed-out job is requeued by submitit
+Jobs run the core's worker function (`ftbench.driver.worker.run_payload`), so the
+results folder must be on a file system the nodes share (its path is absolute in
+every payload, whatever folder a job starts in): a job claims its run, skips it
+when finished, executes it and writes the record; the driver checks that each ok
+record is there. A preempted or timed-out job is requeued by submitit
 (`RunJob.checkpoint`) and simply runs its run again from the start; a job that
 died without a record (killed, out of memory, node lost) is resubmitted up to
 `retries` times, then recorded failed. `cluster: local` runs the jobs as local
@@ -16,7 +18,6 @@ submitit is imported only when the executor runs (`pip install 'ftbench[slurm]'`
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import uuid
@@ -28,8 +29,8 @@ from pydantic import Field
 
 import ftbench
 from ftbench.components import Component, Params
+from ftbench.driver.worker import Payload, abandon_attempt, failed_record, run_attempt, use_threads
 from ftbench.errors import PluginError, UserInputError
-from ftbench_ray.attempts import abandon_attempt, run_attempt
 
 __all__ = ["RunJob", "SlurmExecutor", "SlurmParams"]
 
@@ -50,6 +51,8 @@ class SlurmParams(Params):
     poll_s: float = Field(5.0, gt=0, description="seconds between checks of the jobs' states")
     slurm: dict[str, Any] = Field(default_factory=dict, description="more submitit slurm_* parameters without the "
                                                                     "prefix, e.g. {account: abc, qos: high}")
+    setup: list[str] = Field(default_factory=list, description="shell lines each job runs before its run "
+                                                               "(module load ..., cd ...)")
 
 
 def _import_submitit():
@@ -66,13 +69,11 @@ class RunJob:
     `checkpoint` and requeues what it returns: the same run, which starts over
     (the core's worker function is idempotent: claims, finished-record skip)."""
 
-    def __init__(self, run_one: Callable[[dict], dict], payload: dict, token: str, threads: int):
+    def __init__(self, run_one: Callable[[Payload], dict], payload: Payload, token: str, threads: int):
         self.run_one, self.payload, self.token, self.threads = run_one, payload, token, threads
 
     def __call__(self) -> dict:
-        import torch
-
-        torch.set_num_threads(self.threads)
+        use_threads(self.threads)
         return run_attempt(self.run_one, self.payload, self.token)
 
     def checkpoint(self, *args: Any, **kwargs: Any):
@@ -87,14 +88,12 @@ class SlurmExecutor:
     def __init__(self, params: SlurmParams):
         self.params = params
 
-    def map(self, run_one: Callable[[dict], dict], payloads: list[dict]) -> Iterator[dict]:
-        from ftbench.driver.worker import failed_record
-
+    def map(self, run_one: Callable[[Payload], dict], payloads: list[Payload]) -> Iterator[dict]:
         if not payloads:
             return
         p = self.params
-        executor = self._executor(_import_submitit(), payloads[0]["results"])
-        waiting = deque(RunJob(run_one, self._placed(payload), uuid.uuid4().hex, p.cpus_per_task)
+        executor = self._executor(_import_submitit(), payloads[0].results)
+        waiting = deque(RunJob(run_one, payload.placed(p.gpus_per_node), uuid.uuid4().hex, p.cpus_per_task)
                         for payload in payloads)
         attempts = {job.token: 0 for job in waiting}
         running: list = []  # (submitit job, RunJob)
@@ -137,15 +136,7 @@ class SlurmExecutor:
             for j, _ in running:  # interrupted: stop what has not finished
                 j.cancel(check=False)
 
-    def _placed(self, payload: dict) -> dict:
-        """`device: auto` means the CPU for a job given no GPU, in case the node
-        does not hide its GPUs from it. (The device is not part of a run's id.)"""
-        spec = payload["spec"]
-        if self.params.gpus_per_node == 0 and spec.device == "auto":
-            return {**payload, "spec": dataclasses.replace(spec, device="cpu")}
-        return payload
-
-    def _executor(self, submitit, results: str):
+    def _executor(self, submitit, results: Path):
         p = self.params
         folder = Path(p.folder) if p.folder else Path(results) / ".submitit"
         try:
@@ -161,6 +152,8 @@ class SlurmExecutor:
             settings["slurm_partition"] = p.partition
         if p.max_concurrent:
             settings["slurm_array_parallelism"] = p.max_concurrent
+        if p.setup:
+            settings.update(slurm_setup=list(p.setup), local_setup=list(p.setup))
         settings.update({f"slurm_{k}": v for k, v in p.slurm.items()})
         try:
             executor.update_parameters(**settings)
