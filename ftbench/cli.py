@@ -28,6 +28,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("ftbench.cli_gate:baseline", "Save results as a baseline for `ftbench compare`."),
     "compare": ("ftbench.cli_gate:compare_cmd", "Compare CURRENT results against a BASELINE; exit 1 on a regression."),
     "new": ("ftbench.cli_gate:new", "Create an installable plugin package that adds one KIND named NAME."),
+    "reproduce": ("ftbench.cli_reproduce:reproduce", "Rerun a REFERENCE results folder and say whether selection "
+                  "and training reproduce."),
     "report": ("ftbench.cli_report:report", "Tables and statistics over the runs in RESULTS_DIR: accuracy with "
                "paired tests against a baseline, training time and cost, data efficiency, domain shift, "
                "forgetting, a summary per strategy and ranks across tasks."),
@@ -441,8 +443,9 @@ def pretrain(ctx: click.Context, suite_path: str, device: str | None) -> None:
 @cli.command()
 @click.argument("results", type=click.Path(file_okay=False))
 def status(results: str) -> None:
-    """Show done, running, failed and pending runs of a results folder, and how many
-    finished ones came from older code (stale: `ftbench run --rerun-stale`).
+    """Show done, running, failed and pending runs of a results folder, how many
+    finished ones came from older code (stale: `ftbench run --rerun-stale`), and the
+    machine fingerprints the records come from.
 
     Example:
 
@@ -450,6 +453,7 @@ def status(results: str) -> None:
     """
     import yaml
 
+    from ftbench.fingerprint import summarise as summarise_fingerprints
     from ftbench.provenance import stale_records, summarise_stale
     from ftbench.search import TRIALS_FOLDER, searches
     from ftbench.store import RESOLVED_SUITE, ResultsStore, load_records
@@ -479,6 +483,8 @@ def status(results: str) -> None:
     rows.append(("stale", len(stale)))
     click.echo(tabulate(rows, headers=["state", "runs"]))
     click.echo(f"{len(ids)} runs planned" if planned is not None else f"{len(ids)} records (no {RESOLVED_SUITE})")
+    if machines := summarise_fingerprints([records[i] for i in ids if i in records]):
+        click.echo(machines)
     if stale:
         click.echo(f"{summarise_stale(stale, len(ids))}; `ftbench run SUITE --results {folder} --rerun-stale` "
                    "reruns them")

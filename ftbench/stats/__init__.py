@@ -14,7 +14,7 @@ from ftbench.stats.axes import LinearFit, data_auc, effective_robustness, forget
 from ftbench.stats.paired import (TESTS, BestSet, Paired, PairedTest, best_set, hedges_gz, holm, match_seeds,
                                   paired_test, power_paired, test_label, tost_paired, wilcoxon_min_p)
 from ftbench.stats.seeds import (BOOTSTRAP_MIN_N, BOOTSTRAP_RESAMPLES, INTERVALS, Interval, Summary, interval_label,
-                                 summarize, summarize_log, welch_diff)
+                                 summarize, summarize_log, tost_welch, welch_diff)
 from ftbench.stats.test_set import mcnemar_p, wilson
 
 __all__ = ["BOOTSTRAP_MIN_N", "BOOTSTRAP_RESAMPLES", "FRIEDMAN_EXACT_TASKS", "INTERVALS", "TESTS", "BestSet",
@@ -22,4 +22,4 @@ __all__ = ["BOOTSTRAP_MIN_N", "BOOTSTRAP_RESAMPLES", "FRIEDMAN_EXACT_TASKS", "IN
            "data_auc", "effective_robustness", "forgetting", "friedman", "hedges_gz", "holm", "interval_label", "iqm",
            "iqm_interval", "match_seeds", "mcnemar_p", "nemenyi_cd", "normalize_tasks", "paired_test",
            "power_paired", "probability_of_improvement", "robustness_fit", "summarize", "summarize_log",
-           "test_label", "tost_paired", "welch_diff", "wilcoxon_min_p", "wilson"]
+           "test_label", "tost_paired", "tost_welch", "welch_diff", "wilcoxon_min_p", "wilson"]
