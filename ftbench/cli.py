@@ -496,6 +496,9 @@ def status(results: str) -> None:
 
 
 def main() -> None:
+    from ftbench import openmp
+
+    openmp.set_defaults()  # before anything imports torch, whose OpenMP reads them at load
     cli(obj={}, prog_name="ftbench")
 
 

@@ -3,7 +3,8 @@
 Every record carries one (`env.fingerprint`, docs/records.md). Its `id` hashes the
 fields that can change a run's numbers: the numerics mode and its variables,
 torch's CPU capability, the BLAS and oneDNN versions, the libraries that make the
-data and the model, the thread count, the determinism flags, and the device; in
+data and the model, the C library (its libm), the thread count, the determinism
+flags, and the device; in
 `default` numerics also the CPU (vendor, model, ISA), whose own code paths the
 libraries then take, and on a GPU its name, compute capability, CUDA and cuDNN.
 Two records with one id should hold equal numbers for equal configs and seeds
@@ -32,7 +33,7 @@ from ftbench import numerics
 
 #: Top-level fields the id always covers (CPU and GPU fields are added by mode and device).
 ID_FIELDS = ("machine", "numerics", "torch", "torch_cpu_capability", "blas", "onednn", "mkldnn", "libraries",
-             "threads", "device", "determinism")
+             "libc", "threads", "device", "determinism")
 _LIBRARIES = ("numpy", "pillow", "timm")  # make the data (glyphs, corruptions) and the model
 
 
@@ -120,7 +121,9 @@ def _stack() -> dict[str, Any]:
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "libraries": {**{name: _version(name) for name in _LIBRARIES}, "freetype": _freetype()},
+        "libraries": {"python": platform.python_version(), **{name: _version(name) for name in _LIBRARIES},
+                      "freetype": _freetype()},
+        "libc": " ".join(platform.libc_ver()).strip() or None,  # its libm computes the scalar exp, log, ...
         "os": platform.platform(),
     }
 

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Literal
 
 from ftbench.errors import FtbenchError
 
-Mode = Literal["default", "portable"]
 MODES: tuple[str, ...] = ("default", "portable")
 
 #: What portable mode sets; the fingerprint records each of these as found.

@@ -264,21 +264,15 @@ def selection_rows(reference: dict[tuple, dict], rerun: dict[tuple, dict]) -> li
 
 def reproduce(reference: Path, results: Path, registry, *, seeds: list[int] | None = None,
               only: dict[str, set[str]] | None = None, margin: float | None = None, alpha: float = 0.05,
-              resume: bool = False, run: Callable[..., Any] | None = None, **run_options: Any) -> Reproduction:
+              resume: bool = False, **run_options: Any) -> Reproduction:
     """Rerun `reference` into `results` (its search, then its final seeds at the
     reference's selected values) and judge the two. `run_options` go to
-    `ftbench.driver.run_suite` (executor, quiet, plugins)."""
+    `ftbench.driver.run_suite` (executor_name, executor_params, quiet, plugins)."""
     from ftbench.driver import run_suite
-    from ftbench.search import TRIALS_FOLDER, plan_search
 
     only = dict(only or {})
     suite, ref_records = load_reference(reference, registry)
-    if seeds is not None:
-        unknown = sorted(set(seeds) - set(suite.seeds))
-        if unknown:
-            raise UserInputError(f"--seeds {','.join(map(str, unknown))}: the reference ran seeds "
-                                 f"{', '.join(map(str, suite.seeds))} only")
-        suite = suite.model_copy(update={"seeds": [s for s in suite.seeds if s in seeds]})
+    suite = _with_seeds(suite, seeds)
     if results.resolve() == reference.resolve():
         raise UserInputError("--results must be another folder than the reference")
     if any(results.glob("*.json")) and not resume:
@@ -292,19 +286,33 @@ def reproduce(reference: Path, results: Path, registry, *, seeds: list[int] | No
         raise FtbenchError(f"{len(absent)} of {len(runs)} runs have no record in {reference} (e.g. "
                            f"{'/'.join(s.cell.values())} seed {s.seed}, id {s.id}): their configurations changed "
                            "since the reference was made; reproduce with the code that made it, or remake it")
-    (run or run_suite)(suite, registry, results, only=only, final_runs=lambda _tuned: runs, **run_options)
-    rerun_selected = {}
-    if ref_selected:
-        from ftbench.driver import select_runs
-        from ftbench.search import cell_key
-        from ftbench.suite import expand
-
-        _, plans = plan_search(suite, select_runs(expand(suite, registry), only), registry,
-                               ResultsStore(results / TRIALS_FOLDER))
-        rerun_selected = {cell_key(p.cell): p.selection for p in plans.values() if p.selected}
-    current = load_records(results)
-    return judge([ref_by_id[s.id] for s in runs], [r for r in current if r["id"] in {s.id for s in runs}],
+    run_suite(suite, registry, results, only=only, final_runs=lambda _selected_here: runs, **run_options)
+    rerun_selected = _selections(suite, registry, results, only) if ref_selected else {}
+    ids = {s.id for s in runs}
+    return judge([ref_by_id[i] for i in ids], [r for r in load_records(results) if r["id"] in ids],
                  selection_rows(ref_selected, rerun_selected), alpha=alpha, margin=margin)
+
+
+def _with_seeds(suite, seeds: list[int] | None):
+    """The suite with only these of its final seeds (`--seeds`)."""
+    if seeds is None:
+        return suite
+    unknown = sorted(set(seeds) - set(suite.seeds))
+    if unknown:
+        raise UserInputError(f"--seeds {','.join(map(str, unknown))}: the reference ran seeds "
+                             f"{', '.join(map(str, suite.seeds))} only")
+    return suite.model_copy(update={"seeds": [s for s in suite.seeds if s in seeds]})
+
+
+def _selections(suite, registry, results: Path, only: dict[str, set[str]]) -> dict[tuple, dict]:
+    """{cell: selection} of the search the rerun ran (its trial records in `results`)."""
+    from ftbench.driver import select_runs
+    from ftbench.search import TRIALS_FOLDER, cell_key, plan_search
+    from ftbench.suite import expand
+
+    _, plans = plan_search(suite, select_runs(expand(suite, registry), only), registry,
+                           ResultsStore(results / TRIALS_FOLDER))
+    return {cell_key(p.cell): p.selection for p in plans.values() if p.selected}
 
 
 # ---------------------------------------------------------------- rendering

@@ -85,18 +85,19 @@ def test_portable_numerics_cannot_start_where_torch_already_runs(monkeypatch):
 
 
 def test_a_portable_suite_pins_its_runs_and_its_checkpoint_key(tmp_path):
-    """In a fresh process (the variables must be set before torch starts): the runs
-    take ATen's AVX2 kernels and record the portable mode; the run ids and the
-    pretraining's key differ from the default mode's, whose weights differ."""
+    """In a fresh process (the variables must be set before torch starts), in pool
+    workers (which inherit them): the runs take ATen's AVX2 kernels and record the portable mode and ftbench's OpenMP wait
+    policy; the run ids and the pretraining's key differ from the default mode's,
+    whose weights differ."""
     from ftbench.plugins import default_registry
     from ftbench.suite import load_suite, pretrain_key
 
     suite = tmp_path / "fp.yaml"
     suite.write_text(SUITE + "numerics: portable\n")
-    env = {k: v for k, v in os.environ.items() if k not in numerics.PORTABLE_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in (*numerics.PORTABLE_ENV, "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     done = subprocess.run([sys.executable, "-m", "ftbench", "--plugin", "tests.toyplugin", "run", str(suite),
-                           "--results", str(tmp_path / "res"), "-q"], cwd=ROOT, capture_output=True, text=True,
-                          env={**env, "PYTHONPATH": str(ROOT)}, timeout=300)
+                           "--results", str(tmp_path / "res"), "-q", "-j", "2"], cwd=ROOT, capture_output=True,
+                          text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert done.returncode == 0, done.stderr
     records = load_records(tmp_path / "res")
     fp = records[0]["env"]["fingerprint"]
@@ -105,5 +106,19 @@ def test_a_portable_suite_pins_its_runs_and_its_checkpoint_key(tmp_path):
     if fp["cpu"]["isa"] != "sse":
         assert fp["torch_cpu_capability"] == "AVX2"
     assert records[0]["config"]["numerics"] == "portable"
+    assert fp["omp"] == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": None}  # set by the entry point
     job = load_suite(ROOT / "suites" / "quickstart.yaml", default_registry()).pretrain["letters"]
     assert pretrain_key(job, None, "portable") != pretrain_key(job, None, "default") == pretrain_key(job)
+
+
+def test_ftbench_makes_openmp_threads_sleep_at_a_barrier_unless_told_otherwise(monkeypatch):
+    from ftbench import openmp
+
+    for key in openmp.WAIT_VARS:
+        monkeypatch.delenv(key, raising=False)
+    openmp.set_defaults()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "300000")  # the user's choice stands
+    openmp.set_defaults()
+    assert "OMP_WAIT_POLICY" not in os.environ
