@@ -496,9 +496,6 @@ def status(results: str) -> None:
 
 
 def main() -> None:
-    from ftbench import openmp
-
-    openmp.set_defaults()  # before anything imports torch, whose OpenMP reads them at load
     cli(obj={}, prog_name="ftbench")
 
 

@@ -221,12 +221,11 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     speed gate's calibration loop runs right before and after the runs (`ftbench.calibrate`).
     `final_runs` maps the runs after the search (at its selections) to the runs to run
     (`ftbench reproduce` runs a reference's selections instead)."""
-    from ftbench import numerics, openmp
+    from ftbench import numerics
     from ftbench.search import searches
 
     numerics.apply(suite.numerics)  # before torch computes anything here, and before workers start
-    openmp.set_defaults()  # the workers' (a library caller's own torch has started already)
-    from ftbench.pretrain import pretrain_suite
+    from ftbench.pretrain import pretrain_suite  # imports torch
 
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     if device:

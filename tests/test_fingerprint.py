@@ -106,19 +106,6 @@ def test_a_portable_suite_pins_its_runs_and_its_checkpoint_key(tmp_path):
     if fp["cpu"]["isa"] != "sse":
         assert fp["torch_cpu_capability"] == "AVX2"
     assert records[0]["config"]["numerics"] == "portable"
-    assert fp["omp"] == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": None}  # set by the entry point
     job = load_suite(ROOT / "suites" / "quickstart.yaml", default_registry()).pretrain["letters"]
     assert pretrain_key(job, None, "portable") != pretrain_key(job, None, "default") == pretrain_key(job)
 
-
-def test_ftbench_makes_openmp_threads_sleep_at_a_barrier_unless_told_otherwise(monkeypatch):
-    from ftbench import openmp
-
-    for key in openmp.WAIT_VARS:
-        monkeypatch.delenv(key, raising=False)
-    openmp.set_defaults()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.delenv("OMP_WAIT_POLICY")
-    monkeypatch.setenv("GOMP_SPINCOUNT", "300000")  # the user's choice stands
-    openmp.set_defaults()
-    assert "OMP_WAIT_POLICY" not in os.environ
