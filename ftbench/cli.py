@@ -28,6 +28,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("ftbench.cli_gate:baseline", "Save results as a baseline for `ftbench compare`."),
     "compare": ("ftbench.cli_gate:compare_cmd", "Compare CURRENT results against a BASELINE; exit 1 on a regression."),
     "new": ("ftbench.cli_gate:new", "Create an installable plugin package that adds one KIND named NAME."),
+    "reproduce": ("ftbench.cli_reproduce:reproduce", "Rerun a REFERENCE results folder and say whether selection "
+                  "and training reproduce."),
     "report": ("ftbench.cli_report:report", "Tables and statistics over the runs in RESULTS_DIR: accuracy with "
                "paired tests against a baseline, training time and cost, data efficiency, domain shift, "
                "forgetting, a summary per strategy and ranks across tasks."),
@@ -471,12 +473,13 @@ def status(ctx: click.Context, results: str) -> None:
     """Show done, running, failed and pending runs of a results folder, how many
     finished ones are stale (older code or another thread count: `ftbench run
     --rerun-stale`) and how many records are orphaned (no longer runs of the
-    suite: `ftbench prune`).
+    suite: `ftbench prune`), and the machine fingerprints the records come from.
 
     Example:
 
         ftbench status results/quickstart
     """
+    from ftbench.fingerprint import summarise as summarise_fingerprints
     from ftbench.freshness import check_folder
     from ftbench.store import ResultsStore
 
@@ -495,6 +498,8 @@ def status(ctx: click.Context, results: str) -> None:
         click.echo(f"{len(fresh.ids)} runs planned")
     else:
         click.echo(f"{len(fresh.ids)} records ({fresh.unknown})")
+    if machines := summarise_fingerprints([fresh.records[i] for i in fresh.ids if i in fresh.records]):
+        click.echo(machines)
     for line in fresh.lines():
         click.echo(line)
 

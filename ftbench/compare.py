@@ -373,7 +373,7 @@ def _compare_cell(base: dict | None, cur: dict | None, tol: Tolerances,
         result.notes.append(f"{NO_TEST}: fewer than 2 seeds on a side, so no significance test")
     else:
         result.test = "welch"
-        result.p_value = _welch_less(c_acc, b_acc)
+        result.p_value = welch_less(c_acc, b_acc)
         significant = result.p_value < tol.alpha
     if drop > tol.acc_drop and significant:
         result.verdicts.append(ACC_REGRESSION)
@@ -399,7 +399,7 @@ def _compare_seeds(base: dict, cur: dict, tol: Tolerances, result: CellResult) -
         result.notes.append(f"seed(s) {', '.join(map(str, lost))} of the baseline missing in the current")
 
 
-def _welch_less(current: list[float], baseline: list[float]) -> float:
+def welch_less(current: list[float], baseline: list[float]) -> float:
     """One-sided Welch t-test p-value for mean(current) < mean(baseline)."""
     if np.ptp(current) == 0 and np.ptp(baseline) == 0:
         # No spread on either side: the t statistic is undefined, and a difference

@@ -29,11 +29,13 @@ import torch
 from tqdm import tqdm
 
 import ftbench
+from ftbench import numerics
 from ftbench.components import ImageSet, TaskData, UnlabelledData
 from ftbench.data import Preprocess, carve_val, default_workers, select_subset
 from ftbench.checkpoints import checkpoint_meta
 from ftbench.errors import DataError, Diverged, FtbenchError, UserInputError
 from ftbench.evaluate import classification_metrics, predict_logits
+from ftbench.fingerprint import fingerprint
 from ftbench.store import RECORD_FORMAT, ResultsStore
 from ftbench.provenance import code_env
 from ftbench.suite import CHECKPOINT_PREFIX, RunSpec
@@ -110,7 +112,7 @@ def _environment(device: torch.device, providers: dict[str, str], threads: int) 
         name = f"{platform.machine()} cpu ({torch.get_num_threads()} threads)"
     return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
             "ftbench": ftbench.__version__, "plugins": providers, "device": str(device), "device_name": name,
-            "threads": threads, "platform": platform.platform()}
+            "threads": threads, "platform": platform.platform(), "fingerprint": fingerprint(str(device), threads)}
 
 
 def _hardware_dependent(spec: RunSpec) -> bool:
@@ -209,6 +211,7 @@ class _Run:
 
     def execute(self) -> None:
         spec, reg = self.spec, self.registry
+        numerics.check(spec.numerics)  # a worker that did not inherit the driver's settings
         seed_everything(spec.seed, spec.deterministic)
         self.device = device = resolve_device(spec.device)
         for kind, ref in (("backbone", spec.backbone), ("dataset", spec.dataset), ("strategy", spec.strategy)):

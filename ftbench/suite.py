@@ -31,8 +31,11 @@ from ftbench.schema_help import did_you_mean, keys_at, load_yaml, unknown_key_me
 PRETRAIN_PREFIX = "pretrain:"
 CHECKPOINT_PREFIX = "ftbench:"
 # A fixed default, not the machine's core count or -j: CPU float sums depend on how
-# work is split over threads, so a run's numbers depend on its thread count.
-DEFAULT_THREADS = 2
+# work is split over threads, so a run's numbers depend on its thread count. One, as
+# a thread that waits at a barrier for another thread whose core a second process
+# holds makes a run several times slower (benchmarks/contention.py: 2 threads 3.4x
+# slower with one of two cores busy, 1 thread 1.1x); `-j N` fills N cores.
+DEFAULT_THREADS = 1
 
 
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="what numpy and torch accept: 0 .. 2**32-1")]
@@ -295,7 +298,12 @@ class Suite(_Strict):
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on GPU)")
     threads: int = Field(DEFAULT_THREADS, ge=1, description="torch intra-op CPU threads of every run and "
                                                             "pretraining, whatever the executor or -j: the "
-                                                            "thread count changes CPU results in the last bits")
+                                                            "thread count changes CPU results in the last bits; "
+                                                            "more than 1 is fast only on idle cores")
+    numerics: Literal["default", "portable"] = Field(
+        "default", description="default: the fastest code paths this CPU offers; portable: CPU arithmetic pinned "
+                               "to paths every AVX2 CPU takes alike, so another CPU gives equal numbers "
+                               "(ftbench.numerics)")
     loader_workers: int | None = Field(None, ge=0, description="DataLoader worker processes per run that decode "
                                                                "streamed datasets; default the run's CPU threads "
                                                                "but one (at most 8); 0 decodes in the run's process")
@@ -335,6 +343,7 @@ class RunSpec:
     deterministic: bool = False
     loader_workers: int | None = None  # how data is read, not what: not in the config or id
     threads: int = DEFAULT_THREADS  # torch CPU threads; recorded in the record's env (like the device)
+    numerics: str = "default"  # ftbench.numerics mode; in the config (and id) when not the default
     labels: tuple[str, str, str] = ("", "", "")  # backbone, dataset, strategy labels
 
     def config(self) -> dict:
@@ -353,6 +362,7 @@ class RunSpec:
             "seed": self.seed,
             "data": self.data.model_dump(mode="json"),
             "deterministic": self.deterministic,
+            **({"numerics": self.numerics} if self.numerics != "default" else {}),
         }
 
     @property
@@ -921,7 +931,7 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
     `include` combinations. Component params are resolved with their defaults when
     a registry is given; `pretrain:NAME` becomes `ftbench:<key>` of that job's
     checkpoint (a hash of its config, so known before it is trained)."""
-    checkpoint_keys = {name: pretrain_key(job, registry) for name, job in suite.pretrain.items()}
+    checkpoint_keys = {name: pretrain_key(job, registry, suite.numerics) for name, job in suite.pretrain.items()}
     b_labels, d_labels, s_labels = _labels(suite.backbones), _labels(suite.datasets), _labels(suite.strategies)
     combos = []
     for (bi, b), (di, d), (si, s), seed, amount in itertools.product(
@@ -943,7 +953,7 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
             train=TrainConfig.model_validate({**suite.train.model_dump(), **s.train}),
             budget=suite.budget, eval=suite.eval, seed=seed, data=amount,
             device=suite.device, deterministic=suite.deterministic, loader_workers=suite.loader_workers,
-            threads=suite.threads, labels=labels))
+            threads=suite.threads, numerics=suite.numerics, labels=labels))
     _refuse_shared_ids(suite.name, specs)
     return specs
 
@@ -979,19 +989,20 @@ def _resolve(registry, kind: str, ref: ComponentRef) -> ComponentRef:
     return ref.model_copy(update={"params": params})
 
 
-def pretrain_config(job: PretrainJob, registry=None) -> dict:
-    """The resolved config of a pretraining job; its hash addresses the checkpoint."""
+def pretrain_config(job: PretrainJob, registry=None, numerics: str = "default") -> dict:
+    """The resolved config of a pretraining job; its hash addresses the checkpoint.
+    A numerics mode other than the default is part of it: its weights differ."""
     backbone = _resolve(registry, "backbone", job.backbone.model_copy(
         update={"params": {**job.backbone.params, "pretrained": "none"}}))
     dataset = _resolve(registry, "dataset", job.dataset)
     return {"backbone": {"name": backbone.name, "params": backbone.params},
             "dataset": {"name": dataset.name, "params": dataset.params},
             "train": job.train.model_dump(mode="json"), "budget": job.budget.model_dump(mode="json"),
-            "seed": job.seed}
+            "seed": job.seed, **({"numerics": numerics} if numerics != "default" else {})}
 
 
-def pretrain_key(job: PretrainJob, registry=None) -> str:
-    return config_hash(pretrain_config(job, registry))
+def pretrain_key(job: PretrainJob, registry=None, numerics: str = "default") -> str:
+    return config_hash(pretrain_config(job, registry, numerics))
 
 
 def total_budget(specs: list[RunSpec]) -> dict[str, float]:

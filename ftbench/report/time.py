@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ftbench.fingerprint import summarise as summarise_fingerprints
 from ftbench.report.core import (_CELL_HEADERS, Family, Num, Table, _cell_rows, _Ctx, _mark, _seed_note, time_to_target,
                                  timing)
 
@@ -36,6 +37,8 @@ def _time_table(ctx: _Ctx) -> Table:
              family.note(),
              f"measured on: {', '.join(devices)}" + ("; times from different devices do not compare"
                                                       if len(devices) > 1 else "")]
+    if machines := summarise_fingerprints([r for runs in study.ok.values() for r in runs.values()]):
+        notes.append(machines)
     headers = [*_CELL_HEADERS, "Wall s", "Train s", "Samples/s", "To target s", "Reached", "Trainable",
                "Trainable %"]
     return Table("time", title, headers, rows, notes)
