@@ -21,6 +21,7 @@ def test_shrunk_quickstart_reports_every_axis(tmp_path):
     suite["budget"] = {"samples": 256}
     suite["executor"] = {"name": "sequential"}
     suite["search"]["space"] = {"train.lr": {"grid": [0.001, 0.01]}}
+    suite["numerics"] = "default"  # in-process, where torch has run already (tests/test_fingerprint.py: portable)
     shrunk = tmp_path / "quickstart.yaml"
     shrunk.write_text(yaml.safe_dump(suite))
     results = tmp_path / "results"

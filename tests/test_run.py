@@ -99,7 +99,7 @@ def test_pool_executor_matches_sequential_bitwise(tmp_path):
     assert len(seq) == 16 and seq == pool  # every loss, accuracy and curve point, exactly
     records = load_records(tmp_path / "seq") + load_records(tmp_path / "pool")
     assert {(r["env"]["threads"], r["env"]["device_name"].endswith("(1 threads)")) for r in records} == {(1, True)}
-    assert DEFAULT_THREADS == 2  # documented in docs/suite.md
+    assert DEFAULT_THREADS == 1  # documented in docs/suite.md
 
 
 def test_killed_run_resumes_without_losing_records(suite_file, tmp_path):

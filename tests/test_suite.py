@@ -36,7 +36,8 @@ def test_unknown_key_names_path_and_line():
     found = problems(BASE + "stratgies: []\n")
     assert found == ["stratgies (line 10): unknown key 'stratgies'; did you mean 'strategies'? (valid: name, "
                      "description, pretrain, backbones, datasets, strategies, seeds, data, budget, train, eval, "
-                     "search, primary, exclude, include, executor, loggers, device, deterministic, threads, loader_workers; "
+                     "search, primary, exclude, include, executor, loggers, device, deterministic, threads, numerics, "
+                     "loader_workers; "
                      "docs/suite.md describes them)"]
 
 

@@ -26,6 +26,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("ftbench.cli.gate:baseline", "Save results as a baseline for `ftbench compare`."),
     "compare": ("ftbench.cli.gate:compare_cmd", "Compare CURRENT results against a BASELINE; exit 1 on a regression."),
     "new": ("ftbench.cli.new:new", "Create an installable plugin package that adds one KIND named NAME."),
+    "reproduce": ("ftbench.cli.reproduce:reproduce", "Rerun a REFERENCE results folder and say whether selection "
+                  "and training reproduce."),
     "report": ("ftbench.cli.report:report", "Tables and statistics over the runs in RESULTS_DIR: accuracy with "
                "paired tests against a baseline, training time and cost, data efficiency, domain shift, "
                "forgetting, a summary per strategy and ranks across tasks."),

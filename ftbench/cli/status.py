@@ -19,13 +19,14 @@ def status(ctx: click.Context, results: str) -> None:
     """Show done, running, failed and pending runs of a results folder, how many
     finished ones are stale (older code or another thread count: `ftbench run
     --rerun-stale`) and how many records are orphaned (no longer runs of the
-    suite: `ftbench prune`).
+    suite: `ftbench prune`), and the machine fingerprints the records come from.
 
     Example:
 
         ftbench status results/quickstart
     """
     from ftbench.driver.plan import check_folder
+    from ftbench.fingerprint import summarise as summarise_fingerprints
     from ftbench.results.store import ResultsStore
 
     folder = Path(results)
@@ -43,6 +44,8 @@ def status(ctx: click.Context, results: str) -> None:
         click.echo(f"{len(fresh.ids)} runs planned")
     else:
         click.echo(f"{len(fresh.ids)} records ({fresh.unknown})")
+    if machines := summarise_fingerprints([fresh.records[i] for i in fresh.ids if i in fresh.records]):
+        click.echo(machines)
     for line in fresh.lines():
         click.echo(line)
 

@@ -14,6 +14,7 @@ import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import yaml
 from tqdm import tqdm
@@ -105,15 +106,21 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
               executor_params: dict | None = None, rerun: bool = False, quiet: bool = False,
               plugins: tuple[str, ...] = (), device: str | None = None, rerun_stale: bool = False,
               only: dict[str, set[str]] | None = None, fail_fast: bool = True,
-              calibrate: bool = False) -> SuiteOutcome:
+              calibrate: bool = False, final_runs: Callable[[list[RunSpec]], list[RunSpec]] | None = None
+              ) -> SuiteOutcome:
     """Run every run of `suite` (or of the `only` subset, see `select_runs`) not yet
     finished in `results_dir`; `rerun` runs finished ones again too, `rerun_stale`
     those whose records came from older code. With `fail_fast`, runs that share a
     component with two runs that failed the same way are skipped (`ftbench.failfast`);
     each new kind of failure is printed as soon as it happens. With `calibrate`, the
-    speed gate's calibration loop runs right before and after the runs (`ftbench.calibrate`)."""
-    from ftbench.engine.pretrain import pretrain_suite
+    speed gate's calibration loop runs right before and after the runs (`ftbench.calibrate`).
+    `final_runs` maps the runs after the search (at its selections) to the runs to run
+    (`ftbench reproduce` runs a reference's selections instead)."""
+    from ftbench import numerics
     from ftbench.suite.tuning import searches
+
+    numerics.apply(suite.numerics)  # before torch computes anything here, and before workers start
+    from ftbench.engine.pretrain import pretrain_suite  # imports torch
 
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
     if device:
@@ -135,6 +142,8 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
             specs, failed = _search(suite, registry, specs, results_dir, executor, rerun, rerun_stale, quiet,
                                     plugins, log, outcome)
             specs = _fail_unsearched(specs, failed, results_dir, outcome)
+        if final_runs is not None:
+            specs = final_runs(specs)
         return _run_specs(suite, registry, executor, specs, store, results_dir, rerun=rerun,
                           rerun_stale=rerun_stale, quiet=quiet, plugins=plugins, fail_fast=fail_fast,
                           calibrate=calibrate, log=log, outcome=outcome)
@@ -171,7 +180,7 @@ def _run_specs(suite: Suite, registry, executor, specs: list[RunSpec], store: Re
     from ftbench.suite.expand import pretrain_key
 
     outcome.planned += len(specs)
-    outcome.checkpoint_names = {CHECKPOINT_PREFIX + pretrain_key(job, registry): PRETRAIN_PREFIX + name
+    outcome.checkpoint_names = {CHECKPOINT_PREFIX + pretrain_key(job, registry, suite.numerics): PRETRAIN_PREFIX + name
                                 for name, job in suite.pretrain.items()}
     done = {s.id: r for s in specs if (r := store.done_record(s.id)) is not None}
     found = {} if rerun else stale_records([done[i] for i in sorted(done)], {s.id: s.threads for s in specs})

@@ -15,6 +15,7 @@ import torch
 
 import ftbench
 from ftbench.errors import DataError
+from ftbench.fingerprint import fingerprint
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -52,7 +53,7 @@ def environment(device: torch.device, providers: dict[str, str], threads: int) -
         name = f"{platform.machine()} cpu ({torch.get_num_threads()} threads)"
     return {"python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
             "ftbench": ftbench.__version__, "plugins": providers, "device": str(device), "device_name": name,
-            "threads": threads, "platform": platform.platform()}
+            "threads": threads, "platform": platform.platform(), "fingerprint": fingerprint(str(device), threads)}
 
 
 def reset_peak_rss() -> bool:

@@ -12,12 +12,14 @@ import time
 
 import torch
 
+from ftbench import numerics
 from ftbench.engine import checkpoints
 from ftbench.components import ImageSet, Strategy
 from ftbench.engine.data import Preprocess, default_workers
 from ftbench.engine.evaluate import classification_metrics, predict_logits
 from ftbench.engine.environment import resolve_device, seed_everything
 from ftbench.engine.tasks import load_task
+from ftbench.fingerprint import fingerprint
 from ftbench.errors import FtbenchError
 from ftbench.plugins import create
 from ftbench.suite.schema import DEFAULT_THREADS, PretrainJob
@@ -48,11 +50,12 @@ def _check_learned(name: str, job: PretrainJob, meta: dict, cached: str = "") ->
 
 
 def ensure_pretrained(name: str, job: PretrainJob, registry, device: str = "auto",
-                      log=lambda msg: print(msg, file=sys.stderr), threads: int = DEFAULT_THREADS) -> str:
-    """The checkpoint key of `job`, training and storing it first unless a valid
-    checkpoint is cached. Raises PretrainFailed (and caches nothing) when the
-    trained backbone's source accuracy is near chance."""
-    key = pretrain_key(job, registry)
+                      log=lambda msg: print(msg, file=sys.stderr), threads: int = DEFAULT_THREADS,
+                      numerics_mode: str = "default") -> str:
+    """The checkpoint key of `job` in `numerics_mode`, training and storing it first
+    unless a valid checkpoint is cached. Raises PretrainFailed (and caches nothing)
+    when the trained backbone's source accuracy is near chance."""
+    key = pretrain_key(job, registry, numerics_mode)
     status = checkpoints.checkpoint_status(key)
     if status == "ok":
         _check_learned(name, job, checkpoints.checkpoint_meta(key),
@@ -62,13 +65,15 @@ def ensure_pretrained(name: str, job: PretrainJob, registry, device: str = "auto
     if status == "corrupt":
         log(f"pretrain {name}: checkpoint {key} is corrupt or partial; rebuilding it")
         checkpoints.remove_checkpoint(key)
-    config = pretrain_config(job, registry)
+    numerics.check(numerics_mode)
+    config = pretrain_config(job, registry, numerics_mode)
     log(f"pretrain {name}: training {config['backbone']['params'].get('model', job.backbone.name)} on "
         f"{job.dataset.name} (budget {job.budget.model_dump(exclude_none=True)})")
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)  # the checkpoint's weights depend on it, like a run's numbers
     try:
         state, meta = train_source_model(config, job, registry, device)
+        meta["fingerprint"] = fingerprint(str(resolve_device(device)), threads)  # where its weights came from
     finally:
         torch.set_num_threads(previous)
     meta["threads"] = threads
@@ -108,8 +113,11 @@ def train_source_model(config: dict, job: PretrainJob, registry, device_name: st
 
 
 def pretrain_suite(suite, registry, device: str | None = None, log=None) -> dict[str, str]:
-    """Ensure every pretraining job of `suite`; job name -> checkpoint key."""
+    """Ensure every pretraining job of `suite`, in its numerics mode (set here, before
+    torch computes: `ftbench.numerics.apply`); job name -> checkpoint key."""
     kwargs = {"log": log} if log else {}
+    if suite.pretrain:
+        numerics.apply(suite.numerics)
     return {name: ensure_pretrained(name, job, registry, device or suite.device, threads=job.threads or suite.threads,
-                                    **kwargs)
+                                    numerics_mode=suite.numerics, **kwargs)
             for name, job in suite.pretrain.items()}

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ftbench import numerics
 from ftbench.components import ImageSet, Strategy, TaskData
 from ftbench.engine.data import Preprocess, carve_val, default_workers, select_subset
 from ftbench.engine.environment import now, reset_peak_rss, resolve_device, seed_everything
@@ -92,6 +93,7 @@ class _Run:
     def _start(self) -> None:
         """Seeds and device; who provides each component."""
         spec, state = self.spec, self.state
+        numerics.check(spec.numerics)  # a worker that did not inherit the driver's settings
         seed_everything(spec.seed, spec.deterministic)
         state.device = resolve_device(spec.device)
         for kind, ref in (("backbone", spec.backbone), ("dataset", spec.dataset), ("strategy", spec.strategy)):

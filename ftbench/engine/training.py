@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ftbench import numerics
 from ftbench.components import Backbone, ImageSet, ParamGroup, Strategy, TrainState
 from ftbench.config import BudgetConfig, TrainConfig
 from ftbench.engine.data import Feed, Preprocess, batches, in_order
@@ -116,7 +117,10 @@ def build_optimizer(model: nn.Module, groups: list[ParamGroup], cfg: TrainConfig
         raise ValueError("the strategy trains no parameters")
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(torch_groups, lr=cfg.lr, momentum=cfg.momentum)
-    return torch.optim.AdamW(torch_groups, lr=cfg.lr)
+    # Portable numerics: the fused step's sqrt is the exact instruction; the per-tensor
+    # step calls MKL's vector sqrt, whose last bit differs between CPUs (ftbench.numerics).
+    fused = numerics.portable_optimizer() and all(p.device.type == "cpu" for g in torch_groups for p in g["params"])
+    return torch.optim.AdamW(torch_groups, lr=cfg.lr, **({"fused": True} if fused else {}))
 
 
 def autocast_for(device: torch.device, cfg: TrainConfig):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ftbench.fingerprint import summarise as summarise_fingerprints
 from ftbench.report.core import CELL_HEADERS, Num, Table, time_to_target, timing
 from ftbench.report.family import Family, mark_column
 from ftbench.report.context import cell_rows, Context, seed_note
@@ -37,6 +38,8 @@ def time_table(ctx: Context) -> Table:
              family.note(),
              f"measured on: {', '.join(devices)}" + ("; times from different devices do not compare"
                                                       if len(devices) > 1 else "")]
+    if machines := summarise_fingerprints([r for runs in study.ok.values() for r in runs.values()]):
+        notes.append(machines)
     headers = [*CELL_HEADERS, "Wall s", "Train s", "Samples/s", "To target s", "Reached", "Trainable",
                "Trainable %"]
     return Table("time", title, headers, rows, notes)

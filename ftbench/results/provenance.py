@@ -44,8 +44,9 @@ CODE_SCHEME = 2
 #: them cannot change a result, so they stay out of the core digest (a test checks
 #: that every module a real run imports is covered). ftbench.testing, whose toy
 #: components tests run, is digested on its own when a run uses one of them.
-NOT_IN_RUNS = frozenset({"__main__", "calibrate", "cli", "cli_errors", "cli_gate", "cli_report", "compare",
-                         "plots", "render", "report", "scaffold", "stats", "templates", "testing"})
+NOT_IN_RUNS = frozenset({"__main__", "calibrate", "cli", "cli_errors", "cli_gate", "cli_report", "cli_reproduce",
+                         "compare", "gate", "plots", "render", "report", "reproduce", "scaffold", "stats",
+                         "templates", "testing"})
 MISSING = "missing"
 _CORE_ROOT = Path(__file__).parent.parent  # the ftbench package folder
 NO_DIGEST = "no code digests (recorded by an older ftbench)"

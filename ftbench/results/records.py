@@ -86,6 +86,25 @@ class _Error(_Strict):
     traceback: str = ""
 
 
+class _Fingerprint(_Strict):
+    """`env.fingerprint` (ftbench.fingerprint): what status, the report and reproduce read."""
+
+    id: str = Field(min_length=1)
+    numerics: dict[str, str | None] = {}
+    threads: int | None = None
+    device: str | None = None
+
+
+class _Env(_Strict):
+    """Where and with what the run ran; other keys (versions, plugins) pass through."""
+
+    device: str | None = None
+    device_name: str | None = None
+    threads: int | None = None
+    code: dict[str, str] | None = None
+    fingerprint: _Fingerprint | None = None
+
+
 class RecordSchema(_Strict):
     """What a run record must hold for the report, compare and status to read it
     (`load_records` checks each file against it): the fields they read, with the
@@ -100,7 +119,7 @@ class RecordSchema(_Strict):
     timing: dict[str, float | None] = {}
     budget: _Budget = Field(default_factory=_Budget)
     params: dict[str, int | None] = {}
-    env: dict[str, str | int | dict[str, str] | None] = {}  # threads is an int, code a dict
+    env: _Env = Field(default_factory=_Env)
     data_amount: _DataAmount = Field(default_factory=_DataAmount)
     memory: dict[str, float | str | None] = {}
     error: _Error | None = None

@@ -17,7 +17,8 @@ from ftbench.stats.paired import (GRID_TOLERANCE, TESTS, BestSet, Paired, Paired
                                   hedges_gz, holm, match_seeds, on_grid, pair_tests, paired_test, power_paired,
                                   sign_flip_p, test_label, tost_paired, wilcoxon_min_p)
 from ftbench.stats.seeds import (ALL_EQUAL, BOOTSTRAP_MIN_N, BOOTSTRAP_RESAMPLES, INTERVALS, Interval, Summary,
-                                 interval_label, noninferiority_p, summarize, summarize_log, welch_diff)
+                                 interval_label, noninferiority_p, summarize, summarize_log, tost_welch,
+                                 welch_diff)
 from ftbench.stats.sequential import (SPENDINGS, ComparisonState, SequentialDesign, SequentialLook, SpeedLook,
                                       calibrated_log_ratios, decide, look_schedule, repeated_interval,
                                       speed_decision, t_design)
@@ -32,4 +33,4 @@ __all__ = ["ALL_EQUAL", "BOOTSTRAP_MIN_N", "BOOTSTRAP_RESAMPLES", "FRIEDMAN_EXAC
            "look_schedule", "match_seeds", "mcnemar_p", "nemenyi_cd", "noninferiority_p", "on_grid", "pair_tests",
            "paired_test", "power_paired", "probability_of_improvement", "repeated_interval", "robustness_fit",
            "sign_flip_p", "speed_decision", "summarize", "summarize_log", "t_design", "t_interval", "test_label",
-           "tost_paired", "two_level", "welch_diff", "wilcoxon_min_p", "wilson"]
+           "tost_paired", "tost_welch", "two_level", "welch_diff", "wilcoxon_min_p", "wilson"]

@@ -125,3 +125,17 @@ def noninferiority_p(a: Sequence[float], b: Sequence[float], margin: float) -> f
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater").pvalue)
+
+
+def tost_welch(a: Sequence[float], b: Sequence[float], margin: float) -> float:
+    """p of Welch's two one-sided tests that |mean(a) - mean(b)| < margin for
+    independent samples (statsmodels' ttost_ind, unequal variances): small p backs
+    "equivalent within ±margin". nan below 2 values a side or without variance."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
+        return math.nan
+    from statsmodels.stats.weightstats import ttost_ind
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(ttost_ind(a, b, -margin, margin, usevar="unequal")[0])

@@ -22,7 +22,7 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
     `include` combinations. Component params are resolved with their defaults when
     a registry is given; `pretrain:NAME` becomes `ftbench:<key>` of that job's
     checkpoint (a hash of its config, so known before it is trained)."""
-    checkpoint_keys = {name: pretrain_key(job, registry) for name, job in suite.pretrain.items()}
+    checkpoint_keys = {name: pretrain_key(job, registry, suite.numerics) for name, job in suite.pretrain.items()}
     b_labels, d_labels = entry_labels(suite.backbones), entry_labels(suite.datasets)
     s_labels = entry_labels(suite.strategies)
     combos = []
@@ -45,7 +45,7 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
             train=TrainConfig.model_validate({**suite.train.model_dump(), **s.train}),
             budget=suite.budget, eval=suite.eval, seed=seed, data=amount,
             device=suite.device, deterministic=suite.deterministic, loader_workers=suite.loader_workers,
-            threads=suite.threads, labels=labels))
+            threads=suite.threads, numerics=suite.numerics, labels=labels))
     _refuse_shared_ids(suite.name, specs)
     return specs
 
@@ -80,19 +80,20 @@ def resolve_ref(registry, kind: str, ref: ComponentRef) -> ComponentRef:
     return ref.model_copy(update={"params": resolved_params(registry, kind, ref.name, ref.params)})
 
 
-def pretrain_config(job: PretrainJob, registry=None) -> dict:
-    """The resolved config of a pretraining job; its hash addresses the checkpoint."""
+def pretrain_config(job: PretrainJob, registry=None, numerics: str = "default") -> dict:
+    """The resolved config of a pretraining job; its hash addresses the checkpoint.
+    A numerics mode other than the default is part of it: its weights differ."""
     backbone = resolve_ref(registry, "backbone", job.backbone.model_copy(
         update={"params": {**job.backbone.params, "pretrained": "none"}}))
     dataset = resolve_ref(registry, "dataset", job.dataset)
     return {"backbone": {"name": backbone.name, "params": backbone.params},
             "dataset": {"name": dataset.name, "params": dataset.params},
             "train": job.train.model_dump(mode="json"), "budget": job.budget.model_dump(mode="json"),
-            "seed": job.seed}
+            "seed": job.seed, **({"numerics": numerics} if numerics != "default" else {})}
 
 
-def pretrain_key(job: PretrainJob, registry=None) -> str:
-    return config_hash(pretrain_config(job, registry))
+def pretrain_key(job: PretrainJob, registry=None, numerics: str = "default") -> str:
+    return config_hash(pretrain_config(job, registry, numerics))
 
 
 def total_budget(specs: list[RunSpec]) -> dict[str, float]:

@@ -29,6 +29,7 @@ class RunSpec:
     deterministic: bool = False
     loader_workers: int | None = None  # how data is read, not what: not in the config or id
     threads: int = DEFAULT_THREADS  # torch CPU threads; recorded in the record's env (like the device)
+    numerics: str = "default"  # ftbench.numerics mode; in the config (and id) when not the default
     labels: tuple[str, str, str] = ("", "", "")  # backbone, dataset, strategy labels
 
     def config(self) -> dict:
@@ -47,6 +48,7 @@ class RunSpec:
             "seed": self.seed,
             "data": self.data.model_dump(mode="json"),
             "deterministic": self.deterministic,
+            **({"numerics": self.numerics} if self.numerics != "default" else {}),
         }
 
     @property

@@ -16,8 +16,11 @@ from ftbench.suite.strict import did_you_mean
 PRETRAIN_PREFIX = "pretrain:"
 CHECKPOINT_PREFIX = "ftbench:"
 # A fixed default, not the machine's core count or -j: CPU float sums depend on how
-# work is split over threads, so a run's numbers depend on its thread count.
-DEFAULT_THREADS = 2
+# work is split over threads, so a run's numbers depend on its thread count. One, as
+# a thread that waits at a barrier for another thread whose core a second process
+# holds makes a run several times slower (benchmarks/contention.py: 2 threads 3.4x
+# slower with one of two cores busy, 1 thread 1.1x); `-j N` fills N cores.
+DEFAULT_THREADS = 1
 
 
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="what numpy and torch accept: 0 .. 2**32-1")]
@@ -280,7 +283,12 @@ class Suite(_Strict):
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on GPU)")
     threads: int = Field(DEFAULT_THREADS, ge=1, description="torch intra-op CPU threads of every run and "
                                                             "pretraining, whatever the executor or -j: the "
-                                                            "thread count changes CPU results in the last bits")
+                                                            "thread count changes CPU results in the last bits; "
+                                                            "more than 1 is fast only on idle cores")
+    numerics: Literal["default", "portable"] = Field(
+        "default", description="default: the fastest code paths this CPU offers; portable: CPU arithmetic pinned "
+                               "to paths every AVX2 CPU takes alike, so another CPU gives equal numbers "
+                               "(ftbench.numerics)")
     loader_workers: int | None = Field(None, ge=0, description="DataLoader worker processes per run that decode "
                                                                "streamed datasets; default the run's CPU threads "
                                                                "but one (at most 8); 0 decodes in the run's process")

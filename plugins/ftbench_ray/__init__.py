@@ -66,9 +66,13 @@ def _private_task(payload: Payload, threads: int) -> dict:
 
 def _runtime_env() -> dict:
     """What a cluster's workers need from this driver's environment: ftbench's
-    settings (the cache folder) and this folder on the import path, for `--plugin`
-    modules (the cluster's nodes must see the same paths: a shared file system)."""
-    env = {k: v for k, v in os.environ.items() if k.startswith("FTBENCH_")}
+    settings (the cache folder), the numerics mode's variables (read before torch
+    starts, so a worker's process must have them), and this folder on the import path,
+    for `--plugin` modules (the cluster's nodes must see the same paths: a shared
+    file system)."""
+    from ftbench.numerics import PORTABLE_ENV
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("FTBENCH_") or k in PORTABLE_ENV}
     paths = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return {"env_vars": env}
