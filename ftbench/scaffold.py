@@ -4,7 +4,8 @@ Templates live in `ftbench/templates/`: `_common/` holds the files every kind
 shares, `<kind>/` the rest. Each file ends in `.tmpl` (so no tool mistakes it for
 code) and uses `string.Template` placeholders such as `$name` and `$package`; the
 folder `package/` becomes the plugin's import package, and a file `dot-NAME` the
-dotfile `.NAME` (the package's .gitignore).
+dotfile `.NAME` (the package's .gitignore). The kinds are those with a template
+folder: strategy, backbone, dataset, executor.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ftbench.plugins import PLURALS
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-KINDS = ("strategy", "backbone", "dataset")
+KINDS = ("strategy", "backbone", "dataset", "executor")
 _NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 _SUFFIX = ".tmpl"
 _DOT = "dot-"

@@ -21,10 +21,11 @@ from ftbench.errors import UserInputError
 from ftbench.plugins import Registry, make_plugin_manager
 from ftbench.scaffold import KINDS, render, scaffold
 
-NAMES = {"strategy": "top-k", "backbone": "tiny-timm", "dataset": "colours2"}
+NAMES = {"strategy": "top-k", "backbone": "tiny-timm", "dataset": "colours2", "executor": "in-turn"}
 HOOKS = {"strategy": "ftbench_register_strategies", "backbone": "ftbench_register_backbones",
-         "dataset": "ftbench_register_datasets"}
-PACKAGES = {"strategy": "ftbench_top_k", "backbone": "ftbench_tiny_timm", "dataset": "ftbench_colours2"}
+         "dataset": "ftbench_register_datasets", "executor": "ftbench_register_executors"}
+PACKAGES = {"strategy": "ftbench_top_k", "backbone": "ftbench_tiny_timm", "dataset": "ftbench_colours2",
+            "executor": "ftbench_in_turn"}
 
 
 @pytest.fixture
@@ -84,6 +85,10 @@ def test_generated_components_work(generated):
     strategy.factory(strategy.params(train_groups=0)).setup(backbone.model, backbone)
     trainable = [n for n, p in backbone.model.named_parameters() if p.requires_grad]
     assert trainable == backbone.head_params
+    # the generated executor hands every payload to the run_one it is given
+    executor = components["executor"].factory(components["executor"].params())
+    assert list(executor.map(lambda payload: {"id": payload, "status": "ok"}, ["a", "b"])) == [
+        {"id": "a", "status": "ok"}, {"id": "b", "status": "ok"}]
 
 
 def _pm(kind: str):
@@ -113,8 +118,9 @@ def test_invalid_names_are_refused(tmp_path: Path, name: str):
 
 
 def test_unknown_kind_is_refused():
-    with pytest.raises(UserInputError, match="unknown kind 'executor'"):
-        render("executor", "x")
+    with pytest.raises(UserInputError, match="unknown kind 'reporter'; choose one of strategy, backbone, dataset, "
+                                             "executor"):
+        render("reporter", "x")
 
 
 def test_existing_folder_is_never_overwritten(tmp_path: Path):

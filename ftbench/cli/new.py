@@ -28,14 +28,16 @@ def _user_errors() -> Iterator[None]:
 def new(kind: str, name: str, dest: str | None) -> None:
     """Create an installable plugin package that adds one KIND named NAME.
 
-    NAME is lowercase letters, digits and dashes. The package has a pyproject.toml
-    with the `ftbench` entry point, a documented parameter schema, a working
-    implementation to edit, a README and tests.
+    KIND is strategy, backbone, dataset or executor; NAME is lowercase letters,
+    digits and dashes. The package has a pyproject.toml with the `ftbench` entry
+    point, a documented parameter schema, a working implementation to edit, a
+    README and tests.
 
     \b
     Example:
         ftbench new strategy top-k --dir ftbench-top-k
         pip install -e './ftbench-top-k[test]' && pytest ftbench-top-k
+        ftbench new executor my-exec     # creates ./ftbench-my-exec
     """
     with _user_errors():
         path = scaffolding.scaffold(kind, name, dest)
