@@ -65,3 +65,30 @@ def test_lazy_commands_short_help_matches_their_docstrings():
         command = cli.get_command(ctx, name)
         assert command is not None
         assert click.Command(name, help=short).get_short_help_str(10_000) == command.get_short_help_str(10_000)
+
+
+def test_report_and_compare_import_no_torch(tmp_path):
+    """Reading records needs no torch: the report decodes per-example bits itself
+    (ftbench.results.records) and the gate compares numbers (scipy is allowed)."""
+    out = tmp_path / "report.json"
+    found = _heavy_imports("report", "results/reference/quickstart", "--format", "json", "-o", str(out), ";",
+                           "compare", "results/baselines/ci-regression.json", "results/baselines/ci-regression.json")
+    assert out.is_file()  # the report ran
+    assert [m for m in found if m in ("torch", "timm", "torchvision", "sklearn")] == []
+
+
+def test_command_examples_keep_their_lines():
+    """Each example in a command's --help is a line of its own (click's \\b), not re-wrapped."""
+    from click.testing import CliRunner
+
+    from ftbench.cli import cli
+
+    runner = CliRunner()
+    for name in cli.list_commands(click.Context(cli)):
+        text = runner.invoke(cli, [name, "--help"]).output
+        if "Example" not in text:
+            continue
+        for line in text.split("Example", 1)[1].splitlines()[1:]:
+            if not line.strip():
+                break
+            assert line.strip().count("ftbench ") <= 1, f"`ftbench {name} --help` joins examples: {line.strip()}"

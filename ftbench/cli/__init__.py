@@ -80,8 +80,8 @@ class _Group(click.Group):
 def cli(ctx: click.Context, plugins: tuple[str, ...]) -> None:
     """Benchmark ways of fine-tuning pretrained models.
 
+    \b
     Example:
-
         ftbench run suites/quickstart.yaml && ftbench report results/quickstart
     """
     ctx.ensure_object(dict)

@@ -74,8 +74,8 @@ def list_cmd(ctx: click.Context, kind: str | None, name: str | None, groups: str
     With a NAME, one component in full: each parameter's type, default and
     description, and notes such as a dataset's folder layout.
 
+    \b
     Example:
-
         ftbench list strategies
         ftbench list datasets imagefolder
         ftbench list backbones --groups resnet18

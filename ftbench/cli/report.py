@@ -57,6 +57,7 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
     missing seeds are listed, never silently averaged. The suite's primary
     comparisons (`primary:`, read from the folder's suite.resolved.yaml) come first.
 
+    \b
     Example:
 
     \b

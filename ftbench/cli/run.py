@@ -95,8 +95,8 @@ def validate(ctx: click.Context, suite_path: str, results: str | None) -> None:
     parameters, and the environment (data folders, weights files, Hub weights
     when offline, a GPU for `device: cuda`). Exits 2 when there is one.
 
+    \b
     Example:
-
         ftbench validate suites/quickstart.yaml
     """
     from ftbench.results.store import ResultsStore
@@ -140,8 +140,8 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
     still ran and their records are kept) or are held by another driver, 2 on a
     bad suite, 130 on Ctrl-C and 143 on SIGTERM (finished records are kept).
 
+    \b
     Example:
-
         ftbench run suites/quickstart.yaml -j 2
         ftbench run suites/quickstart.yaml -o train.lr=0.01 -o seeds=[0,1]
         ftbench run suites/quickstart.yaml --only strategy=lp-ft --only seed=0 --rerun
@@ -256,8 +256,8 @@ def _with_loggers(suite, names: tuple[str, ...], registry):
 def pretrain(ctx: click.Context, suite_path: str, device: str | None) -> None:
     """Train (or reuse from the cache) the suite's `pretrain:` backbones.
 
+    \b
     Example:
-
         FTBENCH_CACHE=~/ftbench-cache ftbench pretrain suites/quickstart.yaml
     """
     from ftbench.engine import checkpoints

@@ -21,8 +21,8 @@ def status(ctx: click.Context, results: str) -> None:
     --rerun-stale`) and how many records are orphaned (no longer runs of the
     suite: `ftbench prune`), and the machine fingerprints the records come from.
 
+    \b
     Example:
-
         ftbench status results/quickstart
     """
     from ftbench.driver.plan import check_folder
@@ -60,8 +60,8 @@ def prune(ctx: click.Context, results: str, dry_run: bool) -> None:
     saved suite (a default, a param or an entry changed), which `ftbench run`
     never reruns and `ftbench status` counts as orphaned. Nothing is deleted.
 
+    \b
     Example:
-
         ftbench prune results/quickstart
     """
     from ftbench.driver.plan import check_folder

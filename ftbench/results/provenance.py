@@ -38,8 +38,10 @@ CORE = "ftbench"
 #: How `env.code` is made. A record of another scheme is stale as a whole ("digest
 #: scheme changed"): its digests are not comparable module by module. 1 (no
 #: `code_scheme` key): the core's listed modules, `lazy` components as
-#: ftbench.components, installed plugins by version. 2: this module's rules.
-CODE_SCHEME = 2
+#: ftbench.components, installed plugins by version. 2: this module's rules over
+#: the flat package. 3: the same rules over the package layout (suite/, engine/,
+#: driver/, results/, ...): every core digest moved with its files.
+CODE_SCHEME = 3
 #: Top-level modules and subpackages of ftbench that a run never imports: editing
 #: them cannot change a result, so they stay out of the core digest (a test checks
 #: that every module a real run imports is covered). ftbench.testing, whose toy
