@@ -190,6 +190,11 @@ def use_registry(registry: Registry | None) -> None:
     _CURRENT = registry
 
 
+def current_registry() -> Registry | None:
+    """The registry `use_registry` set in this process, if any."""
+    return _CURRENT
+
+
 def default_registry(extra: tuple[str, ...] = ()) -> Registry:
     """This process's registry: the one the driver set, else installed plugins plus
     the `extra` modules, built once per set of extras (a long-lived worker process

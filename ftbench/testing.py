@@ -270,7 +270,7 @@ def check_executor(component: Component, params: Params | None = None) -> None:
     import tempfile
 
     from ftbench.driver.worker import CLAIMED_ELSEWHERE, Payload, landed, run_payload
-    from ftbench.plugins import Registry, make_plugin_manager
+    from ftbench.plugins import Registry, current_registry, make_plugin_manager, use_registry
     from ftbench.results.store import ResultsStore
     from ftbench.suite.expand import expand
     from ftbench.suite.load import parse_suite
@@ -283,6 +283,8 @@ def check_executor(component: Component, params: Params | None = None) -> None:
                         "datasets: [{name: ftbench-toy}]\nstrategies: [{name: ftbench-toy-full}]\nseeds: [0, 1]\n"
                         "budget: {steps: 2}\ntrain: {batch_size: 16}\nthreads: 1\ndevice: cpu\n")
     held, free = expand(suite, registry)
+    previous = current_registry()
+    use_registry(registry)  # an in-process worker (run_payload) builds its runs from this one
     try:
         assert list(executor.map(run_payload, [])) == [], f"{component.name}: map([]) must yield nothing"
         with tempfile.TemporaryDirectory() as tmp:
@@ -305,6 +307,7 @@ def check_executor(component: Component, params: Params | None = None) -> None:
             assert second[held.id]["status"] == "ok" and landed(store, second[held.id]), \
                 f"{component.name}: a second map() (a search's next round) must run what is left"
     finally:
+        use_registry(previous)
         close = getattr(executor, "close", None)
         if close is not None:
             close()
