@@ -195,9 +195,9 @@ def test_ray_through_the_cli_matches_sequential(local_ray, sequential, tmp_path)
     metrics = _metrics(out)
     assert metrics.keys() == sequential.keys()
     _assert_same(metrics, sequential)
-    # the suite's `threads:` (default 2), not Ray's num_cpus, sets each run's threads: results match
-    assert {(r["env"]["threads"], r["env"]["device_name"].endswith("cpu (2 threads)"))
-            for r in load_records(out)} == {(2, True)}
+    # the suite's `threads:` (default 1), not Ray's num_cpus, sets each run's threads: results match
+    assert {(r["env"]["threads"], r["env"]["device_name"].endswith("cpu (1 threads)"))
+            for r in load_records(out)} == {(1, True)}
     _assert_clean(out)
     assert local_ray.is_initialized()  # a Ray the executor did not start is left running
 

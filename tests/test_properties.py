@@ -47,7 +47,8 @@ def _invoke_with(registry, *args):
 
 
 def _no_crash(result) -> None:
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        result.output + "".join(__import__("traceback").format_exception(*result.exc_info))
     assert "Traceback" not in result.output, result.output
 
 
@@ -216,3 +217,17 @@ def test_runs_killed_at_random_times_end_recorded_once_and_equal_to_an_uninterru
         assert current[run_id][0] == status == "ok"
         assert current[run_id][1] == pytest.approx(acc, abs=1e-6)
         assert current[run_id][2] == pytest.approx(loss, rel=1e-4)
+
+
+def test_a_version_that_is_not_a_string_makes_the_record_bad_not_a_crash(registry, finished, tmp_path):
+    """The example hypothesis found: env.python = [] reached the gate's set of versions
+    (unhashable) once env became a model that lets unknown keys through."""
+    out = tmp_path / "r"
+    shutil.copytree(finished, out)
+    victim = sorted(out.glob("*.json"))[0]
+    record = json.loads(victim.read_text())
+    record["env"]["python"] = []
+    victim.write_text(json.dumps(record))
+    for args in (["report", str(out)], ["compare", str(finished), str(out)], ["compare", str(out), str(finished)],
+                 ["status", str(out)]):
+        _no_crash(_invoke_with(registry, *args))

@@ -55,20 +55,27 @@ def test_prune_points_set_the_trials_curve_and_leave_the_final_runs_curve_alone(
     assert seen == [(True, 2)] * 3
 
 
-def _pid(payload: dict) -> dict:
+def _pid(payload) -> dict:
     return {"pid": os.getpid()}
 
 
 class _Spec:
     threads = 1
+    id = "pid-probe"
 
 
-def test_a_pool_keeps_its_workers_for_the_next_map_until_closed():
+def _payloads(tmp_path, n: int = 4) -> list:
+    from ftbench.driver.worker import Payload
+
+    return [Payload(_Spec(), tmp_path)] * n
+
+
+def test_a_pool_keeps_its_workers_for_the_next_map_until_closed(tmp_path):
     from ftbench_executors import Pool, PoolParams
 
     pool = Pool(PoolParams(workers=2))
-    first = {r["pid"] for r in pool.map(_pid, [{"spec": _Spec()}] * 4)}
-    second = {r["pid"] for r in pool.map(_pid, [{"spec": _Spec()}] * 4)}
+    first = {r["pid"] for r in pool.map(_pid, _payloads(tmp_path))}
+    second = {r["pid"] for r in pool.map(_pid, _payloads(tmp_path))}
     assert second == first and os.getpid() not in first  # a search's rounds share the workers
     pool.close()
     deadline = time.time() + 10

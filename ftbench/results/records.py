@@ -96,8 +96,12 @@ class _Fingerprint(_Strict):
 
 
 class _Env(_Strict):
-    """Where and with what the run ran; other keys (versions, plugins) pass through."""
+    """Where and with what the run ran; other keys (plugins, platform) pass through."""
 
+    python: str | None = None  # versions: the gate compares them between sides
+    torch: str | None = None
+    timm: str | None = None
+    ftbench: str | None = None
     device: str | None = None
     device_name: str | None = None
     threads: int | None = None
