@@ -19,6 +19,7 @@ from ftbench import stats
 from ftbench.errors import UserInputError
 from ftbench.report.build import build_report
 from ftbench.report.core import Cell, Report, shifted_mean, source_metric, split_metric, timing
+from ftbench.report.forest import forest
 from ftbench.report.tuning import val_acc_vs_lr
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def figures(report: Report) -> Iterator[tuple[str, Figure]]:
 
     colors = {s: f"C{i % 10}" for i, s in enumerate(sorted({c.strategy for c in report.study.ok}))}
     drawers: dict[str, Callable[[Report, Figure, dict[str, str]], bool]] = {
-        "data_efficiency": _data_efficiency, "accuracy_vs_time": _accuracy_vs_time,
+        "forest": forest, "data_efficiency": _data_efficiency, "accuracy_vs_time": _accuracy_vs_time,
         "forgetting_vs_accuracy": _forgetting_vs_accuracy, "domain_shift": _domain_shift,
         "critical_difference": _critical_difference, "val_acc_vs_lr": val_acc_vs_lr}
     for name, draw in drawers.items():
