@@ -106,14 +106,31 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
         click.echo(f"wrote {len(written)} figure(s) to {plots_dir}", err=True)
 
 
-def _first_screen(result: api.StudyReport, results_dir: Path) -> str:
-    """The primary comparisons and the summary, then the path of the full report
-    (written beside the records; when it cannot be, how to see every table here)."""
+def first_screen_text(result: api.StudyReport, width: int | None = None) -> str:
+    """The tables the terminal shows first (`FIRST_TABLES`), as the terminal prints
+    them, their notes wrapped to `width` (the terminal's, within 80..160)."""
+    import dataclasses
+    import shutil
+    import textwrap
+
     from ftbench.report.core import Report
     from ftbench.report.render import render
 
-    first = [t for t in result.report.tables if t.key in FIRST_TABLES]
-    text = render(Report(first, result.report.options, result.report.study, result.report.ranking), "terminal")
+    width = width or min(160, max(80, shutil.get_terminal_size((120, 40)).columns))
+    out = []
+    for table in (t for t in result.report.tables if t.key in FIRST_TABLES):
+        bare = dataclasses.replace(table, notes=[])
+        text = render(Report([bare], result.report.options, result.report.study), "terminal").rstrip("\n")
+        notes = [line for note in table.notes
+                 for line in textwrap.wrap(note, width, initial_indent="  ", subsequent_indent="    ")]
+        out.append("\n".join([text, *notes]))
+    return "\n\n".join(out) + "\n"
+
+
+def _first_screen(result: api.StudyReport, results_dir: Path) -> str:
+    """The primary comparisons and the summary, then the path of the full report
+    (written beside the records; when it cannot be, how to see every table here)."""
+    text = first_screen_text(result)
     page = results_dir / FULL_REPORT
     every = f"`ftbench report {results_dir} --all` prints every table here"
     try:

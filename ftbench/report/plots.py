@@ -20,6 +20,7 @@ from ftbench.errors import UserInputError
 from ftbench.report.build import build_report
 from ftbench.report.core import Cell, Report, shifted_mean, source_metric, split_metric, timing
 from ftbench.report.forest import forest
+from ftbench.report.labels import place_labels
 from ftbench.report.tuning import val_acc_vs_lr
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ def _scatter_cells(report: Report, fig: Figure, colors: dict[str, str], x: dict[
     if not cells:
         return False
     ax = fig.subplots()
-    seen = set()
+    seen, names = set(), []
     for cell in cells:
         sx, sy = _summary(report, x[cell]), _summary(report, acc[cell])
         ax.errorbar(sx.mean, sy.mean, xerr=_err(sx), yerr=_err(sy), fmt="o", color=colors[cell.strategy],
@@ -154,11 +155,13 @@ def _scatter_cells(report: Report, fig: Figure, colors: dict[str, str], x: dict[
         if labels:
             name = " ".join([cell.strategy] + [getattr(cell, f) for f in ("data", "dataset")
                                                if len({getattr(c, f) for c in cells}) > 1])
-            ax.annotate(name, (sx.mean, sy.mean), xytext=(4, 4), textcoords="offset points", fontsize=7)
+            names.append((sx.mean, sy.mean, name))
     ax.set(xlabel=xlabel, ylabel=f"test {report.options['metric']} (%)")
     if log_x:
         _log_axis(ax.xaxis, ax.set_xscale)
     _legend_outside(fig, [ax])
+    if names:
+        place_labels(fig, ax, names)  # last: where the layout put the axes; a label with no free spot is left out
     return True
 
 
