@@ -118,3 +118,23 @@ def test_compare_gives_the_gates_verdict(tmp_path):
     assert not api.compare(tmp_path / "base.json", tmp_path / "low.json", acc_drop=50).failed
     with pytest.raises(UserInputError, match="overrides must be a dict"):
         api.load_suite(ROOT / "suites" / "quickstart.yaml", overrides="seeds=[0]")
+
+
+def test_the_cli_prints_what_the_api_returns(tmp_path):
+    """`ftbench report` and `ftbench compare` are the API's objects, rendered."""
+    from click.testing import CliRunner
+
+    from ftbench import gate
+    from ftbench.cli import cli
+
+    records = make_records(seeds=3, datasets=("digits",), data=(0,))
+    folder = write_records(records, tmp_path / "cur")
+    for fmt in ("markdown", "csv", "json"):
+        out = CliRunner().invoke(cli, ["report", str(folder), "--all", "--format", fmt, "--interval", "bca"], obj={})
+        assert out.exit_code == 0 and out.stdout == api.load(folder).report(interval="bca").render(fmt)
+    gate.save_baseline(records, tmp_path / "base.json")
+    out = CliRunner().invoke(cli, ["compare", str(tmp_path / "base.json"), str(folder), "--allow-stale",
+                                   "--acc-drop", "0.5"], obj={})
+    verdict = api.compare(tmp_path / "base.json", folder, allow_stale=True, acc_drop=0.5)
+    assert out.exit_code == 0 and out.stdout == gate.render_terminal(verdict) + "\n"
+    assert all(f"warning: {w}" in out.stderr for w in verdict.warnings) and verdict.warnings

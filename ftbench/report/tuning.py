@@ -145,12 +145,12 @@ def tuning_tables(ctx: Context) -> list[Table]:
 
 
 def _lr_axis(ax) -> None:
-    """A log learning-rate axis with at most four plain labels (1e-3, not 10^-3 in
-    mathtext, whose raised exponent is a separate text box)."""
+    """A log learning-rate axis with plain labels at 1, 2 and 5 (1e-3, 2e-3; not
+    10^-3 in mathtext, whose raised exponent is a separate text box), at most six."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=4))
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=6))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
