@@ -7,7 +7,6 @@ Exit codes: 0 pass, 1 regression, 2 bad input.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 import click
