@@ -18,13 +18,16 @@ from tests.test_html_report import CHROMIUM, CHROMIUM_ARGS
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "results" / "reference" / "quickstart"
 
-# Pairs of a figure's text boxes that intersect by more than a pixel each way.
+# Pairs of a figure's text boxes that intersect by more than a pixel each way, and
+# texts that stick out of the figure (clipped).
 _OVERLAPS = """svg => {
   const boxes = Array.from(svg.querySelectorAll("text")).map(t => {
     const r = t.getBoundingClientRect();
     return {t: t.textContent.trim(), x0: r.left, y0: r.top, x1: r.right, y1: r.bottom};
   }).filter(b => b.t && b.x1 > b.x0 && b.y1 > b.y0);
-  const out = [];
+  const f = svg.getBoundingClientRect(), out = [];
+  for (const b of boxes) if (b.x0 < f.left - 1 || b.x1 > f.right + 1 || b.y0 < f.top - 1 || b.y1 > f.bottom + 1)
+    out.push(`${b.t} (outside the figure)`);
   for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
     const a = boxes[i], b = boxes[j];
     const w = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0), h = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);

@@ -73,7 +73,7 @@ def forest(report: Report, fig: Figure, colors: dict[str, str]) -> bool:
     ax.set_ylim(-y + 0.4, 0.6)
     ax.set_xlabel(f"Δ test {report.options.get('metric', 'acc')} vs {baseline} (points), "
                   f"{report.options.get('confidence', 0.95):.0%} interval")
-    ax.set_title(f"Difference from {baseline} per cell: filled where the accuracy table's adjusted p < {alpha:g}; "
-                 "after each name, its accuracy's marker", fontsize=9)
+    ax.set_title(f"Difference from {baseline} per cell\nfilled: the accuracy table's adjusted p < {alpha:g}; "
+                 "after each name: its accuracy's marker", fontsize=9)
     ax.grid(axis="x", color="0.9")
     return True
