@@ -55,13 +55,12 @@ def __getattr__(name: str) -> Any:
 
 
 def _registry(registry: Registry | None, plugins: Sequence[str]) -> Registry:
-    """`registry`, else the installed plugins plus `plugins` (made this process's registry)."""
-    from ftbench.plugins import Registry, make_plugin_manager, use_registry
+    """`registry`, else the installed plugins plus `plugins`. Not made this process's
+    registry: `run` leaves that to the driver, and loading or comparing changes nothing
+    global."""
+    from ftbench.plugins import Registry, make_plugin_manager
 
-    if registry is None:
-        registry = Registry(make_plugin_manager(extra=tuple(plugins)))
-    use_registry(registry)
-    return registry
+    return registry if registry is not None else Registry(make_plugin_manager(extra=tuple(plugins)))
 
 
 def _override_args(overrides: Mapping[str, Any] | Iterable[str] | None) -> tuple[str, ...]:
