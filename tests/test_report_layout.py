@@ -54,6 +54,7 @@ def test_terminal_first_screen_then_the_full_reports_path(tmp_path):
     assert f"full report (figures and every table): {page}" in short.stdout
     assert page.read_text().startswith("<!DOCTYPE html>")
     assert "Summary per strategy" in short.stdout and "Primary comparisons" in short.stdout
+    assert "Incomplete cells" in short.stdout  # failed seeds are never out of sight
     assert "\nAccuracy (" not in short.stdout and "Data efficiency" not in short.stdout
     everything = CliRunner().invoke(cli, ["report", str(folder), "--all"], obj={})
     assert "\nAccuracy (" in everything.stdout and "Data efficiency" in everything.stdout

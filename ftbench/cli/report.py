@@ -16,8 +16,9 @@ from ftbench.report import METRICS, TEST_SET
 
 #: The page the default terminal view writes beside the records and points to.
 FULL_REPORT = "report.html"
-#: The tables the default terminal view prints (the rest are in the full report, or with --all).
-FIRST_TABLES = ("primary", "summary")
+#: The tables the default terminal view prints (the rest are in the full report, or with --all):
+#: the confirmatory questions, the summary, and the cells that miss seeds (never silently averaged).
+FIRST_TABLES = ("primary", "summary", "incomplete")
 
 
 # Tabulate formats beyond those FORMATS already names (by their own name or tabulate's).
@@ -63,9 +64,9 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
     forgetting, a summary per strategy and ranks across tasks. Cells with failed or
     missing seeds are listed, never silently averaged. The suite's primary
     comparisons (`primary:`, read from the folder's suite.resolved.yaml) come first.
-    In the terminal it prints those and the summary, then writes the full report
-    (figures and every table) to RESULTS_DIR/report.html and prints its path;
-    --all prints every table instead.
+    In the terminal it prints those, the summary and the incomplete cells, then
+    writes the full report (figures and every table) to RESULTS_DIR/report.html
+    and prints its path; --all prints every table instead.
 
     \b
     Example:
