@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from ftbench.errors import UserInputError
 
@@ -316,19 +316,21 @@ def load(results: str | Path, *, registry: Registry | None = None, plugins: Sequ
 
 
 def compare(baseline: str | Path, current: str | Path, config: str | Path | None = None, *,
-            allow_stale: bool = False, registry: Registry | None = None, plugins: Sequence[str] = (),
+            allow_stale: bool = False, registry: Registry | Callable[[], Registry] | None = None,
+            plugins: Sequence[str] = (),
             **tolerances: Any) -> Comparison:
     """The regression gate's verdict on `current` against `baseline` (each a baseline
     file or a results folder), as `ftbench compare` judges it: `config` is its
     tolerance file, `tolerances` override it (acc_drop, alpha, speed_ratio, metric,
     fail_on_missing). `.failed` is the gate's answer; `ftbench.gate.render_terminal`
     prints it. A current folder with stale or orphaned records raises
-    `UserInputError` unless `allow_stale` (then `warnings` on the result name them)."""
+    `UserInputError` unless `allow_stale` (then `warnings` on the result name them).
+    `registry` (a Registry, or a callable that returns one) is built only when needed."""
     from ftbench import gate
 
     limits = gate.load_tolerances(config, **tolerances)
-    warnings = stale_lines(Path(current), lambda: _registry(registry, plugins), allow_stale) \
-        if Path(current).is_dir() else []
+    lazy = registry if callable(registry) else (lambda: _registry(registry, plugins))  # built only if needed
+    warnings = stale_lines(Path(current), lazy, allow_stale) if Path(current).is_dir() else []
     comparison = gate.compare(gate.load_side(baseline), gate.load_side(current), limits)
     comparison.warnings = warnings
     return comparison

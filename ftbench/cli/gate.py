@@ -97,7 +97,7 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
         tolerances = {k: v for k, v in (("acc_drop", acc_drop), ("alpha", alpha), ("speed_ratio", speed_ratio),
                                         ("metric", metric), ("fail_on_missing", fail_on_missing)) if v is not None}
         comparison = api.compare(baseline_path, current_path, config_path, allow_stale=allow_stale,
-                                 registry=command_registry(ctx), **tolerances)
+                                 registry=lambda: command_registry(ctx), **tolerances)
     for line in comparison.warnings:
         click.echo(f"warning: {line}", err=True)
     if fmt == "github":

@@ -144,7 +144,16 @@ def _figures(report: Report) -> str:
     out = []
     # Text as <text> (no glyph paths: smaller, selectable); a salt per figure keeps
     # the ids of several inline SVGs in one page apart.
-    for name, fig in figures(report):
+    drawn = figures(report)
+    while True:
+        try:
+            name, fig = next(drawn)
+        except StopIteration:
+            break
+        except (ArithmeticError, TypeError, ValueError, KeyError) as exc:  # a hand-edited record: keep the page
+            out.append(f"<p class=\"empty\">the remaining figures could not be drawn ({_e(type(exc).__name__)}: "
+                       f"{_e(exc)}); please report this with the records</p>")
+            break
         buf = io.StringIO()
         with rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
             fig.savefig(buf, format="svg")

@@ -109,10 +109,11 @@ def _data_efficiency(report: Report, fig: Figure, colors: dict[str, str]) -> boo
 
 def _chance(report: Report, cells: list[Cell]) -> float | None:
     """Accuracy of guessing, from the class count the runs recorded (None without)."""
-    counts = {(rec.get("data_amount") or {}).get("n_classes") for c in cells
-              for rec in report.study.ok.get(c, {}).values()}
-    if len(counts) != 1 or not isinstance(n := counts.pop(), int) or n < 1:
-        return None
+    counts = [(rec.get("data_amount") or {}).get("n_classes") for c in cells
+              for rec in report.study.ok.get(c, {}).values()]
+    if not counts or not all(type(n) is int and n >= 1 for n in counts) or len(set(counts)) != 1:
+        return None  # unknown, mixed, or not a count (a hand-edited record)
+    n = counts[0]
     k = 5 if report.options["metric"] == "top5" else 1
     return min(100.0, 100.0 * k / n)
 
