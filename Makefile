@@ -1,5 +1,5 @@
 # Two commands on a fresh machine (each creates or reuses .venv):
-#   make quickstart   run the embedded default suite and print its report
+#   make quickstart   run the embedded default suite, print its summary, write results/quickstart/report.html
 #   make test         run the test suite
 # Also: make gate (CI regression gate), make bench (speed benchmarks),
 #   make reproduce (rerun the committed reference's quickstart: its search, then its final runs,
@@ -17,9 +17,11 @@ REFERENCE := results/reference/quickstart
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plots,ray,slurm,loggers,browser]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plots,pandas,ray,slurm,loggers,browser]'
 	touch $(STAMP)
 
+# The report prints the primary comparisons and the summary, and writes the full
+# report (figures first, every table) to results/quickstart/report.html.
 quickstart: $(STAMP)
 	$(BIN)/ftbench run suites/quickstart.yaml
 	$(BIN)/ftbench report results/quickstart

@@ -81,8 +81,10 @@ def test_the_page_renders_and_sorts_in_headless_chromium(page, tmp_path):
             for i in range(svgs.count()):
                 box = svgs.nth(i).bounding_box()
                 assert box and box["width"] > 100 and box["height"] > 50
-            # Sort the accuracy table by accuracy, twice: ascending then descending.
+            # Sort the accuracy table by accuracy, twice: ascending then descending (unfolded first).
             accuracy = tab.locator('table[data-key="accuracy"]')
+            assert not accuracy.is_visible()  # detailed tables are folded under the figures
+            tab.locator("details", has=accuracy).locator("summary").click()
             col = report.table("accuracy").headers.index("Acc (%)")
             header = accuracy.locator("th").nth(col)
             values = lambda: [float(v) if v else float("inf") for v in  # noqa: E731

@@ -30,7 +30,7 @@ def test_shrunk_quickstart_reports_every_axis(tmp_path):
     assert run.exit_code == 0, run.output
     assert "24 runs; 0 already finished, 24 ok" in run.output
 
-    report = CliRunner().invoke(cli, ["report", str(results)], obj={})
+    report = CliRunner().invoke(cli, ["report", str(results), "--all"], obj={})
     assert report.exit_code == 0, report.output
     for axis in ("Accuracy", "Training time", "Data efficiency", "Domain shift", "Forgetting"):
         assert f"\n{axis}" in "\n" + report.output, f"no {axis} table"

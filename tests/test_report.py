@@ -221,10 +221,10 @@ def test_cli_writes_plots(results, tmp_path):
     pytest.importorskip("matplotlib")
     res = CliRunner().invoke(report_command, [str(results), "--plots", str(tmp_path / "figs")])
     assert res.exit_code == 0
-    assert f"wrote 5 figure(s) to {tmp_path / 'figs'}" in res.stderr
+    assert f"wrote 6 figure(s) to {tmp_path / 'figs'}" in res.stderr
     paths = sorted((tmp_path / "figs").iterdir())
     assert [p.name for p in paths] == ["accuracy_vs_time.png", "critical_difference.png", "data_efficiency.png",
-                                       "domain_shift.png", "forgetting_vs_accuracy.png"]
+                                       "domain_shift.png", "forest.png", "forgetting_vs_accuracy.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
 
 

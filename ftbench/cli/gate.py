@@ -7,7 +7,6 @@ Exit codes: 0 pass, 1 regression, 2 bad input.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 import click
@@ -92,12 +91,15 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
     Example:
         ftbench compare results/baselines/quickstart.json results/quickstart --format github
     """
+    from ftbench import api
+
     with _user_errors():
-        tolerances = gate.load_tolerances(config_path, acc_drop=acc_drop, alpha=alpha, speed_ratio=speed_ratio,
-                                          metric=metric, fail_on_missing=fail_on_missing)
-        if Path(current_path).is_dir():
-            _refuse_stale(ctx, Path(current_path), allow_stale)
-        comparison = gate.compare(gate.load_side(baseline_path), gate.load_side(current_path), tolerances)
+        tolerances = {k: v for k, v in (("acc_drop", acc_drop), ("alpha", alpha), ("speed_ratio", speed_ratio),
+                                        ("metric", metric), ("fail_on_missing", fail_on_missing)) if v is not None}
+        comparison = api.compare(baseline_path, current_path, config_path, allow_stale=allow_stale,
+                                 registry=lambda: command_registry(ctx), **tolerances)
+    for line in comparison.warnings:
+        click.echo(f"warning: {line}", err=True)
     if fmt == "github":
         gate.write_github(comparison, click.echo)
     elif fmt == "markdown":
@@ -106,24 +108,3 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
         click.echo(gate.render_terminal(comparison))
     if comparison.failed:
         click.get_current_context().exit(1)
-
-
-def _refuse_stale(ctx: click.Context, current: Path, allow: bool) -> None:
-    """Refuse (UserInputError) a CURRENT folder whose records are not today's runs
-    of its suite; with `allow`, say so on stderr and go on."""
-    from ftbench.driver.plan import check_folder
-    from ftbench.results.store import RESOLVED_SUITE
-
-    fresh = check_folder(current, lambda: command_registry(ctx))
-    if fresh.planned is None and (current / RESOLVED_SUITE).exists():  # a suite, but not expandable here
-        click.echo(f"warning: {current}: orphaned records cannot be told apart: {fresh.unknown}", err=True)
-    lines = fresh.lines()
-    if not lines:
-        return
-    if allow:
-        for line in lines:
-            click.echo(f"warning: {line} (compared anyway: --allow-stale)", err=True)
-        return
-    raise UserInputError(f"CURRENT {current} holds records that are not today's runs of its suite, so a PASS "
-                         "would not be about the code installed: " + "; ".join(lines)
-                         + ". Rerun them, or pass --allow-stale to compare them anyway")

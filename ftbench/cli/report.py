@@ -7,13 +7,18 @@ from pathlib import Path
 import click
 from tabulate import tabulate_formats
 
+from ftbench import api, stats
 from ftbench.cli.common import BadInput, registry as command_registry
-from ftbench import stats
 from ftbench.errors import FtbenchError, UserInputError
 from ftbench.report.plots import write_plots
-from ftbench.report.render import FORMATS, render
-from ftbench.report import METRICS, TEST_SET, build_report
-from ftbench.results.records import load_records
+from ftbench.report.render import FORMATS
+from ftbench.report import METRICS, TEST_SET
+
+#: The page the default terminal view writes beside the records and points to.
+FULL_REPORT = "report.html"
+#: The tables the default terminal view prints (the rest are in the full report, or with --all):
+#: the confirmatory questions, the summary, and the cells that miss seeds (never silently averaged).
+FIRST_TABLES = ("primary", "summary", "incomplete")
 
 
 # Tabulate formats beyond those FORMATS already names (by their own name or tabulate's).
@@ -47,39 +52,44 @@ _OTHER_FORMATS = ", ".join(f for f in tabulate_formats
               help="Also write PNG figures into this folder (needs `pip install ftbench[plots]`).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the tables to this file instead of standard output.")
+@click.option("--all", "show_all", is_flag=True,
+              help=f"In the terminal, print every table (by default: the primary comparisons and the summary, "
+                   f"then the path of the full report, RESULTS_DIR/{FULL_REPORT}, which it writes).")
 @click.pass_context
 def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scratch: str, interval: str, test: str,
            metric: str, alpha: float, margin: float, test_set: str, plots_dir: Path | None,
-           output: Path | None) -> None:
+           output: Path | None, show_all: bool) -> None:
     """Tables and statistics over the runs in RESULTS_DIR: accuracy with paired tests
     against a baseline, training time and cost, data efficiency, domain shift,
     forgetting, a summary per strategy and ranks across tasks. Cells with failed or
     missing seeds are listed, never silently averaged. The suite's primary
     comparisons (`primary:`, read from the folder's suite.resolved.yaml) come first.
+    In the terminal it prints those, the summary and the incomplete cells, then
+    writes the full report (figures and every table) to RESULTS_DIR/report.html
+    and prints its path; --all prints every table instead.
 
     \b
     Example:
 
     \b
         ftbench report results/quickstart
+        ftbench report results/quickstart --all
         ftbench report results/quickstart --format markdown -o report.md --plots plots/
         ftbench report results/quickstart --baseline lp-ft --test wilcoxon --interval bca
         ftbench report results/quickstart --format html -o report.html
     """
-    command_registry(ctx)  # a --plugin that cannot be imported is an error here as in every command
+    registry = command_registry(ctx)  # a --plugin that cannot be imported is an error here as in every command
+    short = fmt == "terminal" and output is None and not show_all
     try:
-        from ftbench.driver.plan import check_folder
-        from ftbench.results.provenance import report_notes
-
-        records = load_records(results_dir)
-        result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
-                              test=test, alpha=alpha, metric=metric, margin=margin, test_set=test_set,
-                              primary=_primary(results_dir))
-        result.table("summary").notes.extend(report_notes(records))  # hardware-dependent, near chance
-        text = _html(result, results_dir) if fmt == "html" else render(result, fmt)
-        written = write_plots(result, plots_dir) if plots_dir else []
+        study = api.load(results_dir, registry=registry)
+        if note := study.records.skipped_note():
+            click.echo(f"warning: {results_dir}: {note}", err=True)
+        result = study.report(baseline=baseline, scratch=scratch, interval=interval, test=test, alpha=alpha,
+                              metric=metric, margin=margin, test_set=test_set)
+        text = _first_screen(result, results_dir) if short else result.render(fmt)
+        written = write_plots(result.report, plots_dir) if plots_dir else []
         # After a bad --format or --plots has been reported alone; `ftbench status` says the same.
-        for line in check_folder(results_dir, lambda: command_registry(ctx), records).lines():
+        for line in study.freshness.lines():
             click.echo(f"warning: {line}", err=True)
     except UserInputError as exc:
         raise BadInput(str(exc)) from exc
@@ -97,25 +107,35 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
         click.echo(f"wrote {len(written)} figure(s) to {plots_dir}", err=True)
 
 
-def _primary(results_dir: Path) -> list[dict]:
-    """The suite's primary comparisons, from the results folder's resolved suite (none without one)."""
-    import yaml
+def first_screen_text(result: api.StudyReport, width: int | None = None) -> str:
+    """The tables the terminal shows first (`FIRST_TABLES`), as the terminal prints
+    them, their notes wrapped to `width` (the terminal's, within 80..160)."""
+    import dataclasses
+    import shutil
+    import textwrap
 
-    from ftbench.results.store import RESOLVED_SUITE
+    from ftbench.report.core import Report
+    from ftbench.report.render import render
 
-    suite = results_dir / RESOLVED_SUITE
+    width = width or min(160, max(80, shutil.get_terminal_size((120, 40)).columns))
+    out = []
+    for table in (t for t in result.report.tables if t.key in FIRST_TABLES):
+        bare = dataclasses.replace(table, notes=[])
+        text = render(Report([bare], result.report.options, result.report.study), "terminal").rstrip("\n")
+        notes = [line for note in table.notes
+                 for line in textwrap.wrap(note, width, initial_indent="  ", subsequent_indent="    ")]
+        out.append("\n".join([text, *notes]))
+    return "\n\n".join(out) + "\n"
+
+
+def _first_screen(result: api.StudyReport, results_dir: Path) -> str:
+    """The primary comparisons and the summary, then the path of the full report
+    (written beside the records; when it cannot be, how to see every table here)."""
+    text = first_screen_text(result)
+    page = results_dir / FULL_REPORT
+    every = f"`ftbench report {results_dir} --all` prints every table here"
     try:
-        raw = yaml.safe_load(suite.read_text()) if suite.exists() else None
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserInputError(f"cannot read {suite}: {exc}; rerun `ftbench run` to rewrite it") from exc
-    primary = (raw or {}).get("primary") if isinstance(raw, dict) else None
-    return primary if isinstance(primary, list) else []
-
-
-def _html(result, results_dir: Path) -> str:
-    from ftbench.report.html import render_html
-    from ftbench.results.store import RESOLVED_SUITE
-
-    suite = results_dir / RESOLVED_SUITE
-    return render_html(result, suite_yaml=suite.read_text() if suite.exists() else None,
-                       title=f"ftbench report: {results_dir.name}")
+        page.write_text(result.html)
+    except OSError as exc:
+        return text + f"\nthe full report could not be written to {page} ({exc.strerror}); {every}\n"
+    return text + f"\nfull report (figures and every table): {page}\n{every}\n"

@@ -147,35 +147,32 @@ def run(ctx: click.Context, suite_path: str, results: str | None, dry_run: bool,
         ftbench run suites/quickstart.yaml --only strategy=lp-ft --only seed=0 --rerun
         ftbench run suites/quickstart.yaml --rerun-stale
     """
+    from ftbench import api
     from ftbench.driver.selection import parse_only, select_runs
-    from ftbench.driver.suite_run import lost_message, run_suite
+    from ftbench.driver.suite_run import lost_message
     from ftbench.results.store import ResultsStore
     from ftbench.suite.expand import expand
-    from ftbench.suite.load import load_suite
 
     registry = command_registry(ctx)
-    suite = load_suite(suite_path, registry, overrides, environment=True, device=device)
-    suite = _with_loggers(suite, loggers, registry)
-    folder = _results_dir(results, suite)
     subset = parse_only(only)
     if dry_run:
-        _summarise_plan(select_runs(expand(suite, registry), subset), ResultsStore(folder), suite, registry)
+        suite = api.with_loggers(api.load_suite(suite_path, overrides=overrides, registry=registry, device=device),
+                                 loggers, registry)
+        _summarise_plan(select_runs(expand(suite, registry), subset), ResultsStore(_results_dir(results, suite)),
+                        suite, registry)
         return
-    params = {}
-    if jobs:
-        executor = executor or "pool"
-        params["workers"] = jobs
     try:
         with _sigterm_interrupts():
-            outcome = run_suite(suite, registry, folder, executor_name=executor, executor_params=params or None,
-                                rerun=rerun, quiet=quiet, plugins=ctx.find_root().obj["plugins"], device=device,
-                                rerun_stale=rerun_stale, only=subset, calibrate=calibrate)
+            done = api.run(suite_path, results, overrides, jobs, executor=executor, device=device, rerun=rerun,
+                           rerun_stale=rerun_stale, only=subset, quiet=quiet, calibrate=calibrate, loggers=loggers,
+                           plugins=ctx.find_root().obj["plugins"], registry=registry)
     except KeyboardInterrupt as exc:
-        _interrupted(ctx, exc, folder)
+        _interrupted(ctx, exc, getattr(exc, "results", None) or Path(results or "results"))
+    outcome, folder = done.raw, done.results
     ok = len(outcome.records) - len(outcome.failed)
     stale = f" ({len(outcome.stale)} of them stale)" if outcome.stale else ""
     lost = f", {len(outcome.lost)} lost (not in the results folder)" if outcome.lost else ""
-    click.echo(f"{suite.name}: {outcome.planned} runs; {outcome.skipped} already finished{stale}, {ok} ok, "
+    click.echo(f"{done.suite}: {outcome.planned} runs; {outcome.skipped} already finished{stale}, {ok} ok, "
                f"{len(outcome.failed)} failed or diverged, {len(outcome.claimed_elsewhere)} held by another "
                f"driver{lost}. Records: {folder}", err=True)
     if outcome.lost:
@@ -236,17 +233,6 @@ def _interrupted(ctx: click.Context, exc: KeyboardInterrupt, folder: Path) -> No
     click.echo(f"\n{what}: finished runs are kept in {folder}; runs in flight were abandoned. "
                "`ftbench run` again resumes.", err=True)
     ctx.exit(143 if isinstance(exc, Terminated) else 130)
-
-
-def _with_loggers(suite, names: tuple[str, ...], registry):
-    """The suite plus the `--logger` names it does not enable already."""
-    from ftbench.suite.schema import ComponentRef
-
-    for name in names:
-        registry.get("logger", name)
-    have = {ref.name for ref in suite.loggers}
-    extra = [ComponentRef(name=n) for n in dict.fromkeys(names) if n not in have]
-    return suite.model_copy(update={"loggers": [*suite.loggers, *extra]}) if extra else suite
 
 
 @click.command()

@@ -82,6 +82,7 @@ class Comparison:
     rows: list[CellResult]
     tolerances: Tolerances
     env_changes: list[str] = field(default_factory=list)  # "torch 2.14.1 -> 2.15.0"
+    warnings: list[str] = field(default_factory=list)  # stale records compared anyway (ftbench.api.compare)
 
     @property
     def regressions(self) -> list[CellResult]:

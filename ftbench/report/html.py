@@ -1,6 +1,7 @@
-"""The report as one self-contained HTML file: every table (sortable by a click on
-its header), the intervals and notes under each, the figures as inline SVG, and
-the suite's resolved config. No network, no external scripts or stylesheets: the
+"""The report as one self-contained HTML file: the figures first (inline SVG; the
+forest plot of differences from the baseline leads), then every table (sortable by
+a click on its header) with its intervals and notes, the detailed ones folded
+(<details>) under the summary and primary comparisons, and the suite's resolved config. No network, no external scripts or stylesheets: the
 file can be mailed, attached to CI or opened offline.
 
 Figures need matplotlib (`pip install ftbench[plots]`); without it the page says so
@@ -27,6 +28,7 @@ th{background:#f4f4f6;cursor:pointer;user-select:none;text-align:left}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 td.num{text-align:right}tbody tr:hover{background:#fafafe}
 ul.notes{color:#555;font-size:.9em}p.empty{color:#777;font-style:italic}
+details{margin:.3em 0}summary{cursor:pointer}summary h2{display:inline-block;margin:.6em 0 .2em;border:0}
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto}figcaption{color:#555}
 pre{background:#f6f6f8;padding:1em;overflow:auto;font-size:.85em}dl{display:grid;grid-template-columns:max-content auto}
 dt{font-weight:600;padding-right:1em}dd{margin:0}
@@ -66,8 +68,8 @@ def render_html(report: Report, *, suite_yaml: str | None = None, title: str | N
              f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
              f"<title>{_e(name)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{_e(name)}</h1>", _options(report)]
-    parts += [_table(t) for t in report.tables]
     parts.append(_figures(report))
+    parts += [_folded(t) for t in report.tables]
     if suite_yaml:
         parts.append(f"<h2 id=\"suite\">Suite config</h2><pre>{_e(suite_yaml)}</pre>")
     parts.append(f"<script>{_JS}</script></body></html>\n")
@@ -108,7 +110,19 @@ def _cell(value: Any, label: bool) -> str:
     return f"<td class=\"num\" data-v=\"{sort}\">{_e(text)}</td>"
 
 
-def _table(table: Table) -> str:
+#: Tables shown open under the figures; every other table is folded.
+OPEN_TABLES: tuple[str, ...] = ("primary", "summary")
+
+
+def _folded(table: Table) -> str:
+    """`table_html` in a <details>, open for the `OPEN_TABLES`, its title the summary line."""
+    state = " open" if table.key in OPEN_TABLES else ""
+    head, _, body = table_html(table).partition("</h2>")
+    return f"<details class=\"table\"{state}><summary>{head}</h2></summary>{body}</details>"
+
+
+def table_html(table: Table) -> str:
+    """One table as an <h2> and a sortable <table> with its notes (the page's script sorts it)."""
     head = f"<h2 id=\"{_e(table.key)}\">{_e(table.title)}</h2>"
     if table.empty:
         return f"{head}<p class=\"empty\">{_e(table.empty)}</p>"
@@ -130,7 +144,16 @@ def _figures(report: Report) -> str:
     out = []
     # Text as <text> (no glyph paths: smaller, selectable); a salt per figure keeps
     # the ids of several inline SVGs in one page apart.
-    for name, fig in figures(report):
+    drawn = figures(report)
+    while True:
+        try:
+            name, fig = next(drawn)
+        except StopIteration:
+            break
+        except (ArithmeticError, TypeError, ValueError, KeyError) as exc:  # a hand-edited record: keep the page
+            out.append(f"<p class=\"empty\">the remaining figures could not be drawn ({_e(type(exc).__name__)}: "
+                       f"{_e(exc)}); please report this with the records</p>")
+            break
         buf = io.StringIO()
         with rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
             fig.savefig(buf, format="svg")

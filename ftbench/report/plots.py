@@ -19,6 +19,8 @@ from ftbench import stats
 from ftbench.errors import UserInputError
 from ftbench.report.build import build_report
 from ftbench.report.core import Cell, Report, shifted_mean, source_metric, split_metric, timing
+from ftbench.report.forest import forest
+from ftbench.report.labels import place_labels
 from ftbench.report.tuning import val_acc_vs_lr
 
 if TYPE_CHECKING:
@@ -53,7 +55,7 @@ def figures(report: Report) -> Iterator[tuple[str, Figure]]:
 
     colors = {s: f"C{i % 10}" for i, s in enumerate(sorted({c.strategy for c in report.study.ok}))}
     drawers: dict[str, Callable[[Report, Figure, dict[str, str]], bool]] = {
-        "data_efficiency": _data_efficiency, "accuracy_vs_time": _accuracy_vs_time,
+        "forest": forest, "data_efficiency": _data_efficiency, "accuracy_vs_time": _accuracy_vs_time,
         "forgetting_vs_accuracy": _forgetting_vs_accuracy, "domain_shift": _domain_shift,
         "critical_difference": _critical_difference, "val_acc_vs_lr": val_acc_vs_lr}
     for name, draw in drawers.items():
@@ -107,10 +109,11 @@ def _data_efficiency(report: Report, fig: Figure, colors: dict[str, str]) -> boo
 
 def _chance(report: Report, cells: list[Cell]) -> float | None:
     """Accuracy of guessing, from the class count the runs recorded (None without)."""
-    counts = {(rec.get("data_amount") or {}).get("n_classes") for c in cells
-              for rec in report.study.ok.get(c, {}).values()}
-    if len(counts) != 1 or not isinstance(n := counts.pop(), int) or n < 1:
-        return None
+    counts = [(rec.get("data_amount") or {}).get("n_classes") for c in cells
+              for rec in report.study.ok.get(c, {}).values()]
+    if not counts or not all(type(n) is int and n >= 1 for n in counts) or len(set(counts)) != 1:
+        return None  # unknown, mixed, or not a count (a hand-edited record)
+    n = counts[0]
     k = 5 if report.options["metric"] == "top5" else 1
     return min(100.0, 100.0 * k / n)
 
@@ -144,7 +147,7 @@ def _scatter_cells(report: Report, fig: Figure, colors: dict[str, str], x: dict[
     if not cells:
         return False
     ax = fig.subplots()
-    seen = set()
+    seen, names = set(), []
     for cell in cells:
         sx, sy = _summary(report, x[cell]), _summary(report, acc[cell])
         ax.errorbar(sx.mean, sy.mean, xerr=_err(sx), yerr=_err(sy), fmt="o", color=colors[cell.strategy],
@@ -153,11 +156,13 @@ def _scatter_cells(report: Report, fig: Figure, colors: dict[str, str], x: dict[
         if labels:
             name = " ".join([cell.strategy] + [getattr(cell, f) for f in ("data", "dataset")
                                                if len({getattr(c, f) for c in cells}) > 1])
-            ax.annotate(name, (sx.mean, sy.mean), xytext=(4, 4), textcoords="offset points", fontsize=7)
+            names.append((sx.mean, sy.mean, name))
     ax.set(xlabel=xlabel, ylabel=f"test {report.options['metric']} (%)")
     if log_x:
         _log_axis(ax.xaxis, ax.set_xscale)
     _legend_outside(fig, [ax])
+    if names:
+        place_labels(fig, ax, names)  # last: where the layout put the axes; a label with no free spot is left out
     return True
 
 

@@ -144,6 +144,17 @@ def tuning_tables(ctx: Context) -> list[Table]:
     return [_selected_table(ctx, sels), _sensitivity_table(ctx, sels), _cost_table(ctx, sels)]
 
 
+def _lr_axis(ax) -> None:
+    """A log learning-rate axis with plain labels at 1, 2 and 5 (1e-3, 2e-3; not
+    10^-3 in mathtext, whose raised exponent is a separate text box), at most six."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=6))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def val_acc_vs_lr(report, fig, colors: dict[str, str]) -> bool:
     """Figure: each strategy's trial validation accuracy against its learning rate
     (one panel per strategy; the selected trial ringed). False without lr searches."""
@@ -157,16 +168,23 @@ def val_acc_vs_lr(report, fig, colors: dict[str, str]) -> bool:
     if not points:
         return False
     strategies = sorted(points)
-    axes = fig.subplots(1, len(strategies), sharey=True, squeeze=False)[0]
+    ncols = min(3, len(strategies))  # panels wide enough for their tick labels
+    nrows = -(-len(strategies) // ncols)
+    fig.set_size_inches(8.5, 0.6 + 2.3 * nrows)
+    grid = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(strategies):]:
+        ax.set_visible(False)
     for ax, strategy in zip(axes, strategies):
         lrs, accs, chosen = zip(*sorted(points[strategy]))
         ax.scatter(lrs, accs, s=14, color=colors.get(strategy, "C0"))
         ax.scatter([x for x, c in zip(lrs, chosen) if c], [y for y, c in zip(accs, chosen) if c], s=60,
                    facecolors="none", edgecolors="black")
-        ax.set_xscale("log")
+        _lr_axis(ax)
         ax.set_title(strategy, fontsize=8)
-        ax.set_xlabel("learning rate", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0].set_ylabel("validation accuracy (%)")
+    fig.supxlabel("learning rate", fontsize=8)
+    for row in grid:
+        row[0].set_ylabel("val. accuracy (%)", fontsize=8)
     fig.suptitle("Search trials: validation accuracy vs learning rate (selected ringed)", fontsize=9)
     return True
