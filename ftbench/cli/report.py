@@ -74,7 +74,7 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
         records = load_records(results_dir)
         result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
                               test=test, alpha=alpha, metric=metric, margin=margin, test_set=test_set,
-                              primary=_primary(results_dir))
+                              primary=_primary(results_dir), plan=_plan(results_dir))
         result.table("summary").notes.extend(report_notes(records))  # hardware-dependent, near chance
         text = _html(result, results_dir) if fmt == "html" else render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
@@ -110,6 +110,27 @@ def _primary(results_dir: Path) -> list[dict]:
         raise UserInputError(f"cannot read {suite}: {exc}; rerun `ftbench run` to rewrite it") from exc
     primary = (raw or {}).get("primary") if isinstance(raw, dict) else None
     return primary if isinstance(primary, list) else []
+
+
+def _plan(results_dir: Path) -> dict | None:
+    """An adaptive study's plan.json (`ftbench.driver.adaptive`), when the folder's
+    resolved suite has adaptive seeds (a plan left from an earlier suite is ignored)."""
+    import json
+
+    import yaml
+
+    from ftbench.driver.adaptive import PLAN_FILE
+    from ftbench.results.store import RESOLVED_SUITE
+
+    suite, path = results_dir / RESOLVED_SUITE, results_dir / PLAN_FILE
+    try:
+        raw = yaml.safe_load(suite.read_text()) if suite.exists() else None
+        if not (isinstance(raw, dict) and isinstance(raw.get("seeds"), dict) and path.exists()):
+            return None
+        plan = json.loads(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise UserInputError(f"cannot read {path}: {exc}; rerun `ftbench run` to rewrite it") from exc
+    return plan if isinstance(plan, dict) else None
 
 
 def _html(result, results_dir: Path) -> str:
