@@ -101,7 +101,28 @@ def main() -> None:
     print(f"runs saved: {runs['saved']} of {runs['max']} ({runs['saved'] / runs['max']:.0%}); verdicts agree: "
           f"{agree} of {len(plan['comparisons'])}; runs in both folders with equal test metrics: {same} of "
           f"{len(shared)}")
+    _variants(args, folder, out_f, fixed_by, key)
     print(f"results: {folder}")
+
+
+def _variants(args, folder: Path, out_f: Path, fixed_by: dict, key: tuple) -> None:
+    """Other settings, replayed on the fixed folder's records: the path an adaptive
+    study with them takes is a function of the records alone, so this is what it
+    would run (given equal records, checked above for the settings that ran)."""
+    print("\nother settings, replayed on the fixed study's records (no new runs):")
+    for spending in ("obrien-fleming", "pocock"):
+        for lo, step in ((3, 1), (3, 2), (5, 1)):
+            if lo > args.max:
+                continue
+            seeds = {"min": lo, "max": args.max, "step": step, "spending": spending}
+            suite = _load(study(seeds, args.samples, "fixed"), folder)
+            plan = replay(suite, expand(suite, default_registry()), ResultsStore(out_f).read).to_json()
+            agree = sum(c["verdict"] == fixed_by[tuple(c[k] for k in key)]["verdict"] for c in plan["comparisons"])
+            verdicts = {v: sum(c["verdict"] == v for c in plan["comparisons"])
+                        for v in ("different", "equivalent", "undecided")}
+            print(f"  {spending:<15} min {lo} step {step}: {plan['runs']['planned']} of {plan['runs']['max']} runs "
+                  f"({plan['runs']['saved'] / plan['runs']['max']:.0%} saved), verdicts agree {agree} of "
+                  f"{len(plan['comparisons'])}, {verdicts}")
 
 
 if __name__ == "__main__":

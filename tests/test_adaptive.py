@@ -188,6 +188,7 @@ def invoke(*args):
     return CliRunner().invoke(cli, ["--plugin", "tests.toyplugin", *args], obj={})
 
 
+@pytest.mark.slow
 def test_run_resume_report_and_status_follow_the_plan(tmp_path):
     path, out = tmp_path / "s.yaml", tmp_path / "res"
     path.write_text(SUITE)
@@ -200,6 +201,9 @@ def test_run_resume_report_and_status_follow_the_plan(tmp_path):
     again = invoke("run", str(path), "--results", str(out), "-q")  # resume: nothing to do, the same plan
     assert again.exit_code == 0, again.output
     assert json.loads((out / PLAN_FILE).read_text()) == plan and len(load_records(out)) == len(records)
+    rerun = invoke("run", str(path), "--results", str(out), "-q", "--rerun")  # afresh: the same path
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads((out / PLAN_FILE).read_text()) == plan
     report = invoke("report", str(out))
     assert report.exit_code == 0, report.output
     assert "Adaptive seeds" in report.output and f"{plan['runs']['planned']} of 8 ran" in report.output

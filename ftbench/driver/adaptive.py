@@ -122,7 +122,8 @@ def families(suite: Suite, cells: set[CellKey]) -> list[list[Comparison]]:
     out = []
     base = suite.adaptive.baseline if suite.adaptive else "full"
     for task in tasks:
-        strategies = sorted({k[2] for k in cells if (k[0], k[1], k[3]) == task and k[2] != base}, key=lambda s: (order.get(s, len(order)), s))
+        strategies = sorted({k[2] for k in cells if (k[0], k[1], k[3]) == task and k[2] != base},
+                            key=lambda s: (order.get(s, len(order)), s))
         fam = [Comparison(task, s, base) for s in strategies
                if all(k in cells for k in Comparison(task, s, base).cells())]
         if fam:
