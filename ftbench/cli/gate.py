@@ -70,13 +70,17 @@ def save(results: str, output: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["terminal", "markdown", "github"]), default="terminal",
               show_default=True,
               help="github: markdown to $GITHUB_STEP_SUMMARY plus ::error/::warning annotations.")
+@click.option("--max-seeds", type=click.IntRange(min=2),
+              help="Judge accuracy sequentially on the seeds both sides ran, and run up to N seeds of each "
+                   "ambiguous cell of a CURRENT results folder before deciding (the baseline must hold those "
+                   "seeds). Config: more_seeds: {min, max, step}.")
 @click.option("--allow-stale", is_flag=True,
               help="Compare a CURRENT results folder even when some of its records are stale (older code or "
                    "thread count than installed) or orphaned (no longer runs of its suite).")
 @click.pass_context
 def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_drop: float | None,
                 alpha: float | None, speed_ratio: float | None, metric: str | None, config_path: str | None,
-                fail_on_missing: bool | None, fmt: str, allow_stale: bool) -> None:
+                fail_on_missing: bool | None, fmt: str, max_seeds: int | None, allow_stale: bool) -> None:
     """Compare CURRENT results against a BASELINE; exit 1 on a regression.
 
     BASELINE and CURRENT are each a baseline file or a results folder. A cell
@@ -86,18 +90,27 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
     A CURRENT results folder must hold today's runs of its suite: a record made
     by other code than installed (or another thread count), or one its suite no
     longer plans, is refused (exit 2, naming why) unless --allow-stale.
+    With --max-seeds (or `more_seeds:` in the config) accuracy is judged
+    sequentially on matched seeds, and an ambiguous cell of a CURRENT results
+    folder gets more seeds, run there, before the gate decides (docs/ci.md).
     Exit codes: 0 pass, 1 regression, 2 bad input.
 
     \b
     Example:
         ftbench compare results/baselines/quickstart.json results/quickstart --format github
+        ftbench compare results/baselines/ci.json results/ci --max-seeds 10
     """
     with _user_errors():
         tolerances = gate.load_tolerances(config_path, acc_drop=acc_drop, alpha=alpha, speed_ratio=speed_ratio,
                                           metric=metric, fail_on_missing=fail_on_missing)
         if Path(current_path).is_dir():
             _refuse_stale(ctx, Path(current_path), allow_stale)
-        comparison = gate.compare(gate.load_side(baseline_path), gate.load_side(current_path), tolerances)
+        if max_seeds is not None:
+            tolerances = _with_max_seeds(tolerances, max_seeds)
+        base = gate.load_side(baseline_path)
+        comparison = gate.compare(base, gate.load_side(current_path), tolerances)
+        if tolerances.more_seeds is not None and Path(current_path).is_dir():
+            comparison = _add_seeds(ctx, base, Path(current_path), tolerances, comparison)
     if fmt == "github":
         gate.write_github(comparison, click.echo)
     elif fmt == "markdown":
@@ -106,6 +119,84 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
         click.echo(gate.render_terminal(comparison))
     if comparison.failed:
         click.get_current_context().exit(1)
+
+
+def _with_max_seeds(tolerances, max_seeds: int):
+    """The tolerances with `more_seeds.max` = max_seeds (defaults for the rest)."""
+    from dataclasses import replace
+
+    from ftbench.gate.more_seeds import MoreSeeds
+
+    m = tolerances.more_seeds or MoreSeeds()
+    return replace(tolerances, more_seeds=MoreSeeds.parse({"min": min(m.min, max_seeds), "max": max_seeds,
+                                                           "step": m.step}))
+
+
+def _add_seeds(ctx: click.Context, base: dict, folder: Path, tolerances, comparison):
+    """Run the next look's seeds of every ambiguous cell in `folder` (seeds the
+    baseline holds, in its order) and judge again, until none is ambiguous, the cells
+    are at max, or a round adds no matched seed (its runs failed); returns the last
+    comparison."""
+    from ftbench.gate.baseline import cell_labels
+
+    base_cells = {cell_labels(c["cell"]): c for c in base["cells"]}
+    looks = tolerances.more_seeds.looks
+    current = gate.load_side(folder)
+    while True:
+        have = {cell_labels(c["cell"]): set(c["seeds"]) for c in current["cells"]}
+        want: dict[tuple[str, ...], list[int]] = {}
+        for row in comparison.rows:
+            j, key = row.seeded, cell_labels(row.cell)
+            if j is None or j.verdict != "ambiguous" or j.last:
+                continue
+            goal = next((n for n in looks if n > j.n), looks[-1])
+            extra = [s for s in base_cells[key]["seeds"] if s not in have.get(key, set())][:goal - j.n]
+            if extra:
+                want[key] = extra
+            else:
+                row.notes.append("the baseline holds no more seeds to add: save it from a run with more seeds")
+        if not want:
+            return comparison
+        click.echo(f"more seeds: {len(want)} ambiguous cell(s), {sum(map(len, want.values()))} run(s) in {folder}",
+                   err=True)
+        matched_before = {cell_labels(r.cell): r.seeded.n for r in comparison.rows if r.seeded is not None}
+        _run_seeds(ctx, folder, want)
+        current = gate.load_side(folder)
+        comparison = gate.compare(base, current, tolerances)
+        if not any(r.seeded is not None and r.seeded.n > matched_before.get(cell_labels(r.cell), 0)
+                   for r in comparison.rows if cell_labels(r.cell) in want):
+            return comparison
+
+
+def _run_seeds(ctx: click.Context, folder: Path, want: dict[tuple[str, ...], list[int]]) -> None:
+    """Run these seeds of these cells (backbone, dataset, strategy, data labels) with
+    the folder's own suite, which then plans them (its seeds gain them, excluded but
+    for these cells), so `ftbench status` and later gates see them as its runs."""
+    import yaml
+
+    from ftbench.driver.suite_run import run_suite
+    from ftbench.errors import FtbenchError
+    from ftbench.results.store import RESOLVED_SUITE
+    from ftbench.suite.schema import MatrixRule, Suite
+
+    path = folder / RESOLVED_SUITE
+    if not path.exists():
+        raise UserInputError(f"{folder} has no {RESOLVED_SUITE}, so its runs cannot be extended; run the suite "
+                             "with `ftbench run` into it, or compare without --max-seeds")
+    suite = Suite.model_validate(yaml.safe_load(path.read_text()))
+    if suite.adaptive is not None:
+        raise UserInputError(f"{folder}'s suite has adaptive seeds; the gate adds seeds only to a suite with a "
+                             "list of seeds")
+    new = sorted({s for seeds in want.values() for s in seeds} - set(suite.seeds))
+    include = [MatrixRule(backbone=b, dataset=d, strategy=st, data=da, seed=s)
+               for (b, d, st, da), seeds in sorted(want.items()) for s in seeds]
+    wider = suite.model_copy(update={"seeds": [*suite.seeds, *new],
+                                     "exclude": [*suite.exclude, *(MatrixRule(seed=s) for s in new)],
+                                     "include": [*suite.include, *include]})
+    try:
+        run_suite(wider, command_registry(ctx), folder, quiet=True)
+    except FtbenchError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _refuse_stale(ctx: click.Context, current: Path, allow: bool) -> None:
