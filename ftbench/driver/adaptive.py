@@ -144,10 +144,10 @@ def _diffs(c: Comparison, plan: AdaptivePlan, n: int, read: Callable[[str], dict
            ) -> tuple[list[float], float | None]:
     """The paired differences strategy - vs on the first n seeds (seed order), and
     the grid step 100 / n_test when every run has one test-set size."""
-    a_key, b_key = c.cells()
+    a_runs, b_runs = ({s.seed: s for s in plan.specs[key][:n]} for key in c.cells())
     diffs, sizes = [], set()
-    for a_spec, b_spec in zip(plan.specs[a_key][:n], plan.specs[b_key][:n]):
-        a, b = _accuracy(read(a_spec.id)), _accuracy(read(b_spec.id))
+    for seed in [s for s in plan.settings.values if s in a_runs and s in b_runs]:  # matched seeds, in order
+        a, b = _accuracy(read(a_runs[seed].id)), _accuracy(read(b_runs[seed].id))
         if a is not None and b is not None:
             diffs.append(a[0] - b[0])
             sizes |= {a[1], b[1]}
