@@ -5,7 +5,7 @@ records (`ftbench.driver.adaptive`, plan.json)."""
 
 from __future__ import annotations
 
-from ftbench.report.core import Cell, Table
+from ftbench.report.core import Cell, Num, Table
 
 
 def ended(row: dict, max_seeds: int) -> str:
@@ -33,7 +33,7 @@ def adaptive_table(plan: dict) -> Table:
     for r in plan.get("comparisons") or []:
         used = [seeds.get((r["backbone"], r["dataset"], k, r["data"])) for k in (r["strategy"], r["vs"])]
         rows.append([r["backbone"], r["dataset"], r["data"], r["strategy"], r["vs"], ended(r, s.get("max")),
-                     f"{r['mean']:+.2f}" if r.get("mean") == r.get("mean") and r.get("mean") is not None else "–",
+                     Num(r.get("mean"), "+.2f"),
                      "/".join(str(u) for u in used)])
     runs = plan.get("runs") or {}
     saved = runs.get("saved", 0)
