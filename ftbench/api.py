@@ -289,6 +289,25 @@ class Study:
         primary = raw.get("primary") if isinstance(raw, dict) else None
         return primary if isinstance(primary, list) else []
 
+    def plan(self) -> dict | None:
+        """An adaptive study's plan (`plan.json`, ftbench.driver.adaptive), when the
+        saved suite has adaptive seeds; a plan left from an earlier suite is ignored."""
+        import json
+
+        import yaml
+
+        from ftbench.driver.adaptive import PLAN_FILE
+
+        text, path = self.suite_yaml(), self.results / PLAN_FILE
+        try:
+            raw = yaml.safe_load(text) if text else None
+            if not (isinstance(raw, dict) and isinstance(raw.get("seeds"), dict) and path.exists()):
+                return None
+            plan = json.loads(path.read_text())
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise UserInputError(f"cannot read {path}: {exc}; rerun `ftbench run` to rewrite it") from exc
+        return plan if isinstance(plan, dict) else None
+
     def report(self, *, baseline: str = "full", scratch: str = "scratch", interval: str = "t",
                test: str = "ttest", alpha: float = 0.05, metric: str = "acc", margin: float = 1.0,
                test_set: str = "include") -> StudyReport:
@@ -298,7 +317,8 @@ class Study:
         from ftbench.results.provenance import report_notes
 
         built = build_report(list(self.records), baseline=baseline, scratch=scratch, interval=interval, test=test,
-                             alpha=alpha, metric=metric, margin=margin, test_set=test_set, primary=self.primary())
+                             alpha=alpha, metric=metric, margin=margin, test_set=test_set, primary=self.primary(),
+                             plan=self.plan())
         built.table("summary").notes.extend(report_notes(self.records))  # hardware-dependent, near chance
         return StudyReport(built, self.suite_yaml(), f"ftbench report: {self.results.name}")
 
@@ -317,21 +337,30 @@ def load(results: str | Path, *, registry: Registry | None = None, plugins: Sequ
 
 def compare(baseline: str | Path, current: str | Path, config: str | Path | None = None, *,
             allow_stale: bool = False, registry: Registry | Callable[[], Registry] | None = None,
-            plugins: Sequence[str] = (),
-            **tolerances: Any) -> Comparison:
+            plugins: Sequence[str] = (), max_seeds: int | None = None,
+            log: Callable[[str], None] = lambda line: None, **tolerances: Any) -> Comparison:
     """The regression gate's verdict on `current` against `baseline` (each a baseline
     file or a results folder), as `ftbench compare` judges it: `config` is its
     tolerance file, `tolerances` override it (acc_drop, alpha, speed_ratio, metric,
     fail_on_missing). `.failed` is the gate's answer; `ftbench.gate.render_terminal`
     prints it. A current folder with stale or orphaned records raises
     `UserInputError` unless `allow_stale` (then `warnings` on the result name them).
-    `registry` (a Registry, or a callable that returns one) is built only when needed."""
+    `registry` (a Registry, or a callable that returns one) is built only when needed.
+    With `max_seeds` (or `more_seeds:` in `config`) accuracy is judged sequentially on
+    matched seeds, and the ambiguous cells of a `current` results folder get their
+    next seeds, run there (`log` says how many), before the verdict (docs/ci.md)."""
     from ftbench import gate
+    from ftbench.gate.extend import add_seeds, with_max_seeds
 
     limits = gate.load_tolerances(config, **tolerances)
+    if max_seeds is not None:
+        limits = with_max_seeds(limits, max_seeds)
     lazy = registry if callable(registry) else (lambda: _registry(registry, plugins))  # built only if needed
     warnings = stale_lines(Path(current), lazy, allow_stale) if Path(current).is_dir() else []
-    comparison = gate.compare(gate.load_side(baseline), gate.load_side(current), limits)
+    base = gate.load_side(baseline)
+    comparison = gate.compare(base, gate.load_side(current), limits)
+    if limits.more_seeds is not None and Path(current).is_dir():
+        comparison = add_seeds(base, Path(current), limits, comparison, lazy(), log)
     comparison.warnings = warnings
     return comparison
 

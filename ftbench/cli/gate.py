@@ -69,13 +69,17 @@ def save(results: str, output: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["terminal", "markdown", "github"]), default="terminal",
               show_default=True,
               help="github: markdown to $GITHUB_STEP_SUMMARY plus ::error/::warning annotations.")
+@click.option("--max-seeds", type=click.IntRange(min=2),
+              help="Judge accuracy sequentially on the seeds both sides ran, and run up to N seeds of each "
+                   "ambiguous cell of a CURRENT results folder before deciding (the baseline must hold those "
+                   "seeds). Config: more_seeds: {min, max, step}.")
 @click.option("--allow-stale", is_flag=True,
               help="Compare a CURRENT results folder even when some of its records are stale (older code or "
                    "thread count than installed) or orphaned (no longer runs of its suite).")
 @click.pass_context
 def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_drop: float | None,
                 alpha: float | None, speed_ratio: float | None, metric: str | None, config_path: str | None,
-                fail_on_missing: bool | None, fmt: str, allow_stale: bool) -> None:
+                fail_on_missing: bool | None, fmt: str, max_seeds: int | None, allow_stale: bool) -> None:
     """Compare CURRENT results against a BASELINE; exit 1 on a regression.
 
     BASELINE and CURRENT are each a baseline file or a results folder. A cell
@@ -85,11 +89,15 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
     A CURRENT results folder must hold today's runs of its suite: a record made
     by other code than installed (or another thread count), or one its suite no
     longer plans, is refused (exit 2, naming why) unless --allow-stale.
+    With --max-seeds (or `more_seeds:` in the config) accuracy is judged
+    sequentially on matched seeds, and an ambiguous cell of a CURRENT results
+    folder gets more seeds, run there, before the gate decides (docs/ci.md).
     Exit codes: 0 pass, 1 regression, 2 bad input.
 
     \b
     Example:
         ftbench compare results/baselines/quickstart.json results/quickstart --format github
+        ftbench compare results/baselines/ci.json results/ci --max-seeds 10
     """
     from ftbench import api
 
@@ -97,7 +105,8 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
         tolerances = {k: v for k, v in (("acc_drop", acc_drop), ("alpha", alpha), ("speed_ratio", speed_ratio),
                                         ("metric", metric), ("fail_on_missing", fail_on_missing)) if v is not None}
         comparison = api.compare(baseline_path, current_path, config_path, allow_stale=allow_stale,
-                                 registry=lambda: command_registry(ctx), **tolerances)
+                                 registry=lambda: command_registry(ctx), max_seeds=max_seeds,
+                                 log=lambda line: click.echo(line, err=True), **tolerances)
     for line in comparison.warnings:
         click.echo(f"warning: {line}", err=True)
     if fmt == "github":

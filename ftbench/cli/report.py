@@ -18,7 +18,7 @@ from ftbench.report import METRICS, TEST_SET
 FULL_REPORT = "report.html"
 #: The tables the default terminal view prints (the rest are in the full report, or with --all):
 #: the confirmatory questions, the summary, and the cells that miss seeds (never silently averaged).
-FIRST_TABLES = ("primary", "summary", "incomplete")
+FIRST_TABLES = ("primary", "summary", "adaptive", "incomplete")  # adaptive: only an adaptive study has it
 
 
 # Tabulate formats beyond those FORMATS already names (by their own name or tabulate's).

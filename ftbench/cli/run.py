@@ -65,6 +65,9 @@ def _summarise_plan(specs, store, suite, registry) -> None:
     totals = ", ".join(f"{v:g} {k}" for k, v in total_budget(specs).items())
     click.echo(f"\n{len(specs)} runs ({done} finished, {len(specs) - done} to run); "
                f"budget per run: {suite.budget.model_dump(exclude_none=True)}; total at most: {totals}")
+    if (seeds := suite.adaptive) is not None:
+        click.echo(f"adaptive seeds: these are max {seeds.max} seeds per cell; each cell runs {seeds.min} first, "
+                   f"then only cells of undecided comparisons get {seeds.step} more per look (docs/suite.md)")
     if suite.pretrain:
         click.echo(f"pretraining jobs: {', '.join(suite.pretrain)} (trained once, then cached)")
     if searched:

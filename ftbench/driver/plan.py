@@ -11,6 +11,7 @@ from typing import Callable
 import yaml
 from pydantic import ValidationError
 
+from ftbench.driver.adaptive import replay
 from ftbench.driver.search import TRIALS_FOLDER, plan_search
 from ftbench.errors import FtbenchError, UnknownComponentError
 from ftbench.results.freshness import Freshness, classify
@@ -58,6 +59,8 @@ def check_folder(folder: str | Path, registry: Callable[[], object] | object | N
                 specs, plans = plan_search(suite, specs, reg, ResultsStore(folder / TRIALS_FOLDER), asked_ids=asked)
                 if not all(p.selected for p in plans.values()):
                     asked = None  # a learning sampler's later trials depend on the missing ones
+            if suite.adaptive is not None:  # the runs its looks have asked for so far, not max everywhere
+                specs = replay(suite, specs, ResultsStore(folder).read).planned()
             planned = specs
         except UnknownComponentError as exc:
             unknown = _not_installed_message(exc, records)

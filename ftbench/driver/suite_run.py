@@ -144,6 +144,10 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
             specs = _fail_unsearched(specs, failed, results_dir, outcome)
         if final_runs is not None:
             specs = final_runs(specs)
+        if suite.adaptive is not None:
+            return _run_adaptive(suite, registry, executor, specs, store, results_dir, rerun=rerun,
+                                 rerun_stale=rerun_stale, quiet=quiet, plugins=plugins, fail_fast=fail_fast,
+                                 calibrate=calibrate, log=log, outcome=outcome)
         return _run_specs(suite, registry, executor, specs, store, results_dir, rerun=rerun,
                           rerun_stale=rerun_stale, quiet=quiet, plugins=plugins, fail_fast=fail_fast,
                           calibrate=calibrate, log=log, outcome=outcome)
@@ -151,6 +155,37 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
         close = getattr(executor, "close", None)  # optional for executor plugins
         if close is not None:
             close()
+
+
+def _run_adaptive(suite: Suite, registry, executor, specs: list[RunSpec], store: ResultsStore, results_dir: Path,
+                  *, rerun: bool, log, outcome: SuiteOutcome, **options) -> SuiteOutcome:
+    """Adaptive seeds: run each look's runs, replay the plan from the records, repeat
+    until every comparison is decided or at max (`ftbench.driver.adaptive`). With
+    `rerun`, only this invocation's records count, so the study is run afresh."""
+    from ftbench.driver.adaptive import PLAN_FILE, replay
+    from ftbench.results.store import write_json_atomic
+
+    passed: set[str] = set()  # handed to _run_specs in this invocation
+    skipped, stale = 0, {}
+    while True:
+        plan = replay(suite, specs, lambda i: store.read(i) if not rerun or i in passed else None)
+        write_json_atomic(results_dir / PLAN_FILE, plan.to_json())
+        todo = [s for s in plan.planned() if s.id not in passed]
+        if plan.done or not todo:
+            break
+        seeds = max(plan.needed.values())
+        log(f"adaptive seeds: look at {seeds} seeds, {len(todo)} run(s) of {sum(plan.needed.values())} planned "
+            f"(max {plan.max_runs()})")
+        _run_specs(suite, registry, executor, todo, store, results_dir, rerun=rerun, log=log, outcome=outcome,
+                   **options)
+        skipped += outcome.skipped
+        stale.update(outcome.stale)
+        passed |= {s.id for s in todo}
+    outcome.skipped, outcome.stale = skipped, stale
+    runs = plan.to_json()["runs"]
+    log(f"adaptive seeds: {runs['planned']} of {runs['max']} runs planned ({runs['saved']} saved against max "
+        f"seeds everywhere)" + ("" if plan.done else f"; {runs['pending']} still to run: run again to resume"))
+    return outcome
 
 
 def _fail_unsearched(specs: list[RunSpec], failed: dict[tuple, str], results_dir: Path,

@@ -29,7 +29,9 @@ def cell_labels(cell: dict) -> tuple[str, ...]:
 
 def _common(values: list[Any]) -> Any:
     """The one value every record shares, or the sorted distinct values when they differ."""
-    distinct = sorted({v for v in values if v is not None}, key=str)
+    # A malformed record's list or mapping counts by its text, rather than failing the set.
+    distinct = sorted({v if isinstance(v, (str, int, float, bool)) else str(v) for v in values if v is not None},
+                      key=str)
     return distinct[0] if len(distinct) == 1 else (distinct or None)
 
 

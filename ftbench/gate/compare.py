@@ -21,6 +21,7 @@ from scipy import stats
 
 from ftbench.errors import FtbenchError, UserInputError
 from ftbench.gate.baseline import CELL_KEYS, ENV_KEYS, cell_labels
+from ftbench.gate.more_seeds import SeededJudgement, judge, matched
 from ftbench.gate.tolerances import Tolerances
 
 ACC_REGRESSION = "ACC REGRESSION"
@@ -28,6 +29,7 @@ SPEED_REGRESSION = "SPEED REGRESSION"
 SEED_MISMATCH = "SEED MISMATCH"
 MISSING = "missing"
 NO_TEST = "n<2, drop only"
+SEQUENTIAL = "sequential"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class CellResult:
     speed_ratio: float | None = None
     speed: tuple[float, float] | None = None  # mean samples/s (baseline, current)
     missing_in: Literal["baseline", "current"] | None = None
+    seeded: SeededJudgement | None = None  # with `more_seeds`: the sequential verdict on matched seeds
     verdicts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -159,12 +162,28 @@ def _compare_cell(base: dict | None, cur: dict | None, tol: Tolerances,
         result.test = "welch"
         result.p_value = welch_less(c_acc, b_acc)
         significant = result.p_value < tol.alpha
-    if drop > tol.acc_drop and significant:
+    if tol.more_seeds is not None:
+        _judge_seeded(base, cur, tol, result)
+    elif drop > tol.acc_drop and significant:
         result.verdicts.append(ACC_REGRESSION)
     if tol.seed_tolerance is not None:
         _compare_seeds(base, cur, tol, result)
     _compare_speed(base, cur, tol, result, calibration)
     return result
+
+
+def _judge_seeded(base: dict, cur: dict, tol: Tolerances, result: CellResult) -> None:
+    """The accuracy verdict with `more_seeds`: sequential, on the seeds both sides hold."""
+    seeds, diffs = matched(base, cur, tol.metric)
+    result.seeded = j = judge(diffs, tol.acc_drop, tol.alpha, tol.more_seeds)
+    result.test = SEQUENTIAL
+    if j.verdict == "regression":
+        result.verdicts.append(ACC_REGRESSION)
+    elif j.verdict == "ambiguous":
+        where = f"[{j.low:+.2f}, {j.high:+.2f}]" if j.n >= 2 else "(fewer than 2 matched seeds)"
+        result.notes.append(f"ambiguous at {j.n} matched seed(s): Δ {j.mean:+.2f}, interval {where}; "
+                            + ("passes at max seeds: no drop beyond the tolerance shown" if j.last else
+                               "`ftbench compare` on a results folder adds seeds"))
 
 
 def _compare_seeds(base: dict, cur: dict, tol: Tolerances, result: CellResult) -> None:

@@ -20,10 +20,13 @@ def _table(comparison: Comparison, tablefmt: str) -> str:
     rows = []
     for r in comparison.rows:
         p = NO_TEST if r.test == NO_TEST else _fmt(r.p_value, ".3g")
+        if r.seeded is not None:  # more_seeds: the sequential interval decides, on matched seeds
+            p = f"[{r.seeded.low:+.2f}, {r.seeded.high:+.2f}] n={r.seeded.n}"
         rows.append([r.label, str(r.baseline or "-"), str(r.current or "-"), _fmt(r.delta, "+.2f"), p,
                      _fmt(r.speed_ratio, ".2f"), r.verdict])
     metric = comparison.tolerances.metric
-    headers = ["cell", f"baseline {metric}", f"current {metric}", "delta", "p (Welch, 1-sided)",
+    test = "interval (sequential)" if comparison.tolerances.more_seeds else "p (Welch, 1-sided)"
+    headers = ["cell", f"baseline {metric}", f"current {metric}", "delta", test,
                "speed ratio", "verdict"]
     return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
 
@@ -31,9 +34,18 @@ def _table(comparison: Comparison, tablefmt: str) -> str:
 def footnote(tol: Tolerances) -> str:
     """The rule the gate applied, in words."""
     points = "point" if tol.acc_drop == 1 else "points"
-    return (f"Accuracy regression: mean test {tol.metric} drops by more than {tol.acc_drop:g} {points} and a "
-            f"one-sided Welch t-test (current < baseline) gives p < {tol.alpha:g}; with fewer than 2 seeds "
-            f"on a side the drop alone decides ({NO_TEST}). Speed regression: mean samples/s "
+    if tol.more_seeds is not None:
+        looks = ", ".join(map(str, tol.more_seeds.looks))
+        accuracy = (f"Accuracy regression: on the seeds both sides ran, the mean test {tol.metric} drops by more "
+                    f"than {tol.acc_drop:g} {points} and the repeated upper bound of Δ (one-sided at "
+                    f"{tol.alpha:g}, O'Brien-Fleming looks at {looks} seeds) is below 0; a pass needs the lower "
+                    f"bound above -{tol.acc_drop:g}; an ambiguous cell gets more seeds up to "
+                    f"{tol.more_seeds.max}, then passes. ")
+    else:
+        accuracy = (f"Accuracy regression: mean test {tol.metric} drops by more than {tol.acc_drop:g} {points} "
+                    f"and a one-sided Welch t-test (current < baseline) gives p < {tol.alpha:g}; with fewer than "
+                    f"2 seeds on a side the drop alone decides ({NO_TEST}). ")
+    return (accuracy + f"Speed regression: mean samples/s "
             f"current/baseline < {tol.speed_ratio:g}, each relative to its side's calibration loop when both "
             f"have one (`ftbench run --calibrate`), else on the same device only. "
             + ("" if tol.seed_tolerance is None else
@@ -84,6 +96,8 @@ def github_annotations(comparison: Comparison) -> list[str]:
     for r in comparison.rows:
         if ACC_REGRESSION in r.verdicts:
             test = NO_TEST if r.test == NO_TEST else f"Welch one-sided p={r.p_value:.3g} < {tol.alpha:g}"
+            if r.seeded is not None:
+                test = f"sequential, {r.seeded.n} matched seeds, upper bound {r.seeded.high:+.2f} < 0"
             msg = (f"{r.label}: test {tol.metric} {r.baseline.mean:.2f} -> {r.current.mean:.2f} "
                    f"({r.delta:+.2f} points, limit -{tol.acc_drop:g}; {test})")
             lines.append(f"::error title={_escape(f'{ACC_REGRESSION} {r.label}', True)}::{_escape(msg)}")

@@ -300,11 +300,11 @@ def _with_seeds(suite, seeds: list[int] | None):
     """The suite with only these of its final seeds (`--seeds`)."""
     if seeds is None:
         return suite
-    unknown = sorted(set(seeds) - set(suite.seeds))
+    unknown = sorted(set(seeds) - set(suite.seed_list))
     if unknown:
         raise UserInputError(f"--seeds {','.join(map(str, unknown))}: the reference ran seeds "
-                             f"{', '.join(map(str, suite.seeds))} only")
-    return suite.model_copy(update={"seeds": [s for s in suite.seeds if s in seeds]})
+                             f"{', '.join(map(str, suite.seed_list))} only")
+    return suite.model_copy(update={"seeds": [s for s in suite.seed_list if s in seeds]})
 
 
 def _selections(suite, registry, results: Path, only: dict[str, set[str]]) -> dict[tuple, dict]:

@@ -26,8 +26,14 @@ class Tolerances:
     # Reproduction (`make reproduce`): every seed on both sides must be within this many
     # points of the baseline's same seed (0: equal accuracies); None compares means only.
     seed_tolerance: float | None = None
+    # {min, max, step}: judge accuracy sequentially on matched seeds and let `ftbench
+    # compare` add seeds to ambiguous cells up to max (`ftbench.gate.more_seeds`); None: off.
+    more_seeds: Any = None
 
     def __post_init__(self) -> None:
+        from ftbench.gate.more_seeds import MoreSeeds
+
+        object.__setattr__(self, "more_seeds", MoreSeeds.parse(self.more_seeds))
         for name in ("acc_drop", "alpha", "speed_ratio"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -10,6 +10,7 @@ import numpy as np
 from ftbench import stats
 from ftbench.errors import UserInputError
 from ftbench.report.accuracy import accuracy_table
+from ftbench.report.adaptive import adaptive_table, expected_seeds
 from ftbench.report.context import Context
 from ftbench.report.core import METRICS, Report, Table, load_study
 from ftbench.report.data_efficiency import data_table
@@ -27,13 +28,15 @@ TEST_SET: tuple[str, ...] = ("include", "ignore")
 
 def build_report(records: list[dict], *, baseline: str = "full", scratch: str = "scratch", interval: str = "t",
                  test: str = "ttest", alpha: float = 0.05, metric: str = "acc", margin: float = 1.0,
-                 test_set: str = "include", primary: list[dict] | None = None) -> Report:
+                 test_set: str = "include", primary: list[dict] | None = None, plan: dict | None = None) -> Report:
     """Every table of a report over run `records` (as `ftbench.results.records.load_records` reads them).
 
     `test_set`: "include" gives test accuracies two-level intervals and tests (seeds
     and test examples) where the records hold per-example bits; "ignore", seeds only.
     `primary`: the suite's primary comparisons ({strategy, vs} entries), the one
-    confirmatory family, reported first.
+    confirmatory family, reported first. `plan`: an adaptive study's plan.json
+    (`ftbench.report.adaptive`): how each comparison ended, and which seeds each cell
+    was meant to run (so cells stopped early are not called incomplete).
 
     >>> report = build_report(load_records("results/quickstart"))   # doctest: +SKIP
     >>> print(ftbench.report.render.render(report, "markdown"))                             # doctest: +SKIP
@@ -64,7 +67,9 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
         accuracy.notes.insert(0, warning)
     tables = [first, summary, accuracy, _safe("time", "Training time & cost", lambda: time_table(ctx)),
               *tuning_tables(ctx), data, shift, forget,
-              *([ranks] if ranks else []), incomplete_table(ctx)]
+              *([ranks] if ranks else []),
+              *([_safe("adaptive", "Adaptive seeds", lambda: adaptive_table(plan))] if plan else []),
+              incomplete_table(ctx, expected_seeds(plan))]
     options = {"baseline": baseline, "scratch": scratch, "interval": interval, "test": test, "alpha": alpha,
                "metric": metric, "margin": margin, "test_set": test_set, "two_level": ctx.two_level,
                "confidence": ctx.confidence, "seeds": study.seeds, "records": len(records),

@@ -57,6 +57,7 @@ def check_semantics(suite: Suite, lines: dict[tuple, int], registry) -> list[str
                     problems.append(f"{where((key, i, field), lines)}: '{value}' matches no {field} "
                                     f"(labels: {', '.join(values)})")
     problems += _check_primary(suite, lines, known)
+    problems += _check_adaptive(suite, lines, known)
     problems += _check_search(suite, lines, registry)
     problems += _check_duplicate_runs(suite, lines, registry)
     if registry is not None:
@@ -80,6 +81,16 @@ def _check_primary(suite: Suite, lines: dict[tuple, int], known: dict[str, list[
             problems.append(f"{where(('primary', i), lines)}: compares '{entry.strategy}' with itself; name two "
                             "different strategies")
     return problems
+
+
+def _check_adaptive(suite: Suite, lines: dict[tuple, int], known: dict[str, list[str]]) -> list[str]:
+    """Adaptive seeds compare every strategy with `baseline` unless `primary:` names the comparisons."""
+    seeds = suite.adaptive
+    if seeds is None or suite.primary or seeds.baseline in known["strategy"]:
+        return []
+    return [f"{where(('seeds', 'baseline'), lines)}: adaptive seeds compare each strategy with the baseline "
+            f"'{seeds.baseline}', which is no strategy of this suite (labels: {', '.join(known['strategy'])}); "
+            "set `seeds: {..., baseline: LABEL}` or declare `primary:` comparisons"]
 
 
 def _check_search(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
@@ -240,7 +251,7 @@ def _check_duplicate_runs(suite: Suite, lines: dict[tuple, int], registry) -> li
                     "other's; a label alone does not make a different run: remove one, or change its params")
             else:
                 seen[identity] = i
-    for key, values, show in (("seeds", suite.seeds, lambda v: f"seed {v}"),
+    for key, values, show in (("seeds", suite.seeds if isinstance(suite.seeds, list) else [], lambda v: f"seed {v}"),
                               ("data", suite.data, lambda d: f"data '{d.label}'")):
         seen_value: dict[Any, int] = {}
         for i, value in enumerate(values):

@@ -28,7 +28,7 @@ def expand(suite: Suite, registry=None) -> list[RunSpec]:
     combos = []
     for (bi, b), (di, d), (si, s), seed, amount in itertools.product(
             enumerate(suite.backbones), enumerate(suite.datasets), enumerate(suite.strategies),
-            suite.seeds, suite.data):
+            suite.seed_list, suite.data):
         labels = {"backbone": b_labels[bi], "dataset": d_labels[di], "strategy": s_labels[si],
                   "data": amount.label, "seed": seed}
         excluded = any(_matches(r, labels) for r in suite.exclude)

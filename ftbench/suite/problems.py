@@ -48,7 +48,8 @@ def pydantic_problems(exc: ValidationError, lines: dict[tuple, int], prefix: tup
     path and line, and for an unknown key the valid ones and the closest."""
     problems = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]")))
+        loc = tuple(p for p in err["loc"]  # validator and union-tag steps name no place in the file
+                    if not (isinstance(p, str) and (p.startswith(("function-", "tag:")) or p == "[key]")))
         path = prefix + loc
         message = err["msg"]
         if err["type"] == "extra_forbidden":

@@ -8,7 +8,8 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator,
+                      model_validator)
 
 from ftbench.config import BudgetConfig, TrainConfig
 from ftbench.suite.strict import did_you_mean
@@ -258,6 +259,50 @@ class PrimaryComparison(_Strict):
     data: str | None = None
 
 
+class AdaptiveSeeds(_Strict):
+    """`seeds: {min, max, step, until: decided}`: every cell runs `min` seeds, then only
+    the cells whose comparisons with the baseline are still undecided get `step` more,
+    up to `max` (group-sequential tests, `ftbench.stats.sequential`; the driver's
+    `ftbench.driver.adaptive`). Seeds are start, start + 1, ... in that order."""
+
+    min: int = Field(ge=2, description="seeds every cell runs before the first look (at least 2, for a paired test)")
+    max: int = Field(ge=2, le=1000, description="the most seeds a cell runs")
+    step: int = Field(1, ge=1, description="seeds added at each later look to the cells still undecided")
+    until: Literal["decided"] = Field("decided", description="stop a cell once its comparisons are decided: "
+                                                             "different, or equivalent within the margin")
+    start: Seed = Field(0, description="the first seed; the seeds are start, start + 1, ..., start + max - 1")
+    baseline: str = Field("full", description="the strategy label every other strategy of a task is compared "
+                                              "with (when the suite declares no `primary:` comparisons)")
+    margin: float = Field(1.0, gt=0, description="equivalence margin in points (TOST), as `ftbench report --margin`")
+    alpha: float = Field(0.05, gt=0, lt=1, description="family-wise error rate over all looks (Holm per look)")
+    spending: Literal["obrien-fleming", "pocock"] = Field("obrien-fleming",
+                                                         description="Lan-DeMets alpha-spending function")
+
+    @model_validator(mode="after")
+    def _order(self) -> "AdaptiveSeeds":
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be at least min ({self.min})")
+        if self.start + self.max - 1 > 2**32 - 1:
+            raise ValueError("start + max - 1 must be a valid seed (at most 2**32-1)")
+        return self
+
+    @property
+    def values(self) -> list[int]:
+        """Every seed a cell may run, in the order they are added."""
+        return list(range(self.start, self.start + self.max))
+
+
+def _seeds_form(v: Any) -> str:
+    return "tag:adaptive" if isinstance(v, (dict, AdaptiveSeeds)) else "tag:list"
+
+
+# A list, or adaptive seeds: the form is picked by the value's type, so a problem is
+# reported against that form alone ("tag:..." is left out of the path it names).
+SeedsSetting = Annotated[
+    Annotated[list[Seed], Field(min_length=1), Tag("tag:list")] | Annotated[AdaptiveSeeds, Tag("tag:adaptive")],
+    Discriminator(_seeds_form)]
+
+
 class Suite(_Strict):
     name: str = Field(description="names the results folder: results/<name>")
     description: str = ""
@@ -265,7 +310,9 @@ class Suite(_Strict):
     backbones: list[ComponentRef] = Field(min_length=1)
     datasets: list[DatasetEntry] = Field(min_length=1)
     strategies: list[StrategyEntry] = Field(min_length=1)
-    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: SeedsSetting = Field(
+        default_factory=lambda: [0], description="a list of seeds every cell runs, or {min, max, step, until: "
+                                                 "decided}: more seeds only where a comparison is undecided")
     data: list[DataAmount] = Field(default_factory=lambda: [DataAmount()], min_length=1)
     budget: BudgetConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -292,6 +339,15 @@ class Suite(_Strict):
     loader_workers: int | None = Field(None, ge=0, description="DataLoader worker processes per run that decode "
                                                                "streamed datasets; default the run's CPU threads "
                                                                "but one (at most 8); 0 decodes in the run's process")
+
+    @property
+    def seed_list(self) -> list[int]:
+        """Every seed a cell may run (for adaptive seeds, up to max, in order)."""
+        return self.seeds.values if isinstance(self.seeds, AdaptiveSeeds) else list(self.seeds)
+
+    @property
+    def adaptive(self) -> "AdaptiveSeeds | None":
+        return self.seeds if isinstance(self.seeds, AdaptiveSeeds) else None
 
     @field_validator("name")
     @classmethod
