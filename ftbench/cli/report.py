@@ -45,12 +45,15 @@ _OTHER_FORMATS = ", ".join(f for f in tabulate_formats
                    "both sampled) where records hold per-example bits; ignore: seeds only.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write PNG figures into this folder (needs `pip install ftbench[plots]`).")
+@click.option("--selection-threshold", "selection_threshold", type=click.FloatRange(0, 1, min_open=True),
+              default=0.8, show_default=True,
+              help="A searched cell whose selected values have a lower P(selected) is marked 'selection uncertain'.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the tables to this file instead of standard output.")
 @click.pass_context
 def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scratch: str, interval: str, test: str,
            metric: str, alpha: float, margin: float, test_set: str, plots_dir: Path | None,
-           output: Path | None) -> None:
+           selection_threshold: float, output: Path | None) -> None:
     """Tables and statistics over the runs in RESULTS_DIR: accuracy with paired tests
     against a baseline, training time and cost, data efficiency, domain shift,
     forgetting, a summary per strategy and ranks across tasks. Cells with failed or
@@ -74,7 +77,7 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
         records = load_records(results_dir)
         result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
                               test=test, alpha=alpha, metric=metric, margin=margin, test_set=test_set,
-                              primary=_primary(results_dir))
+                              primary=_primary(results_dir), selection_threshold=selection_threshold)
         result.table("summary").notes.extend(report_notes(records))  # hardware-dependent, near chance
         text = _html(result, results_dir) if fmt == "html" else render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []

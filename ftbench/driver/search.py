@@ -38,6 +38,7 @@ from ftbench.driver.worker import CLAIMED_ELSEWHERE
 from ftbench.engine.trial import make_pruner
 from ftbench.errors import UserInputError
 from ftbench.plugins import resolved_params
+from ftbench.results.selection import selection_confidence
 from ftbench.suite.runs import RunSpec, TrialSpec, TunedSpec
 from ftbench.suite.schema import SearchConfig, Suite, entry_labels
 from ftbench.suite.tuning import resolve_search
@@ -143,7 +144,9 @@ def _trial_specs(cell: _Cell, number: int, values: dict, registry) -> list[Trial
     fields = _base_fields(base) | {"train": train, "strategy": strategy}
     if cell.config.prune_points is not None:  # the trials' own curve: points the pruner sees
         fields["eval"] = base.eval.model_copy(update={"curve": True, "curve_points": cell.config.prune_points})
-    return [TrialSpec(**(fields | {"seed": seed}), trial=trial) for seed in cell.config.seeds]
+    k = cell.config.folds
+    folds = [trial] if not k else [trial | {"folds": k, "fold": f} for f in range(k)]
+    return [TrialSpec(**(fields | {"seed": seed}), trial=t) for seed in cell.config.seeds for t in folds]
 
 
 def _val_acc(record: dict) -> float | None:
@@ -203,7 +206,8 @@ def selection_of(cell: _Cell) -> dict:
     out = {"trials": len(cell.trials), "completed": len(done),
            "pruned": sum(t["state"] == "pruned" for t in cell.trials),
            "failed": sum(t["state"] == "fail" for t in cell.trials),
-           "tuning_seeds": list(cell.config.seeds), "sampler": cell.config.resolved_sampler(),
+           "tuning_seeds": list(cell.config.seeds), **({"folds": cell.config.folds} if cell.config.folds else {}),
+           "sampler": cell.config.resolved_sampler(),
            "sampler_seed": cell.config.seed, "pruner": cell.config.pruner, "cost": cost,
            "trial_results": [{"number": t["number"], "values": t["values"], "val_acc": t["value"],
                               "state": t["state"], **({"val_acc_at_stop": t["stopped_at"]} if t["stopped_at"]
@@ -220,17 +224,21 @@ def selection_of(cell: _Cell) -> dict:
         return out | {"selected": best["values"], "val_acc": best["value"], "test_acc": _test_acc(best),
                       "trial": best["number"], "rule": ORACLE_RULE}
     best = max(done, key=lambda t: (t["value"], -t["number"]))
+    confidence = selection_confidence(cell.trials, best["number"], seed=cell.config.seed)
     return out | {"selected": best["values"], "val_acc": best["value"], "trial": best["number"],
-                  "rule": SELECTION_RULE}
+                  "rule": SELECTION_RULE, **({"confidence": confidence} if confidence else {})}
 
 
 def planned_trials(suite: Suite, specs: list[RunSpec], plans: dict | None = None) -> str:
     """One line on the search a suite runs before its runs; with `plans`
     (`plan_search`), how far it has got."""
     cells, _ = _cells(suite, specs)
-    runs = sum(c.n_trials * len(c.config.seeds) for c in cells)
-    head = (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds: "
-            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}" for c in cells})) + ")")
+    runs = sum(c.n_trials * len(c.config.seeds) * (c.config.folds or 1) for c in cells)
+    head = (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds"
+            + (" x folds" if any(c.config.folds for c in cells) else "") + ": "
+            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}"
+                                + (f" x {c.config.folds or 1}" if any(c.config.folds for c in cells) else "")
+                                for c in cells})) + ")")
     if plans is None:
         return head + "; the runs above then use each cell's selected values (their ids change)"
     done, selected = sum(p.trials_done for p in plans.values()), sum(p.selected for p in plans.values())

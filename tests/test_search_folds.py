@@ -1,0 +1,89 @@
+"""Search protocols: trials record per-example validation correctness, the final
+runs carry the selection's confidence, and `search.folds: k` cross-validates each
+trial over the cell's labelled budget (k fits per tuning seed, folds partition it)."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ftbench.cli import cli
+from ftbench.components import ImageSet
+from ftbench.driver.search import TRIALS_FOLDER, planned_trials
+from ftbench.engine.trial import fold_split
+from ftbench.errors import DataError
+from ftbench.results.records import decode_correct, load_records
+from ftbench.suite import expand, parse_suite
+
+SUITE = """
+name: folds
+backbones: [{name: toy-timm}]
+datasets: [{name: toy-flipped, params: {n_per_class: 20}}]
+strategies: [{name: toy-full}]
+seeds: [0]
+data: [{shots: 3}]
+budget: {steps: 6}
+train: {batch_size: 16}
+search: {seeds: [0, 1], space: {train.lr: {grid: [0.0000001, 0.01]}}}
+"""
+
+
+def _images(labels):
+    labels = torch.tensor(labels)
+    return ImageSet(torch.arange(len(labels), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 2, 2).clone(),
+                    labels)
+
+
+def test_folds_partition_the_held_out_examples_and_keep_every_class_in_training():
+    data = _images([0] * 2 + [1] * 5 + [2] * 1 + [3] * 3)
+    held = []
+    for fold in range(3):
+        train, val = fold_split(data, 3, fold, seed=4)
+        ids = sorted(val.images[:, 0, 0, 0].tolist())
+        held += ids
+        assert set(ids).isdisjoint(train.images[:, 0, 0, 0].tolist()) and len(train) + len(val) == len(data)
+        assert set(train.labels.tolist()) == {0, 1, 2, 3}  # two or more: one is always kept; one: never held out
+    assert sorted(held) == [i for i in range(len(data)) if i != 7]  # the single class-2 example is never held out
+    assert fold_split(data, 3, 1, seed=4)[1].labels.tolist() == fold_split(data, 3, 1, seed=4)[1].labels.tolist()
+    with pytest.raises(DataError, match="search.folds"):
+        fold_split(_images([0, 1, 2]), 2, 0, seed=0)
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, ["--plugin", "tests.toyplugin", *args], obj={})
+
+
+@pytest.mark.parametrize("folds", [None, 3])
+def test_trials_keep_validation_bits_and_the_selection_its_confidence(tmp_path, folds, toy_registry):
+    text = SUITE.replace("search: {", f"search: {{folds: {folds}, ") if folds else SUITE
+    suite_file, out = tmp_path / "s.yaml", tmp_path / "res"
+    suite_file.write_text(text)
+    suite = parse_suite(text, registry=toy_registry)
+    k = folds or 1
+    assert planned_trials(suite, expand(suite, toy_registry)).startswith(f"search: {2 * 2 * k} trial runs")
+    result = invoke("run", str(suite_file), "--results", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    trials = load_records(out / TRIALS_FOLDER)
+    assert len(trials) == 2 * 2 * k and len({t["id"] for t in trials}) == len(trials)
+    for rec in trials:
+        val = rec["metrics"]["val"]
+        bits = decode_correct(val["correct"], val["n"])
+        assert bits.mean() * 100 == pytest.approx(val["acc"])
+    if folds:  # per trial and seed, the folds validate every labelled example once (3 shots x classes)
+        for seed in (0, 1):
+            per_trial = {}
+            for rec in trials:
+                if rec["seed"] == seed:
+                    per_trial.setdefault(rec["config"]["trial"]["params"]["train.lr"], []).append(rec)
+            for recs in per_trial.values():
+                assert sorted(r["config"]["trial"]["fold"] for r in recs) == [0, 1, 2]
+                assert sum(r["metrics"]["val"]["n"] for r in recs) == recs[0]["data_amount"]["n_classes"] * 3
+    [final] = load_records(out)
+    sel = final["selection"]
+    conf = sel["confidence"]
+    assert set(conf["p_selected"]) == {"0", "1"} and sum(conf["p_selected"].values()) == pytest.approx(1, abs=1e-3)
+    assert conf["selected_p"] == conf["p_selected"][str(sel["trial"])] and conf["runner_up"]["trial"] != sel["trial"]
+    assert sel.get("folds") == folds
+    # the selected trial's score is the mean over seeds and folds of the trial runs' validation accuracy
+    mine = [r["metrics"]["val"]["acc"] for r in trials if r["config"]["trial"]["params"] == sel["selected"]]
+    assert sel["val_acc"] == pytest.approx(np.mean(mine))
