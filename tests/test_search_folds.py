@@ -87,3 +87,38 @@ def test_trials_keep_validation_bits_and_the_selection_its_confidence(tmp_path, 
     # the selected trial's score is the mean over seeds and folds of the trial runs' validation accuracy
     mine = [r["metrics"]["val"]["acc"] for r in trials if r["config"]["trial"]["params"] == sel["selected"]]
     assert sel["val_acc"] == pytest.approx(np.mean(mine))
+
+
+TIED = """
+name: tied
+backbones: [{name: toy-timm}]
+datasets: [{name: toy, params: {n_per_class: 20}}]
+strategies: [{name: toy-full, label: base, train: {optimizer: sgd}, search: {enabled: false}}, {name: toy-full, label: tuned}]
+seeds: [0, 1]
+data: [{shots: 4}]
+budget: {steps: 4}
+train: {batch_size: 16, lr: 0.05}
+search: {final_top: 2, space: {train.lr: {grid: [0.0000001, 0.0000002]}}}
+"""
+
+
+def test_final_top_two_runs_an_uncertain_cell_at_its_runner_up_and_the_report_compares_verdicts(tmp_path):
+    # Two learning rates too small to move the model: the same predictions, a coin flip of a selection.
+    suite_file, out = tmp_path / "tied.yaml", tmp_path / "res"
+    suite_file.write_text(TIED)
+    result = invoke("run", str(suite_file), "--results", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    finals = [r for r in load_records(out) if r["cell"]["strategy"] == "tuned"]
+    conf = finals[0]["selection"]["confidence"]
+    first = finals[0]["selection"]["selected"]["train.lr"]
+    other = ({1e-7, 2e-7} - {first}).pop()
+    assert conf["selected_p"] == pytest.approx(0.5) and conf["runner_up"]["values"] == {"train.lr": other}
+    second = load_records(out / "runner-up")
+    assert len(second) == 2 and {r["config"]["train"]["lr"] for r in second} == {other}
+    assert all(r["selection"]["rank"] == 2 and r["selection"]["first"]["selected"] == {"train.lr": first}
+               for r in second)
+    report = invoke("report", str(out), "--baseline", "base", "--format", "markdown")
+    assert report.exit_code == 0, report.output
+    section = report.output.split("Verdict at the runner-up", 1)[1]
+    assert "lr=1e-07" in section and "lr=2e-07" in section and " yes |" in section
+    assert "§ selection uncertain" in report.output

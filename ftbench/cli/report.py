@@ -77,7 +77,8 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
         records = load_records(results_dir)
         result = build_report(records, baseline=baseline, scratch=scratch, interval=interval,
                               test=test, alpha=alpha, metric=metric, margin=margin, test_set=test_set,
-                              primary=_primary(results_dir), selection_threshold=selection_threshold)
+                              primary=_primary(results_dir), selection_threshold=selection_threshold,
+                              runner_up=_runner_up(results_dir))
         result.table("summary").notes.extend(report_notes(records))  # hardware-dependent, near chance
         text = _html(result, results_dir) if fmt == "html" else render(result, fmt)
         written = write_plots(result, plots_dir) if plots_dir else []
@@ -113,6 +114,14 @@ def _primary(results_dir: Path) -> list[dict]:
         raise UserInputError(f"cannot read {suite}: {exc}; rerun `ftbench run` to rewrite it") from exc
     primary = (raw or {}).get("primary") if isinstance(raw, dict) else None
     return primary if isinstance(primary, list) else []
+
+
+def _runner_up(results_dir: Path) -> list[dict]:
+    """The runs at uncertain cells' runner-up values (`search.final_top: 2`), if any."""
+    from ftbench.results.selection import RUNNER_UP_FOLDER
+
+    folder = results_dir / RUNNER_UP_FOLDER
+    return list(load_records(folder)) if folder.is_dir() else []
 
 
 def _html(result, results_dir: Path) -> str:

@@ -38,7 +38,7 @@ from ftbench.driver.worker import CLAIMED_ELSEWHERE
 from ftbench.engine.trial import make_pruner
 from ftbench.errors import UserInputError
 from ftbench.plugins import resolved_params
-from ftbench.results.selection import selection_confidence
+from ftbench.results.selection import UNCERTAIN_BELOW, selection_confidence
 from ftbench.suite.runs import RunSpec, TrialSpec, TunedSpec
 from ftbench.suite.schema import SearchConfig, Suite, entry_labels
 from ftbench.suite.tuning import resolve_search
@@ -351,3 +351,29 @@ def run_search(suite: Suite, specs: list[RunSpec], registry,
             tuned[id(spec)] = TunedSpec(**(_base_fields(spec) | {"train": train, "strategy": strategy}),
                                         selection={k: v for k, v in selection.items() if k != "cell"})
     return [tuned.get(id(s), s) for s in specs], selections
+
+
+def runner_up_runs(suite: Suite, final: list[RunSpec], selections: list[dict], registry) -> list[RunSpec]:
+    """For `search.final_top: 2`: the final runs of each cell whose selection is
+    uncertain (P(selected) below UNCERTAIN_BELOW), again at its runner-up's values,
+    their `selection` saying so (`rank: 2`). They go to RUNNER_UP_FOLDER, apart from
+    the suite's runs, so no table mixes them in."""
+    configs = {label: resolve_search(suite, entry)
+               for label, entry in zip(entry_labels(suite.strategies), suite.strategies)}
+    out = []
+    for sel in selections:
+        config, conf = configs.get(sel["cell"]["strategy"]), sel.get("confidence") or {}
+        runner, p = conf.get("runner_up"), conf.get("selected_p")
+        if config is None or config.final_top < 2 or not runner or p is None or p >= UNCERTAIN_BELOW:
+            continue
+        for spec in final:
+            if isinstance(spec, TunedSpec) and spec.cell == sel["cell"]:
+                train, strategy = with_values(spec, runner["values"], registry)
+                selection = {k: v for k, v in spec.selection.items() if k != "trial_results"}
+                out.append(TunedSpec(**(_base_fields(spec) | {"train": train, "strategy": strategy}),
+                                     selection=selection | {"rank": 2, "selected": runner["values"],
+                                                            "val_acc": runner.get("val_acc"),
+                                                            "trial": runner["trial"],
+                                                            "first": {"selected": sel["selected"],
+                                                                      "trial": sel.get("trial")}}))
+    return out

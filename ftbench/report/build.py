@@ -18,7 +18,7 @@ from ftbench.report.forgetting import forgetting_table
 from ftbench.report.incomplete import incomplete_table
 from ftbench.report.primary import primary_table
 from ftbench.report.ranking import ranking_table
-from ftbench.report.selection import DEFAULT_THRESHOLD, mark_uncertain
+from ftbench.report.selection import DEFAULT_THRESHOLD, mark_uncertain, runner_up_table
 from ftbench.report.summary import summary_table
 from ftbench.report.time import time_table
 from ftbench.report.tuning import oracle_warning, tuning_tables
@@ -29,7 +29,7 @@ TEST_SET: tuple[str, ...] = ("include", "ignore")
 def build_report(records: list[dict], *, baseline: str = "full", scratch: str = "scratch", interval: str = "t",
                  test: str = "ttest", alpha: float = 0.05, metric: str = "acc", margin: float = 1.0,
                  test_set: str = "include", primary: list[dict] | None = None,
-                 selection_threshold: float = DEFAULT_THRESHOLD) -> Report:
+                 selection_threshold: float = DEFAULT_THRESHOLD, runner_up: list[dict] | None = None) -> Report:
     """Every table of a report over run `records` (as `ftbench.results.records.load_records` reads them).
 
     `test_set`: "include" gives test accuracies two-level intervals and tests (seeds
@@ -37,6 +37,7 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
     `primary`: the suite's primary comparisons ({strategy, vs} entries), the one
     confirmatory family, reported first. `selection_threshold`: a searched cell whose
     selected values have a lower P(selected) is marked "selection uncertain".
+    `runner_up`: the records of results/<suite>/runner-up (`search.final_top: 2`).
 
     >>> report = build_report(load_records("results/quickstart"))   # doctest: +SKIP
     >>> print(ftbench.report.render.render(report, "markdown"))                             # doctest: +SKIP
@@ -74,6 +75,12 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
                "metric": metric, "margin": margin, "test_set": test_set, "two_level": ctx.two_level,
                "confidence": ctx.confidence, "seeds": study.seeds, "records": len(records),
                "primary": primary}
+    if runner_up:  # `final_top: 2`: the accuracy table's verdicts again with each runner-up swapped in
+        def verdicts(recs: list[dict]) -> dict:
+            return accuracy_table(Context(load_study(recs), baseline, scratch, interval, test, alpha, metric,
+                                          margin=margin, test_set=test_set))[1]
+        tables.insert(tables.index(accuracy) + 1, _safe("runner_up", "Verdict at the runner-up", lambda: (
+            runner_up_table(records, runner_up, baseline, alpha, vs_base, verdicts))))
     if any(t.key == "selected" for t in tables):  # a searched suite: how sure its selections are
         options |= {"selection_threshold": selection_threshold,
                     "selection_uncertain": len(mark_uncertain(tables, study, selection_threshold))}

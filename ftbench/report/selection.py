@@ -95,7 +95,7 @@ def mark_uncertain(tables: list[Table], study: Study, threshold: float) -> dict[
     if not uncertain:
         return uncertain
     for table in tables:
-        if table.empty or table.key == "selected":  # that one carries P(selected) itself
+        if table.empty or table.key in ("selected", "runner_up"):  # they carry P(selected) themselves
             continue
         marked = _mark_table(table, uncertain)
         if marked:
@@ -127,3 +127,49 @@ def _mark_table(table: Table, uncertain: dict[Cell, float]) -> set[Cell]:
                 row[at["Strategy"]] = _mark(row[at["Strategy"]])
                 marked |= hits
     return marked
+
+
+def _verdict(delta_p: tuple[float, float] | None, alpha: float) -> str:
+    if delta_p is None or delta_p[1] != delta_p[1]:  # no test (nan p)
+        return "untested"
+    d, p = delta_p
+    return "not shown different" if p >= alpha else ("better" if d > 0 else "worse")
+
+
+def runner_up_table(records: list[dict], runner_up: list[dict], baseline: str, alpha: float,
+                    vs_base: dict[Cell, tuple[float, float]], accuracy) -> Table:
+    """`search.final_top: 2`: each uncertain cell's verdict against the baseline at
+    its selected values and at its runner-up's (the runner-up's seeds swapped into
+    the study, the accuracy table's test and family rerun), and whether they agree.
+    `accuracy(records)` returns the accuracy table's cell -> (Δ, adjusted p)."""
+    from ftbench.report.core import load_study
+
+    title = "Verdict at the runner-up (final_top: 2)"
+    alt = load_study(runner_up)
+    rows = []
+    for cell in sorted(alt.ok):
+        sel = next(iter(alt.ok[cell].values())).get("selection") or {}
+        others = [r for r in records if Cell(*(str(r["cell"][k]) for k in Cell._fields)) != cell]
+        swapped = accuracy(others + list(alt.ok[cell].values()))
+        first, second = _verdict(vs_base.get(cell), alpha), _verdict(swapped.get(cell), alpha)
+        p = (sel.get("confidence") or {}).get("selected_p")
+        rows.append([cell.backbone, cell.dataset, cell.data, cell.strategy,
+                     _values_text((sel.get("first") or {}).get("selected") or {}), Num(p, ".2f"), first,
+                     _values_text(sel.get("selected") or {}), second, "yes" if first == second else "NO",
+                     len(alt.ok[cell])])
+    if not rows:
+        return Table("runner_up", title, [], empty="no run at a runner-up's values finished")
+    notes = [f"cells whose selection was uncertain ran their final seeds at the runner-up's values too; verdict: "
+             f"the accuracy table's test of Δ vs {baseline} (adjusted in its family, p < {alpha:g}): better, not "
+             "shown different, or worse; Same: whether the finding survives the other choice",
+             "the runner-up's runs are kept apart (results/<suite>/runner-up/) and appear in no other table"]
+    headers = ["Backbone", "Dataset", "Data", "Strategy", "Selected", "P(selected)", "Verdict",
+               "Runner-up", "Verdict at runner-up", "Same", "Seeds"]
+    return Table("runner_up", title, headers, rows, notes, label_cols=4)
+
+
+def _values_text(values: dict[str, Any]) -> str:
+    if not values:
+        return "—"
+    return ", ".join(f"{k.partition('.')[2]}={v:.3g}" if isinstance(v, float) else f"{k.partition('.')[2]}={v}"
+                     for k, v in sorted(values.items()))

@@ -18,6 +18,8 @@ import numpy as np
 from ftbench.results.records import decode_correct
 from ftbench.stats.selection import DEFAULT_RESAMPLES, selection_probabilities
 
+RUNNER_UP_FOLDER = "runner-up"  # under a results folder: final runs at uncertain cells' runner-up values
+UNCERTAIN_BELOW = 0.8  # `search.final_top: 2` runs the runner-up of a cell whose P(selected) is below this
 METHOD = ("two-level bootstrap: tuning seeds, then each seed's validation examples (per fold), with replacement, "
           "paired over trials; ties share a resample; pruned trials are not candidates")
 
