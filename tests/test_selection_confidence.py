@@ -1,6 +1,6 @@
 """Selection confidence (ftbench.stats.selection, ftbench.results.selection): the
 bootstrap P(selected) against hand computations, a planted tie is uncertain, a
-planted clear winner is not, and pruned trials are not candidates."""
+planted clear winner is not, and pruned trials compete at their stop."""
 
 import numpy as np
 import pytest
@@ -93,11 +93,14 @@ def test_a_clear_winner_is_not_uncertain():
     assert conf["selected_p"] > 0.99 and conf["candidates"] == 3
 
 
-def test_pruned_trials_are_counted_not_candidates_and_old_records_say_so():
-    trials = _planted(gap_examples=2)
-    trials[2]["state"] = "pruned"
+def test_pruned_trials_compete_at_their_stop_and_old_records_say_so():
+    trials = _planted(gap_examples=2)  # trial 2 (9 of 10) beats trial 1 (7 of 10) ...
+    trials[2]["state"] = "pruned"  # ... but was stopped: the rule selects trial 1, on shaky ground
     conf = selection_confidence(trials, selected=1)
-    assert conf["pruned"] == 1 and "2" not in conf["p_selected"] and conf["candidates"] == 3
+    assert conf["pruned"] == 1 and conf["candidates"] == 4 and conf["selected_p"] < 0.2
+    assert conf["runner_up"]["trial"] == 2 and conf["runner_up"]["state"] == "pruned"
+    del trials[2]["records"][0]["metrics"]["val"]["correct"]  # a pruned trial recorded before: left out
+    assert selection_confidence(trials, selected=1)["candidates"] == 3
     del trials[0]["records"][0]["metrics"]["val"]["correct"]
     assert "recorded before" in selection_confidence(trials, selected=1)["unavailable"]
     assert selection_confidence([t | {"state": "pruned"} for t in trials], selected=None) is None

@@ -45,7 +45,8 @@ def confidence_columns(sel: dict, values_text, threshold: float) -> list[Any]:
     p = conf.get("selected_p")
     runner = conf.get("runner_up")
     mark = f" {UNCERTAIN}" if p is not None and p < threshold else ""
-    runner_text = "—" if not runner else f"{values_text(runner['values'])} (P {runner['p']:.2f})"
+    pruned = " pruned" if runner and runner.get("state") == "pruned" else ""
+    runner_text = "—" if not runner else f"{values_text(runner['values'])} (P {runner['p']:.2f}{pruned})"
     return [Num(p, ".2f", mark), runner_text]
 
 
@@ -62,9 +63,10 @@ def confidence_notes(sels: dict[Cell, dict], threshold: float) -> list[str]:
                      f"< {threshold:g}: the selection is uncertain, another split would likely have chosen "
                      "otherwise")
         if any(c.get("pruned") for c in confs):
-            notes.append("pruned trials are not candidates in the resamples (the rule never selects one, and "
-                         "how far a stopped trial would have got is unknown): P(selected) is conditional on "
-                         "the pruner's decisions, so it may overstate the confidence where a pruned trial was close")
+            notes.append("pruned trials compete in the resamples at the validation accuracy they had when the "
+                         "pruner stopped them (its decision rests on the same examples); a stopped trial would "
+                         "usually have scored higher, so where one was close P(selected) is, if anything, too "
+                         "high; a runner-up marked (pruned) was stopped")
     missing = [c for c, s in sels.items() if not s.get("confidence") or s["confidence"].get("unavailable")]
     if missing:
         oracle = any(sels[c].get("select") == "oracle" for c in missing)

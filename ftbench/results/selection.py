@@ -3,10 +3,12 @@ completed trial would have been selected had the validation examples and tuning
 seeds come out otherwise (`ftbench.stats.selection`). The driver stores the result
 in the cell's `selection.confidence`; the report reads it from there. No torch.
 
-Pruned trials are not candidates: the rule never selects one, and the pruner's
-decisions are held fixed in the resamples (a resample cannot say how far a stopped
-trial would have got). P(selected) is therefore conditional on which trials the
-pruner let finish; the record counts the pruned trials, and the report says so.
+Pruned trials compete at the validation accuracy they had when the pruner stopped
+them (their record's `metrics.val`, measured at the stop): the pruner's decision
+rests on the same few examples, so a trial it stopped while close to the winner
+makes the selection uncertain, as it should. A stopped trial would usually have
+gone on to score higher, so where pruned trials were close P(selected) of the
+winner is, if anything, too high. Failed trials are not candidates.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ftbench.stats.selection import DEFAULT_RESAMPLES, selection_probabilities
 RUNNER_UP_FOLDER = "runner-up"  # under a results folder: final runs at uncertain cells' runner-up values
 UNCERTAIN_BELOW = 0.8  # `search.final_top: 2` runs the runner-up of a cell whose P(selected) is below this
 METHOD = ("two-level bootstrap: tuning seeds, then each seed's validation examples (per fold), with replacement, "
-          "paired over trials; ties share a resample; pruned trials are not candidates")
+          "paired over trials; ties share a resample; pruned trials compete at their validation when stopped")
 
 
 def _fold_of(record: dict) -> int:
@@ -58,12 +60,14 @@ def _matrices(candidates: list[dict]) -> list[list[np.ndarray]] | str:
 
 def selection_confidence(trials: list[dict], selected: int | None, *, resamples: int = DEFAULT_RESAMPLES,
                          seed: int = 0) -> dict[str, Any] | None:
-    """`selection.confidence` of one cell: P(selected) per completed trial, the
+    """`selection.confidence` of one cell: P(selected) per completed or pruned trial, the
     selected trial's, the runner-up (the other candidate most often selected).
     `trials`: the search's trials as {number, values, state, records}. None when no
     trial completed; {"unavailable": why} when the records cannot say."""
-    candidates = [t for t in trials if t["state"] == "complete"]
-    if not candidates or selected is None:
+    # a pruned trial with no validation when stopped (an older record) cannot compete
+    candidates = [t for t in trials if t["state"] == "complete" or t["state"] == "pruned" and t["records"]
+                  and all(_val_bits(r) is not None for r in t["records"])]
+    if not any(t["state"] == "complete" for t in candidates) or selected is None:
         return None
     pruned = sum(t["state"] == "pruned" for t in trials)
     base = {"resamples": resamples, "seed": seed, "candidates": len(candidates), "pruned": pruned, "method": METHOD}
@@ -79,4 +83,6 @@ def selection_confidence(trials: list[dict], selected: int | None, *, resamples:
     return base | {"p_selected": {str(k): v for k, v in by_number.items()},
                    "selected_p": by_number.get(selected),
                    "runner_up": {"trial": runner["number"], "values": runner["values"],
-                                 "p": by_number[runner["number"]], "val_acc": runner.get("value")}}
+                                 "p": by_number[runner["number"]], "state": runner["state"],
+                                 "val_acc": runner.get("value") if runner["state"] == "complete"
+                                 else runner.get("stopped_at")}}
