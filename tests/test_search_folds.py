@@ -122,3 +122,13 @@ def test_final_top_two_runs_an_uncertain_cell_at_its_runner_up_and_the_report_co
     section = report.output.split("Verdict at the runner-up", 1)[1]
     assert "lr=1e-07" in section and "lr=2e-07" in section and " yes |" in section
     assert "§ selection uncertain" in report.output
+
+
+def test_folds_count_in_the_fair_tuning_budget(toy_registry):
+    from ftbench.errors import SuiteError
+
+    text = SUITE.replace("strategies: [{name: toy-full}]",
+                         "strategies: [{name: toy-full}, {name: toy-full, label: cv, train: {optimizer: sgd}, "
+                         "search: {folds: 2}}]")
+    with pytest.raises(SuiteError, match=r"toy-full 2 trials x 2 seeds, cv 2 trials x 2 seeds x 2 folds"):
+        parse_suite(text, registry=toy_registry)
