@@ -132,3 +132,23 @@ def test_folds_count_in_the_fair_tuning_budget(toy_registry):
                          "search: {folds: 2}}]")
     with pytest.raises(SuiteError, match=r"toy-full 2 trials x 2 seeds, cv 2 trials x 2 seeds x 2 folds"):
         parse_suite(text, registry=toy_registry)
+
+
+def test_a_folds_pruner_compares_each_fold_with_the_same_fold_of_earlier_trials(toy_registry):
+    from ftbench.driver.search import run_search
+
+    suite = parse_suite(SUITE.replace("search: {", "search: {folds: 2, pruner: median, seeds: [0], ")
+                        .replace("seeds: [0, 1], ", ""), registry=toy_registry)
+    priors = {}
+
+    def run(batch):  # fold 1 is the harder fold: its curve sits 30 points lower
+        for spec in batch:
+            fold = spec.trial["fold"]
+            priors[(spec.trial["number"], fold)] = spec.trial["prior"]
+            acc = 80.0 - 30 * fold
+            yield {"id": spec.id, "status": "ok", "seed": spec.seed, "config": spec.config(),
+                   "metrics": {"val": {"acc": acc}, "curve": [{"val_acc": acc - 10}, {"val_acc": acc}]}}
+
+    run_search(suite, expand(suite, toy_registry), toy_registry, run)
+    assert [p["curve"] for p in priors[(1, 0)]] == [{0: 70.0, 1: 80.0}]
+    assert [p["curve"] for p in priors[(1, 1)]] == [{0: 40.0, 1: 50.0}]

@@ -130,9 +130,12 @@ def _cells(suite: Suite, specs: list[RunSpec]) -> tuple[list[_Cell], list[RunSpe
     return list(cells.values()), plain
 
 
-def _prior(cell: _Cell) -> list[dict]:
-    """The earlier trials' learning curves, for a pruner in the worker."""
-    return [{"value": t["value"], "state": t["state"], "curve": t["curve"]} for t in cell.trials]
+def _prior(cell: _Cell, fold: int | None = None) -> list[dict]:
+    """The earlier trials' learning curves, for a pruner in the worker; with folds,
+    their curves on the same fold (folds differ in difficulty: a fold's curve is
+    only comparable with the same fold's)."""
+    return [{"value": t["value"], "state": t["state"],
+             "curve": t["curve"] if fold is None else t["fold_curves"].get(fold, {})} for t in cell.trials]
 
 
 def _trial_specs(cell: _Cell, number: int, values: dict, registry) -> list[TrialSpec]:
@@ -144,7 +147,7 @@ def _trial_specs(cell: _Cell, number: int, values: dict, registry) -> list[Trial
     if cell.config.prune_points is not None:  # the trials' own curve: points the pruner sees
         fields["eval"] = base.eval.model_copy(update={"curve": True, "curve_points": cell.config.prune_points})
     k = cell.config.folds
-    folds = [trial] if not k else [trial | {"folds": k, "fold": f} for f in range(k)]
+    folds = [trial] if not k else [trial | {"folds": k, "fold": f, "prior": _prior(cell, f)} for f in range(k)]
     return [TrialSpec(**(fields | {"seed": seed}), trial=t) for seed in cell.config.seeds for t in folds]
 
 
@@ -183,8 +186,11 @@ def _tell(cell: _Cell, trial, values: dict, records: list[dict]) -> None:
         if "Study.stop" not in str(exc):
             raise
     reached = [a for a in accs if a is not None]
+    folds = {int(((r.get("config") or {}).get("trial") or {}).get("fold", 0)) for r in records}
+    fold_curves = {f: _curve_means([r for r in records if ((r.get("config") or {}).get("trial") or {})
+                                    .get("fold", 0) == f]) for f in folds}
     cell.trials.append({"number": trial.number, "values": values, "value": value, "state": state.name.lower(),
-                        "curve": curve, "records": records,
+                        "curve": curve, "fold_curves": fold_curves, "records": records,
                         "stopped_at": statistics.fmean(reached) if pruned and reached else None})
 
 
