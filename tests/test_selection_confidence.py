@@ -1,4 +1,4 @@
-"""Selection confidence (ftbench.stats.selection, ftbench.results.selection): the
+"""Selection confidence (ftbench.results.selection): the
 bootstrap P(selected) against hand computations, a planted tie is uncertain, a
 planted clear winner is not, and pruned trials compete at their stop."""
 
@@ -7,7 +7,7 @@ import pytest
 
 from ftbench.results.records import encode_correct
 from ftbench.results.selection import selection_confidence
-from ftbench.stats.selection import selection_probabilities
+from ftbench.results.selection import selection_probabilities
 
 
 def test_identical_candidates_share_every_resample_exactly():
