@@ -53,7 +53,6 @@ def invoke(*args):
     return CliRunner().invoke(cli, ["--plugin", "tests.toyplugin", *args], obj={})
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("folds", [None, 3])
 def test_trials_keep_validation_bits_and_the_selection_its_confidence(tmp_path, folds, toy_registry):
     text = SUITE.replace("search: {", f"search: {{folds: {folds}, ") if folds else SUITE
@@ -103,7 +102,6 @@ search: {final_top: 2, space: {train.lr: {grid: [0.0000001, 0.0000002]}}}
 """
 
 
-@pytest.mark.slow
 def test_final_top_two_runs_an_uncertain_cell_at_its_runner_up_and_the_report_compares_verdicts(tmp_path):
     # Two learning rates too small to move the model: the same predictions, a coin flip of a selection.
     suite_file, out = tmp_path / "tied.yaml", tmp_path / "res"
