@@ -38,6 +38,7 @@ from ftbench.driver.worker import CLAIMED_ELSEWHERE
 from ftbench.engine.trial import make_pruner
 from ftbench.errors import UserInputError
 from ftbench.plugins import resolved_params
+from ftbench.results.selection import UNCERTAIN_BELOW, selection_confidence
 from ftbench.suite.runs import RunSpec, TrialSpec, TunedSpec
 from ftbench.suite.schema import SearchConfig, Suite, entry_labels
 from ftbench.suite.tuning import resolve_search
@@ -229,8 +230,6 @@ def selection_of(cell: _Cell) -> dict:
         return out | {"selected": best["values"], "val_acc": best["value"], "test_acc": _test_acc(best),
                       "trial": best["number"], "rule": ORACLE_RULE}
     best = max(done, key=lambda t: (t["value"], -t["number"]))
-    from ftbench.results.selection import selection_confidence  # scipy, through ftbench.stats: not for `validate`
-
     confidence = selection_confidence(cell.trials, best["number"], seed=cell.config.seed)
     return out | {"selected": best["values"], "val_acc": best["value"], "trial": best["number"],
                   "rule": SELECTION_RULE, **({"confidence": confidence} if confidence else {})}
@@ -365,8 +364,6 @@ def runner_up_runs(suite: Suite, final: list[RunSpec], selections: list[dict], r
     uncertain (P(selected) below UNCERTAIN_BELOW), again at its runner-up's values,
     their `selection` saying so (`rank: 2`). They go to RUNNER_UP_FOLDER, apart from
     the suite's runs, so no table mixes them in."""
-    from ftbench.results.selection import UNCERTAIN_BELOW
-
     configs = {label: resolve_search(suite, entry)
                for label, entry in zip(entry_labels(suite.strategies), suite.strategies)}
     out = []

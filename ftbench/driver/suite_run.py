@@ -25,6 +25,7 @@ from ftbench.driver.selection import select_runs
 from ftbench.driver.trials import TrialRounds
 from ftbench.driver.worker import CLAIMED_ELSEWHERE, Payload, landed, run_payload
 from ftbench.plugins import create, use_registry
+from ftbench.results.selection import RUNNER_UP_FOLDER
 from ftbench.results.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite.runs import RunSpec
 from ftbench.suite.schema import Suite
@@ -150,8 +151,6 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
                        calibrate=calibrate, log=log, outcome=outcome)
         _run_specs(suite, registry, executor, specs, store, results_dir, **options)
         if runner_up:  # `final_top: 2`: uncertain cells again at their runner-up, in a folder of their own
-            from ftbench.results.selection import RUNNER_UP_FOLDER
-
             log(f"search: {len(runner_up)} runs at the runner-up values of uncertain cells (final_top: 2), "
                 f"in {results_dir / RUNNER_UP_FOLDER}")
             skipped = outcome.skipped
