@@ -289,6 +289,14 @@ class Study:
         primary = raw.get("primary") if isinstance(raw, dict) else None
         return primary if isinstance(primary, list) else []
 
+    def runner_up(self) -> list[dict]:
+        """The runs at uncertain cells' runner-up values (`search.final_top: 2`), if any."""
+        from ftbench.results.records import load_records
+        from ftbench.results.selection import RUNNER_UP_FOLDER
+
+        folder = self.results / RUNNER_UP_FOLDER
+        return list(load_records(folder, quiet=True)) if folder.is_dir() else []
+
     def plan(self) -> dict | None:
         """An adaptive study's plan (`plan.json`, ftbench.driver.adaptive), when the
         saved suite has adaptive seeds; a plan left from an earlier suite is ignored."""
@@ -310,15 +318,18 @@ class Study:
 
     def report(self, *, baseline: str = "full", scratch: str = "scratch", interval: str = "t",
                test: str = "ttest", alpha: float = 0.05, metric: str = "acc", margin: float = 1.0,
-               test_set: str = "include") -> StudyReport:
-        """Every table of `ftbench report` over these records, with the same options."""
+               test_set: str = "include", selection_threshold: float | None = None) -> StudyReport:
+        """Every table of `ftbench report` over these records, with the same options
+        (`selection_threshold`: below it a searched cell's P(selected) is "selection
+        uncertain"; default 0.8)."""
         from ftbench.report import build_report
         from ftbench.report.view import StudyReport
         from ftbench.results.provenance import report_notes
 
         built = build_report(list(self.records), baseline=baseline, scratch=scratch, interval=interval, test=test,
                              alpha=alpha, metric=metric, margin=margin, test_set=test_set, primary=self.primary(),
-                             plan=self.plan())
+                             plan=self.plan(), runner_up=self.runner_up(),
+                             **({} if selection_threshold is None else {"selection_threshold": selection_threshold}))
         built.table("summary").notes.extend(report_notes(self.records))  # hardware-dependent, near chance
         return StudyReport(built, self.suite_yaml(), f"ftbench report: {self.results.name}")
 

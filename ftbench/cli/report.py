@@ -50,6 +50,9 @@ _OTHER_FORMATS = ", ".join(f for f in tabulate_formats
                    "both sampled) where records hold per-example bits; ignore: seeds only.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write PNG figures into this folder (needs `pip install ftbench[plots]`).")
+@click.option("--selection-threshold", "selection_threshold", type=click.FloatRange(0, 1, min_open=True),
+              default=0.8, show_default=True,
+              help="A searched cell whose selected values have a lower P(selected) is marked 'selection uncertain'.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the tables to this file instead of standard output.")
 @click.option("--all", "show_all", is_flag=True,
@@ -58,7 +61,7 @@ _OTHER_FORMATS = ", ".join(f for f in tabulate_formats
 @click.pass_context
 def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scratch: str, interval: str, test: str,
            metric: str, alpha: float, margin: float, test_set: str, plots_dir: Path | None,
-           output: Path | None, show_all: bool) -> None:
+           selection_threshold: float, output: Path | None, show_all: bool) -> None:
     """Tables and statistics over the runs in RESULTS_DIR: accuracy with paired tests
     against a baseline, training time and cost, data efficiency, domain shift,
     forgetting, a summary per strategy and ranks across tasks. Cells with failed or
@@ -85,7 +88,8 @@ def report(ctx: click.Context, results_dir: Path, fmt: str, baseline: str, scrat
         if note := study.records.skipped_note():
             click.echo(f"warning: {results_dir}: {note}", err=True)
         result = study.report(baseline=baseline, scratch=scratch, interval=interval, test=test, alpha=alpha,
-                              metric=metric, margin=margin, test_set=test_set)
+                              metric=metric, margin=margin, test_set=test_set,
+                              selection_threshold=selection_threshold)
         text = _first_screen(result, results_dir) if short else result.render(fmt)
         written = write_plots(result.report, plots_dir) if plots_dir else []
         # After a bad --format or --plots has been reported alone; `ftbench status` says the same.

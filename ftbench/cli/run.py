@@ -52,7 +52,7 @@ def _summarise_plan(specs, store, suite, registry) -> None:
     from ftbench.driver.search import TRIALS_FOLDER, cell_key, plan_search, planned_trials
     from ftbench.suite.tuning import oracle_strategies, searches
     from ftbench.results.store import ResultsStore
-    from ftbench.suite.tuning import search_budgets, unequal_budgets
+    from ftbench.suite.tuning import search_budgets, trial_runs, unequal_budgets
     from ftbench.suite.expand import total_budget
 
     searched = searches(suite)
@@ -75,7 +75,7 @@ def _summarise_plan(specs, store, suite, registry) -> None:
         click.echo(_search_table(plans))
         click.echo(f"\n{planned_trials(suite, specs, plans)}")
         budgets = search_budgets(suite)
-        if len({t * n for t, n in budgets.values()}) > 1:  # refused unless allowed
+        if len({trial_runs(b) for b in budgets.values()}) > 1:  # refused unless allowed
             click.echo(f"warning: unequal tuning budgets (allow_unequal_budget): {unequal_budgets(budgets)}; "
                        "the report notes it", err=True)
         if oracle := oracle_strategies(suite):

@@ -38,6 +38,7 @@ from ftbench.driver.worker import CLAIMED_ELSEWHERE
 from ftbench.engine.trial import make_pruner
 from ftbench.errors import UserInputError
 from ftbench.plugins import resolved_params
+from ftbench.results.selection import UNCERTAIN_BELOW, selection_confidence
 from ftbench.suite.runs import RunSpec, TrialSpec, TunedSpec
 from ftbench.suite.schema import SearchConfig, Suite, entry_labels
 from ftbench.suite.tuning import resolve_search
@@ -130,9 +131,12 @@ def _cells(suite: Suite, specs: list[RunSpec]) -> tuple[list[_Cell], list[RunSpe
     return list(cells.values()), plain
 
 
-def _prior(cell: _Cell) -> list[dict]:
-    """The earlier trials' learning curves, for a pruner in the worker."""
-    return [{"value": t["value"], "state": t["state"], "curve": t["curve"]} for t in cell.trials]
+def _prior(cell: _Cell, fold: int | None = None) -> list[dict]:
+    """The earlier trials' learning curves, for a pruner in the worker; with folds,
+    their curves on the same fold (folds differ in difficulty: a fold's curve is
+    only comparable with the same fold's)."""
+    return [{"value": t["value"], "state": t["state"],
+             "curve": t["curve"] if fold is None else t["fold_curves"].get(fold, {})} for t in cell.trials]
 
 
 def _trial_specs(cell: _Cell, number: int, values: dict, registry) -> list[TrialSpec]:
@@ -143,7 +147,9 @@ def _trial_specs(cell: _Cell, number: int, values: dict, registry) -> list[Trial
     fields = _base_fields(base) | {"train": train, "strategy": strategy}
     if cell.config.prune_points is not None:  # the trials' own curve: points the pruner sees
         fields["eval"] = base.eval.model_copy(update={"curve": True, "curve_points": cell.config.prune_points})
-    return [TrialSpec(**(fields | {"seed": seed}), trial=trial) for seed in cell.config.seeds]
+    k = cell.config.folds
+    folds = [trial] if not k else [trial | {"folds": k, "fold": f, "prior": _prior(cell, f)} for f in range(k)]
+    return [TrialSpec(**(fields | {"seed": seed}), trial=t) for seed in cell.config.seeds for t in folds]
 
 
 def _val_acc(record: dict) -> float | None:
@@ -181,8 +187,11 @@ def _tell(cell: _Cell, trial, values: dict, records: list[dict]) -> None:
         if "Study.stop" not in str(exc):
             raise
     reached = [a for a in accs if a is not None]
+    folds = {int(((r.get("config") or {}).get("trial") or {}).get("fold", 0)) for r in records}
+    fold_curves = {f: _curve_means([r for r in records if ((r.get("config") or {}).get("trial") or {})
+                                    .get("fold", 0) == f]) for f in folds}
     cell.trials.append({"number": trial.number, "values": values, "value": value, "state": state.name.lower(),
-                        "curve": curve, "records": records,
+                        "curve": curve, "fold_curves": fold_curves, "records": records,
                         "stopped_at": statistics.fmean(reached) if pruned and reached else None})
 
 
@@ -203,7 +212,8 @@ def selection_of(cell: _Cell) -> dict:
     out = {"trials": len(cell.trials), "completed": len(done),
            "pruned": sum(t["state"] == "pruned" for t in cell.trials),
            "failed": sum(t["state"] == "fail" for t in cell.trials),
-           "tuning_seeds": list(cell.config.seeds), "sampler": cell.config.resolved_sampler(),
+           "tuning_seeds": list(cell.config.seeds), **({"folds": cell.config.folds} if cell.config.folds else {}),
+           "sampler": cell.config.resolved_sampler(),
            "sampler_seed": cell.config.seed, "pruner": cell.config.pruner, "cost": cost,
            "trial_results": [{"number": t["number"], "values": t["values"], "val_acc": t["value"],
                               "state": t["state"], **({"val_acc_at_stop": t["stopped_at"]} if t["stopped_at"]
@@ -220,17 +230,21 @@ def selection_of(cell: _Cell) -> dict:
         return out | {"selected": best["values"], "val_acc": best["value"], "test_acc": _test_acc(best),
                       "trial": best["number"], "rule": ORACLE_RULE}
     best = max(done, key=lambda t: (t["value"], -t["number"]))
+    confidence = selection_confidence(cell.trials, best["number"], seed=cell.config.seed)
     return out | {"selected": best["values"], "val_acc": best["value"], "trial": best["number"],
-                  "rule": SELECTION_RULE}
+                  "rule": SELECTION_RULE, **({"confidence": confidence} if confidence else {})}
 
 
 def planned_trials(suite: Suite, specs: list[RunSpec], plans: dict | None = None) -> str:
     """One line on the search a suite runs before its runs; with `plans`
     (`plan_search`), how far it has got."""
     cells, _ = _cells(suite, specs)
-    runs = sum(c.n_trials * len(c.config.seeds) for c in cells)
-    head = (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds: "
-            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}" for c in cells})) + ")")
+    runs = sum(c.n_trials * len(c.config.seeds) * (c.config.folds or 1) for c in cells)
+    head = (f"search: {runs} trial runs first ({len(cells)} cells; per cell, trials x tuning seeds"
+            + (" x folds" if any(c.config.folds for c in cells) else "") + ": "
+            + ", ".join(sorted({f"{c.n_trials} x {len(c.config.seeds)}"
+                                + (f" x {c.config.folds or 1}" if any(c.config.folds for c in cells) else "")
+                                for c in cells})) + ")")
     if plans is None:
         return head + "; the runs above then use each cell's selected values (their ids change)"
     done, selected = sum(p.trials_done for p in plans.values()), sum(p.selected for p in plans.values())
@@ -343,3 +357,29 @@ def run_search(suite: Suite, specs: list[RunSpec], registry,
             tuned[id(spec)] = TunedSpec(**(_base_fields(spec) | {"train": train, "strategy": strategy}),
                                         selection={k: v for k, v in selection.items() if k != "cell"})
     return [tuned.get(id(s), s) for s in specs], selections
+
+
+def runner_up_runs(suite: Suite, final: list[RunSpec], selections: list[dict], registry) -> list[RunSpec]:
+    """For `search.final_top: 2`: the final runs of each cell whose selection is
+    uncertain (P(selected) below UNCERTAIN_BELOW), again at its runner-up's values,
+    their `selection` saying so (`rank: 2`). They go to RUNNER_UP_FOLDER, apart from
+    the suite's runs, so no table mixes them in."""
+    configs = {label: resolve_search(suite, entry)
+               for label, entry in zip(entry_labels(suite.strategies), suite.strategies)}
+    out = []
+    for sel in selections:
+        config, conf = configs.get(sel["cell"]["strategy"]), sel.get("confidence") or {}
+        runner, p = conf.get("runner_up"), conf.get("selected_p")
+        if config is None or config.final_top < 2 or not runner or p is None or p >= UNCERTAIN_BELOW:
+            continue
+        for spec in final:
+            if isinstance(spec, TunedSpec) and spec.cell == sel["cell"]:
+                train, strategy = with_values(spec, runner["values"], registry)
+                selection = {k: v for k, v in spec.selection.items() if k != "trial_results"}
+                out.append(TunedSpec(**(_base_fields(spec) | {"train": train, "strategy": strategy}),
+                                     selection=selection | {"rank": 2, "selected": runner["values"],
+                                                            "val_acc": runner.get("val_acc"),
+                                                            "trial": runner["trial"],
+                                                            "first": {"selected": sel["selected"],
+                                                                      "trial": sel.get("trial")}}))
+    return out

@@ -20,11 +20,12 @@ import yaml
 from tqdm import tqdm
 
 from ftbench.driver.failfast import FailFast, one_line
-from ftbench.driver.search import TRIALS_FOLDER, run_search
+from ftbench.driver.search import TRIALS_FOLDER, runner_up_runs, run_search
 from ftbench.driver.selection import select_runs
 from ftbench.driver.trials import TrialRounds
 from ftbench.driver.worker import CLAIMED_ELSEWHERE, Payload, landed, run_payload
 from ftbench.plugins import create, use_registry
+from ftbench.results.selection import RUNNER_UP_FOLDER
 from ftbench.results.store import RESOLVED_SUITE, ResultsStore, write_text_atomic
 from ftbench.suite.runs import RunSpec
 from ftbench.suite.schema import Suite
@@ -89,17 +90,18 @@ def save_resolved_suite(suite: Suite, folder: Path) -> None:
 
 def _search(suite: Suite, registry, specs: list[RunSpec], results_dir: Path, executor, rerun: bool,
             rerun_stale: bool, quiet: bool, plugins: tuple[str, ...], log,
-            outcome: SuiteOutcome) -> tuple[list[RunSpec], dict[tuple, str]]:
+            outcome: SuiteOutcome) -> tuple[list[RunSpec], dict[tuple, str], list[RunSpec]]:
     """Run the searches (trials through the executor, records in results/<suite>/trials)
     and return (the runs at their selected configurations (`ftbench.driver.search`),
-    cell key -> why, for each cell whose search finished no trial: its runs fail).
+    cell key -> why, for each cell whose search finished no trial: its runs fail,
+    the runs at uncertain cells' runner-up values under `final_top: 2`).
     Stale trials that are reused (without `rerun_stale`) go into `outcome`."""
     trials = TrialRounds(suite.name, executor, results_dir / TRIALS_FOLDER, plugins, rerun=rerun,
                          rerun_stale=rerun_stale, quiet=quiet, log=log)
     final, selections = run_search(suite, specs, registry, trials, log)
     outcome.stale_trials.update(trials.stale_kept)
     outcome.lost += trials.lost
-    return final, trials.failed_cells(selections)
+    return final, trials.failed_cells(selections), runner_up_runs(suite, final, selections, registry)
 
 
 def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str | None = None,
@@ -137,20 +139,27 @@ def run_suite(suite: Suite, registry, results_dir: Path, *, executor_name: str |
     params = {**(ref.params if name == ref.name else {}), **(executor_params or {})}
     executor = create(registry, "executor", name, params)
     outcome = SuiteOutcome()
+    runner_up: list[RunSpec] = []
     try:  # one executor for the search's rounds and the final runs: a pool keeps its workers
         if searches(suite):
-            specs, failed = _search(suite, registry, specs, results_dir, executor, rerun, rerun_stale, quiet,
-                                    plugins, log, outcome)
+            specs, failed, runner_up = _search(suite, registry, specs, results_dir, executor, rerun, rerun_stale,
+                                               quiet, plugins, log, outcome)
             specs = _fail_unsearched(specs, failed, results_dir, outcome)
         if final_runs is not None:
-            specs = final_runs(specs)
+            specs, runner_up = final_runs(specs), []
+        options = dict(rerun=rerun, rerun_stale=rerun_stale, quiet=quiet, plugins=plugins, fail_fast=fail_fast,
+                       calibrate=calibrate, log=log, outcome=outcome)
         if suite.adaptive is not None:
-            return _run_adaptive(suite, registry, executor, specs, store, results_dir, rerun=rerun,
-                                 rerun_stale=rerun_stale, quiet=quiet, plugins=plugins, fail_fast=fail_fast,
-                                 calibrate=calibrate, log=log, outcome=outcome)
-        return _run_specs(suite, registry, executor, specs, store, results_dir, rerun=rerun,
-                          rerun_stale=rerun_stale, quiet=quiet, plugins=plugins, fail_fast=fail_fast,
-                          calibrate=calibrate, log=log, outcome=outcome)
+            return _run_adaptive(suite, registry, executor, specs, store, results_dir, **options)
+        _run_specs(suite, registry, executor, specs, store, results_dir, **options)
+        if runner_up:  # `final_top: 2`: uncertain cells again at their runner-up, in a folder of their own
+            log(f"search: {len(runner_up)} runs at the runner-up values of uncertain cells (final_top: 2), "
+                f"in {results_dir / RUNNER_UP_FOLDER}")
+            skipped = outcome.skipped
+            _run_specs(suite, registry, executor, runner_up, ResultsStore(results_dir / RUNNER_UP_FOLDER),
+                       results_dir / RUNNER_UP_FOLDER, **options)
+            outcome.skipped += skipped
+        return outcome
     finally:
         close = getattr(executor, "close", None)  # optional for executor plugins
         if close is not None:

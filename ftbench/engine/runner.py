@@ -32,7 +32,7 @@ from ftbench.engine.evaluate import classification_metrics, predict_logits
 from ftbench.engine.record import RunState, time_to_target
 from ftbench.engine.tasks import load_task, shifted_sets, source_test, unlabelled_data
 from ftbench.engine.training import FitResult, autocast_for, fit
-from ftbench.engine.trial import holdout_split, trial_pruner
+from ftbench.engine.trial import fold_split, holdout_split, trial_pruner
 from ftbench.errors import Diverged
 from ftbench.plugins import create
 from ftbench.results.store import ResultsStore
@@ -113,7 +113,10 @@ class _Run:
             train = train.subset(select_subset(train.labels, shots=amount.shots, fraction=amount.fraction,
                                                examples=amount.examples, seed=spec.seed))
         if self.trial:  # validation held out of its labelled budget; no test unless oracle (driver/search.py)
-            train, val = holdout_split(train, self.trial["val_fraction"], spec.seed)
+            if self.trial.get("folds"):  # k-fold cross-validation: this trial run is one fold
+                train, val = fold_split(train, self.trial["folds"], self.trial["fold"], spec.seed)
+            else:
+                train, val = holdout_split(train, self.trial["val_fraction"], spec.seed)
         kind = next((k for k in ("shots", "fraction", "examples") if getattr(amount, k) is not None), "all")
         self.state.data_amount = {"kind": kind, "value": getattr(amount, kind, None), "n_train": len(train),
                                   "n_classes": len(task.classes)}  # the chance level of plots
@@ -216,7 +219,10 @@ class _Run:
                   autocast=None) -> dict:
         t0 = time.perf_counter()
         logits = predict_logits(model, images, prep, self.spec.train.eval_batch_size, head=head, autocast=autocast)
-        metrics = classification_metrics(logits, labels, per_example=split.endswith("test"))  # McNemar pairs runs
+        # Per-example correctness: on test (McNemar pairs runs), and on a trial's validation
+        # (the report resamples it for its selection confidence, ftbench.results.selection).
+        per_example = split.endswith("test") or (self.trial is not None and split == "val")
+        metrics = classification_metrics(logits, labels, per_example=per_example)
         self.state.timing["eval_s"] += time.perf_counter() - t0
         self.hook.ftbench_evaluation(spec=self.spec, split=split, metrics=metrics)
         return metrics

@@ -32,6 +32,34 @@ def holdout_split(train: ImageSet, fraction: float, seed: int) -> tuple[ImageSet
     return train.subset(torch.sort(torch.cat(train_idx)).values), train.subset(val)
 
 
+def fold_split(train: ImageSet, folds: int, fold: int, seed: int) -> tuple[ImageSet, ImageSet]:
+    """(train, val) of fold `fold` of `folds` (k-fold cross-validation of one labelled
+    budget), stratified and seeded: each class's examples, in their seeded order,
+    go round the folds, each class starting where the previous one stopped (so with
+    fewer examples of a class than folds, the folds still get about equal shares).
+    A class with one example is never held out, and one with two or more always
+    keeps one for training. The folds of one seed partition the held-out examples."""
+    import torch
+
+    from ftbench.engine.data import class_permutations
+
+    train_idx, val_idx, offset = [], [], 0
+    for idx in class_permutations(train.labels, seed).values():
+        if len(idx) < 2:
+            train_idx.append(idx)
+            continue
+        at = (torch.arange(len(idx)) + offset) % folds
+        offset += len(idx)
+        val_idx.append(idx[at == fold])
+        train_idx.append(idx[at != fold])
+    val = torch.sort(torch.cat(val_idx)).values if val_idx else torch.zeros(0, dtype=torch.long)
+    if not len(val):
+        raise DataError(f"fold {fold + 1} of {folds} holds out no example: a search's `folds` needs at least "
+                        "two labelled examples in some class and no more folds than those classes' examples; "
+                        "lower `search.folds`, or raise `shots`")
+    return train.subset(torch.sort(torch.cat(train_idx)).values), train.subset(val)
+
+
 def make_pruner(name: str):
     import optuna
 

@@ -19,6 +19,7 @@ from ftbench.report.forgetting import forgetting_table
 from ftbench.report.incomplete import incomplete_table
 from ftbench.report.primary import primary_table
 from ftbench.report.ranking import ranking_table
+from ftbench.report.selection import DEFAULT_THRESHOLD, mark_uncertain, runner_up_table
 from ftbench.report.summary import summary_table
 from ftbench.report.time import time_table
 from ftbench.report.tuning import oracle_warning, tuning_tables
@@ -28,7 +29,8 @@ TEST_SET: tuple[str, ...] = ("include", "ignore")
 
 def build_report(records: list[dict], *, baseline: str = "full", scratch: str = "scratch", interval: str = "t",
                  test: str = "ttest", alpha: float = 0.05, metric: str = "acc", margin: float = 1.0,
-                 test_set: str = "include", primary: list[dict] | None = None, plan: dict | None = None) -> Report:
+                 test_set: str = "include", primary: list[dict] | None = None, plan: dict | None = None,
+                 selection_threshold: float = DEFAULT_THRESHOLD, runner_up: list[dict] | None = None) -> Report:
     """Every table of a report over run `records` (as `ftbench.results.records.load_records` reads them).
 
     `test_set`: "include" gives test accuracies two-level intervals and tests (seeds
@@ -37,6 +39,9 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
     confirmatory family, reported first. `plan`: an adaptive study's plan.json
     (`ftbench.report.adaptive`): how each comparison ended, and which seeds each cell
     was meant to run (so cells stopped early are not called incomplete).
+    `selection_threshold`: a searched cell whose selected values have a lower
+    P(selected) is marked "selection uncertain". `runner_up`: the records of
+    results/<suite>/runner-up (`search.final_top: 2`).
 
     >>> report = build_report(load_records("results/quickstart"))   # doctest: +SKIP
     >>> print(ftbench.report.render.render(report, "markdown"))                             # doctest: +SKIP
@@ -49,6 +54,8 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
         raise UserInputError(f"alpha must be between 0 and 1, not {alpha}")
     if not margin > 0:
         raise UserInputError(f"the equivalence margin must be a positive number of points, not {margin}")
+    if not 0 < selection_threshold <= 1:
+        raise UserInputError(f"the selection threshold must be a probability in (0, 1], not {selection_threshold}")
     if not records:
         raise UserInputError("no run records to report on; run the suite first with `ftbench run SUITE`")
     primary = _check_primary(primary or [])
@@ -66,7 +73,7 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
         summary.notes.insert(0, warning)
         accuracy.notes.insert(0, warning)
     tables = [first, summary, accuracy, _safe("time", "Training time & cost", lambda: time_table(ctx)),
-              *tuning_tables(ctx), data, shift, forget,
+              *tuning_tables(ctx, selection_threshold), data, shift, forget,
               *([ranks] if ranks else []),
               *([_safe("adaptive", "Adaptive seeds", lambda: adaptive_table(plan))] if plan else []),
               incomplete_table(ctx, expected_seeds(plan))]
@@ -74,6 +81,15 @@ def build_report(records: list[dict], *, baseline: str = "full", scratch: str = 
                "metric": metric, "margin": margin, "test_set": test_set, "two_level": ctx.two_level,
                "confidence": ctx.confidence, "seeds": study.seeds, "records": len(records),
                "primary": primary}
+    if runner_up:  # `final_top: 2`: the accuracy table's verdicts again with each runner-up swapped in
+        def verdicts(recs: list[dict]) -> dict:
+            return accuracy_table(Context(load_study(recs), baseline, scratch, interval, test, alpha, metric,
+                                          margin=margin, test_set=test_set))[1]
+        tables.insert(tables.index(accuracy) + 1, _safe("runner_up", "Verdict at the runner-up", lambda: (
+            runner_up_table(records, runner_up, baseline, alpha, vs_base, verdicts))))
+    if any(t.key == "selected" for t in tables):  # a searched suite: how sure its selections are
+        options |= {"selection_threshold": selection_threshold,
+                    "selection_uncertain": len(mark_uncertain(tables, study, selection_threshold))}
     return Report(tables, options, study, ranking)
 
 

@@ -17,6 +17,7 @@ from scipy import stats as sps
 
 from ftbench.report.core import CELL_HEADERS, Cell, Num, Table, timing
 from ftbench.report.context import Context
+from ftbench.report.selection import DEFAULT_THRESHOLD, confidence_columns, confidence_notes
 
 
 def _selections(ctx: Context) -> dict[Cell, dict]:
@@ -52,7 +53,7 @@ def _values_text(values: dict[str, Any]) -> str:
                      for k, v in sorted(values.items()))
 
 
-def _selected_table(ctx: Context, sels: dict[Cell, dict]) -> Table:
+def _selected_table(ctx: Context, sels: dict[Cell, dict], threshold: float) -> Table:
     rows = []
     for cell in sorted(sels, key=ctx.cell_key):
         sel = sels[cell]
@@ -62,20 +63,21 @@ def _selected_table(ctx: Context, sels: dict[Cell, dict]) -> Table:
             test = sel.get("test_acc")
             selected = f"ORACLE (test{f' {test:.1f}' if test is not None else ''}): {selected}"
         rows.append([cell.backbone, cell.dataset, cell.data, cell.strategy, selected,
-                     Num(sel.get("val_acc"), ".1f"), trials, ",".join(map(str, sel["tuning_seeds"])),
+                     Num(sel.get("val_acc"), ".1f"), *confidence_columns(sel, _values_text, threshold), trials, ",".join(map(str, sel["tuning_seeds"])),
                      f"{sel['sampler']} (seed {sel['sampler_seed']})"])
     rules = sorted({sel["rule"] for sel in sels.values()})
     notes = ["selected on validation held out of each cell's labelled budget, never on test or shifted sets; "
              "the accuracy tables are about the suite's seeds rerun at these values",
              "rule: " + "; ".join(rules),
              "Val acc: the selected trial's mean validation accuracy over the tuning seeds; "
-             "Trials: completed / run"]
+             "Trials: completed / run", *confidence_notes(sels, threshold)]
     if any(_oracle(sel) for sel in sels.values()):
         notes[0] = ("ORACLE rows were selected on the TEST split's accuracy (`select: oracle`, DomainBed's oracle; "
                     "the selected trial's mean test accuracy in brackets): optimistic, not a fair comparison; "
                     "the other rows on validation held out of each cell's labelled budget, never on test or "
                     "shifted sets")
-    headers = CELL_HEADERS[:4] + ["Selected", "Val acc", "Trials", "Tuning seeds", "Sampler"]
+    headers = CELL_HEADERS[:4] + ["Selected", "Val acc", "P(selected)", "Runner-up", "Trials", "Tuning seeds",
+                                  "Sampler"]
     return Table("selected", "Selected hyperparameters", headers, rows, notes)
 
 
@@ -136,12 +138,13 @@ def _cost_table(ctx: Context, sels: dict[Cell, dict]) -> Table:
     return Table("tuning_cost", "Tuning cost", headers, rows, notes)
 
 
-def tuning_tables(ctx: Context) -> list[Table]:
-    """The tuning tables, or none when no run was tuned."""
+def tuning_tables(ctx: Context, selection_threshold: float = DEFAULT_THRESHOLD) -> list[Table]:
+    """The tuning tables, or none when no run was tuned; P(selected) below
+    `selection_threshold` is marked uncertain."""
     sels = _selections(ctx)
     if not sels:
         return []
-    return [_selected_table(ctx, sels), _sensitivity_table(ctx, sels), _cost_table(ctx, sels)]
+    return [_selected_table(ctx, sels, selection_threshold), _sensitivity_table(ctx, sels), _cost_table(ctx, sels)]
 
 
 def _lr_axis(ax) -> None:

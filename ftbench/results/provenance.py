@@ -229,14 +229,15 @@ def report_notes(records: list[dict]) -> list[str]:
 
 def _unequal_tuning(records: list[dict]) -> str | None:
     """The searched strategies' trials x tuning seeds when they differ, else None."""
-    from ftbench.suite.tuning import unequal_budgets
+    from ftbench.suite.tuning import trial_runs, unequal_budgets
 
-    budgets: dict[str, tuple[int, int]] = {}
+    budgets: dict[str, tuple[int, int, int]] = {}
     for rec in records:
         selection = rec.get("selection") or {}
         if isinstance(selection.get("trials"), int) and rec.get("status") == "ok":
-            budgets[rec["cell"]["strategy"]] = (selection["trials"], len(selection.get("tuning_seeds") or [0]))
-    return unequal_budgets(budgets) if len({t * n for t, n in budgets.values()}) > 1 else None
+            budgets[rec["cell"]["strategy"]] = (selection["trials"], len(selection.get("tuning_seeds") or [0]),
+                                                selection.get("folds") or 1)
+    return unequal_budgets(budgets) if len({trial_runs(b) for b in budgets.values()}) > 1 else None
 
 
 def _near_chance(record: dict) -> bool:

@@ -20,7 +20,7 @@ from ftbench.suite.problems import pydantic_problems, where
 from ftbench.suite.schema import (PRETRAIN_PREFIX, ComponentRef, DatasetEntry, Dimension, SearchConfig, Suite,
                                   entry_label, entry_labels, search_key)
 from ftbench.suite.strict import did_you_mean, validate_strictly
-from ftbench.suite.tuning import resolve_search, unequal_budgets
+from ftbench.suite.tuning import resolve_search, trial_runs, unequal_budgets
 
 
 def check_semantics(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
@@ -97,7 +97,7 @@ def _check_search(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
     """Every searched value must be one the run would accept, and every searched
     strategy gets the same number of trial runs (unless `allow_unequal_budget`)."""
     problems: list[str] = []
-    budgets: dict[str, tuple[int, int]] = {}  # strategy label -> (trials, tuning seeds)
+    budgets: dict[str, tuple[int, int, int]] = {}  # strategy label -> (trials, tuning seeds, folds)
     for i, (label, entry) in enumerate(zip(entry_labels(suite.strategies), suite.strategies)):
         try:
             config = resolve_search(suite, entry)
@@ -111,13 +111,13 @@ def _check_search(suite: Suite, lines: dict[tuple, int], registry) -> list[str]:
             problems.append(f"{where(at, lines)}: set `trials:` (how many configurations each strategy "
                             f"tries; the same for every strategy keeps the comparison fair)")
         else:
-            budgets[label] = (config.n_trials(), len(config.seeds))
+            budgets[label] = (config.n_trials(), len(config.seeds), config.folds or 1)
         params_model = _strategy_params(registry, entry.name)
         train = {**suite.train.model_dump(mode="json"), **entry.train}
         for key, dim in config.space.items():
             problems += _dimension_problems(at + ("space", key), key, dim, config.resolved_sampler(), entry.name,
                                             entry.params, train, params_model, lines)
-    if len({t * n for t, n in budgets.values()}) > 1 and not (suite.search and suite.search.allow_unequal_budget):
+    if len({trial_runs(b) for b in budgets.values()}) > 1 and not (suite.search and suite.search.allow_unequal_budget):
         problems.append(f"{where(('strategies',), lines)}: the searched strategies get different tuning budgets "
                         f"({unequal_budgets(budgets)}), so the comparison favours the better-tuned ones: give "
                         "every entry the same `trials:` and tuning `seeds:` (a grid's size is its trials), or set "

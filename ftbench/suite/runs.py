@@ -78,6 +78,8 @@ class TrialSpec(RunSpec):
         if self.trial.get("pruner", "none") != "none":
             # A pruned trial's fate depends on the trials before it.
             trial |= {"pruner": self.trial["pruner"], "number": self.trial["number"]}
+        if self.trial.get("folds"):  # one fold of a cross-validated trial (trials without folds keep their ids)
+            trial |= {"folds": self.trial["folds"], "fold": self.trial["fold"]}
         if self.trial.get("select", "validation") != "validation":  # validation trials keep their ids
             trial["select"] = self.trial["select"]
         return {**super().config(), "trial": trial}

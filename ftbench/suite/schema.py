@@ -151,6 +151,14 @@ class SearchConfig(_Strict):
                                                  "eval.curve_points")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="part of each class's labelled budget held out "
                                                              "as the trials' validation set")
+    folds: int | None = Field(None, ge=2, le=20,
+                              description="k-fold cross-validation: each trial is k fits per tuning seed, each "
+                                          "validated on one fold of the cell's labelled budget and trained on the "
+                                          "rest, scored by the mean validation accuracy; replaces `val_fraction`")
+    final_top: int = Field(1, ge=1, le=2, description="2: a cell whose selection is uncertain (P(selected) < "
+                                                      "0.8) also runs its final seeds at the runner-up values "
+                                                      "(results/<suite>/runner-up/), and the report says whether "
+                                                      "its verdict against the baseline is the same at both")
     enabled: bool = Field(True, description="false: this strategy entry is not searched")
     select: Literal["validation", "oracle"] = Field(
         "validation", description="validation: the best mean validation accuracy (a fair comparison); "
@@ -184,6 +192,8 @@ class SearchOverride(_Strict):
     pruner: Literal["none", "median", "successive-halving"] | None = None
     prune_points: int | None = Field(None, ge=1, le=100)
     val_fraction: float | None = Field(None, gt=0, lt=1)
+    folds: int | None = Field(None, ge=2, le=20)
+    final_top: int | None = Field(None, ge=1, le=2)
     enabled: bool | None = None
     select: Literal["validation", "oracle"] | None = None
 

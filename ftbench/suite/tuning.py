@@ -4,6 +4,8 @@ report read it."""
 
 from __future__ import annotations
 
+import math
+
 from ftbench.suite.schema import SearchConfig, StrategyEntry, Suite, entry_labels
 
 
@@ -19,18 +21,24 @@ def resolve_search(suite: Suite, entry: StrategyEntry) -> SearchConfig | None:
     return config if config.enabled and config.space else None
 
 
-def unequal_budgets(budgets: dict[str, tuple[int, int]]) -> str:
-    """"full 9 trials x 1 seed, lp-ft 3 trials x 1 seed" for label -> (trials, seeds)."""
-    return ", ".join(f"{label} {t} trials x {n} seed{'s' if n != 1 else ''}" for label, (t, n) in budgets.items())
+def unequal_budgets(budgets: dict[str, tuple[int, ...]]) -> str:
+    """"full 9 trials x 1 seed, lp-ft 3 trials x 1 seed" for label -> (trials, seeds[, folds])."""
+    return ", ".join(f"{label} {b[0]} trials x {b[1]} seed{'s' if b[1] != 1 else ''}"
+                     + (f" x {b[2]} folds" if len(b) > 2 and b[2] > 1 else "") for label, b in budgets.items())
 
 
-def search_budgets(suite: Suite) -> dict[str, tuple[int, int]]:
-    """Strategy label -> (trials, tuning seeds) of each searched strategy entry."""
+def trial_runs(budget: tuple[int, ...]) -> int:
+    """Trial runs of a (trials, seeds[, folds]) budget: what fairness compares."""
+    return math.prod(budget)
+
+
+def search_budgets(suite: Suite) -> dict[str, tuple[int, int, int]]:
+    """Strategy label -> (trials, tuning seeds, folds) of each searched strategy entry."""
     out = {}
     for label, entry in zip(entry_labels(suite.strategies), suite.strategies):
         config = resolve_search(suite, entry)
         if config is not None and config.n_trials() is not None:
-            out[label] = (config.n_trials(), len(config.seeds))
+            out[label] = (config.n_trials(), len(config.seeds), config.folds or 1)
     return out
 
 
