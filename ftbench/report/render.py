@@ -13,6 +13,7 @@ from tabulate import tabulate, tabulate_formats
 
 from ftbench.errors import UserInputError
 from ftbench.report.core import Est, Num, Report, Table, json_number
+from ftbench.report.selection import UNCERTAIN
 
 FORMATS: tuple[str, ...] = ("terminal", "markdown", "github", "latex", "csv", "json")
 _TABLEFMT = {"terminal": "simple", "markdown": "pipe", "github": "github", "latex": "latex_booktabs"}
@@ -110,7 +111,9 @@ def _render_csv(report: Report) -> str:
             continue
         names = [h.lower() for h in table.headers[:table.label_cols]]
         for row in table.rows:
-            labels = dict(zip(names, (_text(v) for v in row[:table.label_cols])))
+            # labels without the display marks (" §", selection uncertain): keys to join and filter on;
+            # the Selected hyperparameters rows carry P(selected) itself
+            labels = dict(zip(names, (_text(v).removesuffix(f" {UNCERTAIN}") for v in row[:table.label_cols])))
             for header, cell in zip(table.headers[table.label_cols:], row[table.label_cols:]):
                 writer.writerow([table.key, *(labels.get(n, "") for n in label_names),
                                  *_csv_values(header, cell, interval, test)])
