@@ -3,13 +3,28 @@ click exception for bad input."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import click
+
+from ftbench.errors import UserInputError
 
 
 class BadInput(click.ClickException):
     """A user's input is wrong: `Error: ...` and exit code 2, like click's usage errors."""
 
     exit_code = 2
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input as `BadInput` also where a command runs outside the `ftbench` group
+    (which converts them itself), e.g. a command object invoked on its own."""
+    try:
+        yield
+    except UserInputError as exc:
+        raise BadInput(str(exc)) from exc
 
 
 def registry(ctx: click.Context):

@@ -6,23 +6,11 @@ Exit codes: 0 pass, 1 regression, 2 bad input.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import click
 
-from ftbench.cli.common import BadInput, registry as command_registry
+from ftbench.cli.common import registry as command_registry, user_errors
 from ftbench import gate
-from ftbench.errors import UserInputError
 from ftbench.results.records import load_records
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    try:
-        yield
-    except UserInputError as exc:
-        raise BadInput(str(exc)) from exc
 
 
 @click.group()
@@ -45,7 +33,7 @@ def save(results: str, output: str) -> None:
     Example:
         ftbench baseline save results/quickstart -o results/baselines/quickstart.json
     """
-    with _user_errors():
+    with user_errors():
         from ftbench.driver.calibrate import read_calibration
 
         data = gate.save_baseline(load_records(results), output, read_calibration(results))
@@ -101,7 +89,7 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
     """
     from ftbench import api
 
-    with _user_errors():
+    with user_errors():
         tolerances = {k: v for k, v in (("acc_drop", acc_drop), ("alpha", alpha), ("speed_ratio", speed_ratio),
                                         ("metric", metric), ("fail_on_missing", fail_on_missing)) if v is not None}
         comparison = api.compare(baseline_path, current_path, config_path, allow_stale=allow_stale,

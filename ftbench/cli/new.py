@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import click
 
 from ftbench import scaffold as scaffolding
-from ftbench.cli.common import BadInput
-from ftbench.errors import UserInputError
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    try:
-        yield
-    except UserInputError as exc:
-        raise BadInput(str(exc)) from exc
+from ftbench.cli.common import user_errors
 
 
 @click.command("new")
@@ -39,7 +27,7 @@ def new(kind: str, name: str, dest: str | None) -> None:
         pip install -e './ftbench-top-k[test]' && pytest ftbench-top-k
         ftbench new executor my-exec     # creates ./ftbench-my-exec
     """
-    with _user_errors():
+    with user_errors():
         path = scaffolding.scaffold(kind, name, dest)
     click.echo(f"created {path}/ ; next: pip install -e '{path}[test]' && pytest {path}")
     click.echo(f"then `ftbench list {scaffolding.placeholders(kind, name)['kinds']}` shows '{name}'")
