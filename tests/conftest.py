@@ -15,6 +15,16 @@ def _isolated_cache(tmp_path_factory):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_registry():
+    """The driver and the CLI make their registry the process's (`use_registry`), for
+    in-process runs; a later test that builds its own must not find it."""
+    yield
+    from ftbench.plugins import use_registry
+
+    use_registry(None)
+
+
 @pytest.fixture
 def toy_registry():
     """Installed plugins plus the toy plugin, registered for this test only."""

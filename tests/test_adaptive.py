@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from ftbench.cli import cli
-from ftbench.plugins import use_registry
 from ftbench.driver.adaptive import PLAN_FILE, replay
 from ftbench.errors import SuiteError
 from ftbench.results.records import load_records
@@ -184,13 +183,6 @@ budget: {steps: 3}
 train: {batch_size: 16}
 """
 
-
-@pytest.fixture(autouse=True)
-def _forget_the_registry():
-    """`ftbench run` in this process makes its registry the process's (use_registry);
-    later tests that build their own must not find this one."""
-    yield
-    use_registry(None)
 
 
 def invoke(*args):

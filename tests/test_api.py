@@ -21,14 +21,6 @@ REFERENCE = ROOT / "results" / "reference" / "quickstart"
 CELL = ["backbone", "dataset", "strategy", "data"]
 
 
-@pytest.fixture(autouse=True)
-def _no_leftover_registry():
-    """The CLI makes its registry the process's (`use_registry`); later tests expect none."""
-    from ftbench.plugins import use_registry
-
-    yield
-    use_registry(None)
-
 
 def test_importing_the_api_imports_no_pandas_torch_or_scipy():
     probe = "import sys, ftbench.api; print(sorted(m for m in ('pandas', 'torch', 'scipy') if m in sys.modules))"

@@ -11,7 +11,6 @@ from scipy import stats as sps
 from click.testing import CliRunner
 
 from ftbench.cli import cli
-from ftbench.plugins import use_registry
 from ftbench.errors import UserInputError
 from ftbench.gate.compare import welch_less
 from ftbench.gate.more_seeds import MoreSeeds, judge
@@ -101,13 +100,6 @@ budget: {steps: 3}
 train: {batch_size: 16}
 """
 
-
-@pytest.fixture(autouse=True)
-def _forget_the_registry():
-    """`ftbench run` in this process makes its registry the process's (use_registry);
-    later tests that build their own must not find this one."""
-    yield
-    use_registry(None)
 
 
 def invoke(*args):

@@ -10,14 +10,6 @@ import pytest
 DOC = Path(__file__).resolve().parents[1] / "docs" / "python.md"
 
 
-@pytest.fixture(autouse=True)
-def _no_leftover_registry():
-    """The driver makes its registry the process's (`use_registry`); later tests expect none."""
-    from ftbench.plugins import use_registry
-
-    yield
-    use_registry(None)
-
 
 def _python_blocks(text: str) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)

@@ -19,14 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "results" / "reference" / "quickstart"
 
 
-@pytest.fixture(autouse=True)
-def _no_leftover_registry():
-    """The CLI makes its registry the process's (`use_registry`); later tests expect none."""
-    from ftbench.plugins import use_registry
-
-    yield
-    use_registry(None)
-
 # Pairs of a figure's text boxes that intersect by more than a pixel each way, and
 # texts that stick out of the figure (clipped).
 _OVERLAPS = """svg => {
