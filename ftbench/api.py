@@ -276,8 +276,8 @@ class Study:
         path = self.results / RESOLVED_SUITE
         return path.read_text() if path.exists() else None
 
-    def primary(self) -> list[dict]:
-        """The suite's declared primary comparisons (`primary:`), from its saved config."""
+    def _saved_suite(self) -> dict | None:
+        """The saved suite as a mapping (None without one, or when it is not one)."""
         import yaml
 
         text = self.suite_yaml()
@@ -286,7 +286,11 @@ class Study:
         except yaml.YAMLError as exc:
             raise UserInputError(f"cannot read the saved suite of {self.results}: {exc}; rerun `ftbench run` "
                                  "to rewrite it") from exc
-        primary = raw.get("primary") if isinstance(raw, dict) else None
+        return raw if isinstance(raw, dict) else None
+
+    def primary(self) -> list[dict]:
+        """The suite's declared primary comparisons (`primary:`), from its saved config."""
+        primary = (self._saved_suite() or {}).get("primary")
         return primary if isinstance(primary, list) else []
 
     def runner_up(self) -> list[dict]:
@@ -302,17 +306,14 @@ class Study:
         saved suite has adaptive seeds; a plan left from an earlier suite is ignored."""
         import json
 
-        import yaml
-
         from ftbench.driver.adaptive import PLAN_FILE
 
-        text, path = self.suite_yaml(), self.results / PLAN_FILE
+        path = self.results / PLAN_FILE
+        if not (isinstance((self._saved_suite() or {}).get("seeds"), dict) and path.exists()):
+            return None
         try:
-            raw = yaml.safe_load(text) if text else None
-            if not (isinstance(raw, dict) and isinstance(raw.get("seeds"), dict) and path.exists()):
-                return None
             plan = json.loads(path.read_text())
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, ValueError) as exc:
             raise UserInputError(f"cannot read {path}: {exc}; rerun `ftbench run` to rewrite it") from exc
         return plan if isinstance(plan, dict) else None
 
