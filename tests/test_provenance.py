@@ -416,3 +416,30 @@ def test_report_refuses_a_plugin_module_that_cannot_be_imported(tmp_path, sgd_pl
     assert bad.exit_code == 2 and "--plugin no_such_module_xyz: cannot import it" in bad.output, bad.output
     status = CliRunner().invoke(cli, ["--plugin", "no_such_module_xyz", "status", str(out)], obj={})
     assert status.exit_code == 2 and "--plugin no_such_module_xyz: cannot import it" in status.output
+
+
+def test_a_namespace_package_plugin_is_digested_by_its_files(tmp_path, monkeypatch):
+    """A plugin in a folder without __init__.py (a checkout's benchmarks/) has no
+    origin file: its digest covers its .py files, is the same however often sys.path
+    names the folder, and changes when a file does (it used to read as 'missing',
+    so its records were always stale)."""
+    import importlib
+
+    pkg = tmp_path / "nsplug"
+    pkg.mkdir()
+    (pkg / "mod.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def digest() -> str:
+        importlib.invalidate_caches()
+        provenance.module_digest.cache_clear()
+        return provenance.module_digest("nsplug")
+
+    once = digest()
+    assert once.startswith("sha256:")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the folder twice on sys.path ('' and the checkout)
+    monkeypatch.syspath_prepend(str(tmp_path / "." / ""))
+    assert digest() == once
+    (pkg / "mod.py").write_text("X = 2\n")
+    assert digest() != once
+    provenance.module_digest.cache_clear()

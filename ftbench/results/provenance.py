@@ -106,6 +106,11 @@ def module_digest(name: str) -> str:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         spec = None
+    if spec is not None and spec.origin is None and spec.submodule_search_locations:
+        # a namespace package (a folder without __init__.py, like a checkout's benchmarks/): its files
+        roots = sorted({Path(p).resolve() for p in spec.submodule_search_locations})  # sys.path may name one twice
+        parts = [_files_digest(root.rglob("*.py"), root) for root in roots]
+        return "sha256:" + (parts[0] if len(parts) == 1 else hashlib.sha256(" ".join(parts).encode()).hexdigest()[:16])
     if spec is None or spec.origin in (None, "built-in", "frozen") or not Path(spec.origin).is_file():
         return MISSING
     origin = Path(spec.origin)
