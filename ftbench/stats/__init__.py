@@ -19,18 +19,18 @@ from ftbench.stats.paired import (GRID_TOLERANCE, TESTS, BestSet, Paired, Paired
 from ftbench.stats.seeds import (ALL_EQUAL, BOOTSTRAP_MIN_N, BOOTSTRAP_RESAMPLES, INTERVALS, Interval, Summary,
                                  interval_label, noninferiority_p, summarize, summarize_log, tost_welch,
                                  welch_diff)
-from ftbench.stats.sequential import (SPENDINGS, ComparisonState, SequentialDesign, SequentialLook, SpeedLook,
-                                      calibrated_log_ratios, decide, look_schedule, repeated_interval,
-                                      speed_decision, t_design)
+from ftbench.stats.sequential import (SPENDINGS, ComparisonState, SequentialDesign, SequentialLook,
+                                      decide, look_schedule, repeated_interval, speed_interval,
+                                      t_design)
 from ftbench.stats.test_set import TwoLevel, mcnemar_p, t_interval, two_level, wilson
 
 __all__ = ["ALL_EQUAL", "BOOTSTRAP_MIN_N", "BOOTSTRAP_RESAMPLES", "FRIEDMAN_EXACT_TASKS", "GRID_TOLERANCE",
            "INTERVALS", "MIN_REFERENCE_RUNS", "MIN_REFERENCE_SPREAD", "SPENDINGS", "TESTS", "BestSet",
            "ComparisonState", "Friedman", "Interval", "LinearFit", "PairResult", "Paired", "PairedTest",
-           "SequentialDesign", "SequentialLook", "SpeedLook", "Summary", "TwoLevel", "average_ranks", "best_of",
-           "best_set", "calibrated_log_ratios", "chance_normalize", "data_auc", "decide", "effective_robustness",
+           "SequentialDesign", "SequentialLook", "Summary", "TwoLevel", "average_ranks", "best_of",
+           "best_set", "chance_normalize", "data_auc", "decide", "effective_robustness",
            "er_summary", "forgetting", "friedman", "hedges_gz", "holm", "interval_label", "iqm", "iqm_interval",
            "look_schedule", "match_seeds", "mcnemar_p", "nemenyi_cd", "noninferiority_p", "on_grid", "pair_tests",
            "paired_test", "power_paired", "probability_of_improvement", "repeated_interval", "robustness_fit",
-           "sign_flip_p", "speed_decision", "summarize", "summarize_log", "t_design", "t_interval", "test_label",
+           "sign_flip_p", "speed_interval", "summarize", "summarize_log", "t_design", "t_interval", "test_label",
            "tost_paired", "tost_welch", "two_level", "welch_diff", "wilcoxon_min_p", "wilson"]
