@@ -360,9 +360,13 @@ def compare(baseline: str | Path, current: str | Path, config: str | Path | None
     `registry` (a Registry, or a callable that returns one) is built only when needed.
     With `max_seeds` (or `more_seeds:` in `config`) accuracy is judged sequentially on
     matched seeds, and the ambiguous cells of a `current` results folder get their
-    next seeds, run there (`log` says how many), before the verdict (docs/ci.md)."""
+    next seeds, run there (`log` says how many), before the verdict (docs/ci.md).
+    With `speed_reps:` in `config`, speed is judged on timing repetitions of the
+    installed code (fresh processes that load the installed plugins plus `plugins`)
+    against the baseline file's (`ftbench.gate.speed`)."""
     from ftbench import gate
     from ftbench.gate.extend import add_seeds, with_max_seeds
+    from ftbench.gate.speed import gate_speed
 
     limits = gate.load_tolerances(config, **tolerances)
     if max_seeds is not None:
@@ -373,6 +377,11 @@ def compare(baseline: str | Path, current: str | Path, config: str | Path | None
     comparison = gate.compare(base, gate.load_side(current), limits)
     if limits.more_seeds is not None and Path(current).is_dir():
         comparison = add_seeds(base, Path(current), limits, comparison, lazy(), log)
+    if limits.speed_reps is not None:
+        if not Path(current).is_dir():
+            raise UserInputError("speed_reps times the installed code on CURRENT's suite: pass CURRENT as a "
+                                 "results folder, not a baseline file")
+        comparison = gate_speed(base, Path(current), limits, comparison, plugins=plugins, log=log)
     comparison.warnings = warnings
     return comparison
 

@@ -27,6 +27,11 @@ def user_errors() -> Iterator[None]:
         raise BadInput(str(exc)) from exc
 
 
+def plugin_modules(ctx: click.Context) -> tuple[str, ...]:
+    """The `--plugin` modules given to the `ftbench` group (a child process loads them too)."""
+    return tuple(ctx.find_root().ensure_object(dict).get("plugins", ()))
+
+
 def registry(ctx: click.Context):
     from ftbench.plugins import Registry, make_plugin_manager, use_registry
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ftbench.cli.common import registry as command_registry, user_errors
+from ftbench.cli.common import plugin_modules, registry as command_registry, user_errors
 from ftbench import gate
 from ftbench.results.records import load_records
 
@@ -22,23 +22,40 @@ def baseline() -> None:
 @click.argument("results", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Baseline file to write (JSON); commit it next to the suite.")
-def save(results: str, output: str) -> None:
+@click.option("--speed-reps", type=click.IntRange(min=2),
+              help="Also time N repetitions of the suite's cells with the installed code, each a fresh process "
+                   "alternating the calibration loop and one run per cell, for a gate with `speed_reps:` "
+                   "(docs/ci.md). Time it where the gate will run.")
+@click.pass_context
+def save(ctx: click.Context, results: str, output: str, speed_reps: int | None) -> None:
     """Save the ok runs of a results folder as a compact baseline file.
 
     It keeps, per cell, the seeds, the test metrics and samples/s per seed, the
     environment the runs shared, and the calibration loop's speed when the runs
-    were made with `ftbench run --calibrate`.
+    were made with `ftbench run --calibrate`. With --speed-reps, also the timing
+    repetitions a sequential speed gate compares against.
 
     \b
     Example:
         ftbench baseline save results/quickstart -o results/baselines/quickstart.json
+        ftbench baseline save results/ci -o results/baselines/ci.json --speed-reps 10
     """
     with user_errors():
-        from ftbench.driver.calibrate import read_calibration
+        from pathlib import Path
 
-        data = gate.save_baseline(load_records(results), output, read_calibration(results))
+        from ftbench.driver.calibrate import read_calibration
+        from ftbench.gate.speed import baseline_speed, time_baseline
+
+        records = load_records(results)
+        speed = None
+        if speed_reps:
+            click.echo(f"timing {speed_reps} repetitions of {results}'s cells", err=True)
+            speed = baseline_speed(time_baseline(Path(results), speed_reps, plugins=plugin_modules(ctx),
+                                                 log=lambda line: click.echo(line, err=True)))
+        data = gate.save_baseline(records, output, read_calibration(results), speed)
     n_runs = sum(len(c["seeds"]) for c in data["cells"])
-    click.echo(f"wrote {output}: {len(data['cells'])} cell(s), {n_runs} ok run(s)")
+    timed = f", {speed_reps} timing repetitions ({data['speed']['machine']})" if speed_reps else ""
+    click.echo(f"wrote {output}: {len(data['cells'])} cell(s), {n_runs} ok run(s){timed}")
 
 
 @click.command("compare")
@@ -94,6 +111,7 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
                                         ("metric", metric), ("fail_on_missing", fail_on_missing)) if v is not None}
         comparison = api.compare(baseline_path, current_path, config_path, allow_stale=allow_stale,
                                  registry=lambda: command_registry(ctx), max_seeds=max_seeds,
+                                 plugins=plugin_modules(ctx),
                                  log=lambda line: click.echo(line, err=True), **tolerances)
     for line in comparison.warnings:
         click.echo(f"warning: {line}", err=True)

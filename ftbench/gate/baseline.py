@@ -77,14 +77,18 @@ def _budget(record: dict) -> str | None:
     return ", ".join(f"{k}={v:g}" for k, v in sorted(limits.items()) if isinstance(v, (int, float))) or None
 
 
-def save_baseline(records: list[dict], path: str | Path, calibration: float | None = None) -> dict:
-    """Write `make_baseline(records, calibration)` to `path` atomically and return it."""
+def save_baseline(records: list[dict], path: str | Path, calibration: float | None = None,
+                  speed: dict | None = None) -> dict:
+    """Write `make_baseline(records, calibration)` to `path` atomically and return it;
+    with `speed` (`ftbench.gate.speed.baseline_speed`), the timing repetitions too."""
     if not records:
         raise UserInputError("no run records to save; run `ftbench run SUITE` first")
     baseline = make_baseline(records, calibration)
     if not any(cell["seeds"] for cell in baseline["cells"]):
         raise UserInputError(f"none of the {len(records)} run records has status ok; a baseline needs "
                              "finished runs, so fix the failures and rerun `ftbench run SUITE`")
+    if speed is not None:
+        baseline["speed"] = speed
     write_json_atomic(Path(path), baseline)
     return baseline
 
@@ -109,12 +113,25 @@ class _CellModel(BaseModel):
         return self
 
 
+class _SpeedCell(BaseModel):
+    cell: dict[str, str]
+    log_ratios: list[float]
+
+
+class _SpeedModel(BaseModel):
+    """Timing repetitions (`ftbench baseline save --speed-reps`, `ftbench.gate.speed`)."""
+
+    machine: str | list[str]
+    cells: list[_SpeedCell]
+
+
 class _BaselineModel(BaseModel):
     format: str
     created_at: str
     env: dict[str, Any]
     calibration: float | None = Field(None, gt=0)
     cells: list[_CellModel]
+    speed: _SpeedModel | None = None
 
 
 def _check_baseline(data: Any, path: Path) -> dict:

@@ -6,7 +6,9 @@
   p < `alpha`. With fewer than 2 seeds on a side no test can run; then the drop
   alone decides, and the row says so ("n<2, drop only").
 - speed regression: mean samples/s current / baseline < `speed_ratio`, compared
-  only when both sides ran on the same device name.
+  only when both sides ran on the same device name or both have a calibration; with
+  `speed_reps`, instead the sequential rule on timing repetitions
+  (`ftbench.gate.speed`, which `ftbench.api.compare` applies after this).
 - missing: a cell on one side only; a failure only with `fail_on_missing`.
 """
 
@@ -22,6 +24,7 @@ from scipy import stats
 from ftbench.errors import FtbenchError, UserInputError
 from ftbench.gate.baseline import CELL_KEYS, ENV_KEYS, cell_labels
 from ftbench.gate.more_seeds import SeededJudgement, judge, matched
+from ftbench.gate.speed import SpeedJudgement
 from ftbench.gate.tolerances import Tolerances
 
 ACC_REGRESSION = "ACC REGRESSION"
@@ -62,6 +65,7 @@ class CellResult:
     speed: tuple[float, float] | None = None  # mean samples/s (baseline, current)
     missing_in: Literal["baseline", "current"] | None = None
     seeded: SeededJudgement | None = None  # with `more_seeds`: the sequential verdict on matched seeds
+    speed_seq: SpeedJudgement | None = None  # with `speed_reps`: the sequential speed verdict
     verdicts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -168,7 +172,8 @@ def _compare_cell(base: dict | None, cur: dict | None, tol: Tolerances,
         result.verdicts.append(ACC_REGRESSION)
     if tol.seed_tolerance is not None:
         _compare_seeds(base, cur, tol, result)
-    _compare_speed(base, cur, tol, result, calibration)
+    if tol.speed_reps is None:  # else the timing repetitions decide (`ftbench.gate.speed`)
+        _compare_speed(base, cur, tol, result, calibration)
     return result
 
 

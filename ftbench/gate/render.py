@@ -22,8 +22,9 @@ def _table(comparison: Comparison, tablefmt: str) -> str:
         p = NO_TEST if r.test == NO_TEST else _fmt(r.p_value, ".3g")
         if r.seeded is not None:  # more_seeds: the sequential interval decides, on matched seeds
             p = f"[{r.seeded.low:+.2f}, {r.seeded.high:+.2f}] n={r.seeded.n}"
-        rows.append([r.label, str(r.baseline or "-"), str(r.current or "-"), _fmt(r.delta, "+.2f"), p,
-                     _fmt(r.speed_ratio, ".2f"), r.verdict])
+        speed = r.speed_seq.describe() if r.speed_seq is not None else _fmt(r.speed_ratio, ".2f")
+        rows.append([r.label, str(r.baseline or "-"), str(r.current or "-"), _fmt(r.delta, "+.2f"), p, speed,
+                     r.verdict])
     metric = comparison.tolerances.metric
     test = "interval (sequential)" if comparison.tolerances.more_seeds else "p (Welch, 1-sided)"
     headers = ["cell", f"baseline {metric}", f"current {metric}", "delta", test,
@@ -45,9 +46,17 @@ def footnote(tol: Tolerances) -> str:
         accuracy = (f"Accuracy regression: mean test {tol.metric} drops by more than {tol.acc_drop:g} {points} "
                     f"and a one-sided Welch t-test (current < baseline) gives p < {tol.alpha:g}; with fewer than "
                     f"2 seeds on a side the drop alone decides ({NO_TEST}). ")
-    return (accuracy + f"Speed regression: mean samples/s "
-            f"current/baseline < {tol.speed_ratio:g}, each relative to its side's calibration loop when both "
-            f"have one (`ftbench run --calibrate`), else on the same device only. "
+    if tol.speed_reps is not None:
+        looks = ", ".join(map(str, tol.speed_reps.looks))
+        speed = (f"Speed regression: on timing repetitions (fresh processes alternating the calibration loop and "
+                 f"one run per cell), the repeated interval of the calibrated speed ratio current/baseline "
+                 f"(one-sided at {tol.alpha:g} / cells, O'Brien-Fleming looks at {looks} repetitions) lies "
+                 f"below {tol.speed_ratio:g}; above it passes; undecided at {tol.speed_reps.max} passes. ")
+    else:
+        speed = (f"Speed regression: mean samples/s current/baseline < {tol.speed_ratio:g}, each relative to its "
+                 f"side's calibration loop when both have one (`ftbench run --calibrate`), else on the same device "
+                 f"only. ")
+    return (accuracy + speed
             + ("" if tol.seed_tolerance is None else
                f"Seed mismatch: a seed's test {tol.metric} differs from the baseline's same seed by more than "
                f"{tol.seed_tolerance:g} points, or is missing. ")
@@ -101,7 +110,11 @@ def github_annotations(comparison: Comparison) -> list[str]:
             msg = (f"{r.label}: test {tol.metric} {r.baseline.mean:.2f} -> {r.current.mean:.2f} "
                    f"({r.delta:+.2f} points, limit -{tol.acc_drop:g}; {test})")
             lines.append(f"::error title={_escape(f'{ACC_REGRESSION} {r.label}', True)}::{_escape(msg)}")
-        if SPEED_REGRESSION in r.verdicts:
+        if SPEED_REGRESSION in r.verdicts and r.speed_seq is not None:
+            msg = (f"{r.label}: calibrated speed ratio {r.speed_seq.describe()} repetitions, interval below "
+                   f"{tol.speed_ratio:g}")
+            lines.append(f"::error title={_escape(f'{SPEED_REGRESSION} {r.label}', True)}::{_escape(msg)}")
+        elif SPEED_REGRESSION in r.verdicts:
             msg = (f"{r.label}: samples/s {r.speed[0]:.1f} -> {r.speed[1]:.1f} "
                    f"(ratio {r.speed_ratio:.2f} < {tol.speed_ratio:g})")
             lines.append(f"::error title={_escape(f'{SPEED_REGRESSION} {r.label}', True)}::{_escape(msg)}")

@@ -29,11 +29,16 @@ class Tolerances:
     # {min, max, step}: judge accuracy sequentially on matched seeds and let `ftbench
     # compare` add seeds to ambiguous cells up to max (`ftbench.gate.more_seeds`); None: off.
     more_seeds: Any = None
+    # {min, max, step}: judge speed sequentially on timing repetitions (the baseline file's,
+    # and ones `ftbench compare` times), `speed_ratio` the threshold (`ftbench.gate.speed`); None: off.
+    speed_reps: Any = None
 
     def __post_init__(self) -> None:
         from ftbench.gate.more_seeds import MoreSeeds
+        from ftbench.gate.speed import SpeedReps
 
         object.__setattr__(self, "more_seeds", MoreSeeds.parse(self.more_seeds))
+        object.__setattr__(self, "speed_reps", SpeedReps.parse(self.speed_reps))
         for name in ("acc_drop", "alpha", "speed_ratio"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -55,8 +60,8 @@ class Tolerances:
 
 
 def load_tolerances(path: str | Path | None = None, **overrides: Any) -> Tolerances:
-    """Tolerances from a YAML or TOML file (top-level keys acc_drop, alpha,
-    speed_ratio, metric, fail_on_missing), then `overrides` that are not None."""
+    """Tolerances from a YAML or TOML file (top-level keys: the fields of
+    `Tolerances`), then `overrides` that are not None."""
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
