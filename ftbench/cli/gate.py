@@ -67,8 +67,8 @@ def save(ctx: click.Context, results: str, output: str, speed_reps: int | None) 
               help="Current/baseline samples/s below this is a regression.  [default: 0.9]")
 @click.option("--metric", type=click.Choice(gate.BASELINE_METRICS), help="Test metric to compare.  [default: acc]")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="YAML or TOML file with acc_drop, alpha, speed_ratio, metric, fail_on_missing; "
-                   "flags override it.")
+              help="YAML or TOML file with acc_drop, alpha, speed_ratio, metric, fail_on_missing, "
+                   "seed_tolerance, more_seeds, speed_reps; flags override it.")
 @click.option("--fail-on-missing/--no-fail-on-missing", default=None,
               help="Fail when a baseline cell has no ok runs in CURRENT.  [default: report only]")
 @click.option("--format", "fmt", type=click.Choice(["terminal", "markdown", "github"]), default="terminal",
@@ -97,6 +97,10 @@ def compare_cmd(ctx: click.Context, baseline_path: str, current_path: str, acc_d
     With --max-seeds (or `more_seeds:` in the config) accuracy is judged
     sequentially on matched seeds, and an ambiguous cell of a CURRENT results
     folder gets more seeds, run there, before the gate decides (docs/ci.md).
+    With `speed_reps:` in the config, speed is judged sequentially instead: the
+    installed code is timed on CURRENT's suite (fresh processes alternating the
+    calibration loop and one run per cell) against the baseline file's timing
+    repetitions (`ftbench baseline save --speed-reps`), until each cell is decided.
     Exit codes: 0 pass, 1 regression, 2 bad input.
 
     \b
