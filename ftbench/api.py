@@ -363,10 +363,10 @@ def compare(baseline: str | Path, current: str | Path, config: str | Path | None
     next seeds, run there (`log` says how many), before the verdict (docs/ci.md).
     With `speed_reps:` in `config`, speed is judged on timing repetitions of the
     installed code (fresh processes that load the installed plugins plus `plugins`)
-    against the baseline file's (`ftbench.gate.speed`)."""
+    against the baseline file's (`ftbench.gate.timed`)."""
     from ftbench import gate
     from ftbench.gate.extend import add_seeds, with_max_seeds
-    from ftbench.gate.speed import gate_speed
+    from ftbench.gate.timed import gate_speed
 
     limits = gate.load_tolerances(config, **tolerances)
     if max_seeds is not None:

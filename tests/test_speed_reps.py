@@ -21,7 +21,8 @@ from ftbench.cli import cli
 from ftbench.driver import timing
 from ftbench.errors import UserInputError
 from ftbench.gate import SPEED_REGRESSION, load_tolerances, render_terminal
-from ftbench.gate.speed import SPEED_FILE, SpeedReps, baseline_speed, judge_speed
+from ftbench.gate.speed import SpeedReps, baseline_speed, judge_speed
+from ftbench.gate.timed import SPEED_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = """

@@ -44,7 +44,8 @@ def save(ctx: click.Context, results: str, output: str, speed_reps: int | None) 
         from pathlib import Path
 
         from ftbench.driver.calibrate import read_calibration
-        from ftbench.gate.speed import baseline_speed, time_baseline
+        from ftbench.gate.speed import baseline_speed
+        from ftbench.gate.timed import time_baseline
 
         records = load_records(results)
         speed = None

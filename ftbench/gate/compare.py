@@ -8,7 +8,7 @@
 - speed regression: mean samples/s current / baseline < `speed_ratio`, compared
   only when both sides ran on the same device name or both have a calibration; with
   `speed_reps`, instead the sequential rule on timing repetitions
-  (`ftbench.gate.speed`, which `ftbench.api.compare` applies after this).
+  (`ftbench.gate.speed`; `ftbench.gate.timed` applies it, through `ftbench.api.compare`).
 - missing: a cell on one side only; a failure only with `fail_on_missing`.
 """
 
