@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -36,32 +36,41 @@ GateVerdict = Literal["regression", "pass", "ambiguous"]
 
 
 @dataclass(frozen=True)
-class MoreSeeds:
-    """`more_seeds: {min, max, step}` of the gate config: the looks."""
+class LookPlan:
+    """`{min, max, step}` of a sequential gate option (its config key `KEY`): the looks."""
 
+    KEY: ClassVar[str] = "looks"
     min: int = 3
     max: int = 10
     step: int = 2
 
     @classmethod
-    def parse(cls, value: Any) -> "MoreSeeds | None":
-        if value is None or isinstance(value, MoreSeeds):
+    def parse(cls, value: Any) -> "LookPlan | None":
+        if value is None or isinstance(value, cls):
             return value
+        example = f"{{min: {cls.min}, max: {cls.max}, step: {cls.step}}}"
         if not isinstance(value, dict) or set(value) - {"min", "max", "step"}:
-            raise UserInputError(f"more_seeds must be a mapping with keys min, max, step (e.g. {{min: 3, max: 10, "
-                                 f"step: 2}}), got {value!r}")
+            raise UserInputError(f"{cls.KEY} must be a mapping with keys min, max, step (e.g. {example}), "
+                                 f"got {value!r}")
         if any(isinstance(v, bool) or not isinstance(v, int) for v in value.values()):
-            raise UserInputError(f"more_seeds' min, max and step must be whole numbers, got {value!r}")
+            raise UserInputError(f"{cls.KEY}' min, max and step must be whole numbers, got {value!r}")
         out = cls(**value)
         try:
             out.looks
         except ValueError as exc:
-            raise UserInputError(f"more_seeds: {exc}") from None
+            raise UserInputError(f"{cls.KEY}: {exc}") from None
         return out
 
     @property
     def looks(self) -> tuple[int, ...]:
         return look_schedule(self.min, self.max, self.step)
+
+
+@dataclass(frozen=True)
+class MoreSeeds(LookPlan):
+    """`more_seeds: {min, max, step}` of the gate config: the looks, in matched seeds."""
+
+    KEY: ClassVar[str] = "more_seeds"
 
 
 @dataclass(frozen=True)

@@ -36,41 +36,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import ClassVar, Sequence
 
-from ftbench.errors import UserInputError
 from ftbench.gate.baseline import CELL_KEYS
-from ftbench.stats.sequential import SpeedVerdict, look_schedule, speed_interval
-
+from ftbench.gate.more_seeds import LookPlan
+from ftbench.stats.sequential import SpeedVerdict, speed_interval
 
 
 @dataclass(frozen=True)
-class SpeedReps:
+class SpeedReps(LookPlan):
     """`speed_reps: {min, max, step}` of the gate config: the looks, in repetitions."""
 
+    KEY: ClassVar[str] = "speed_reps"
     min: int = 4
     max: int = 16
     step: int = 2
-
-    @classmethod
-    def parse(cls, value: Any) -> "SpeedReps | None":
-        if value is None or isinstance(value, SpeedReps):
-            return value
-        if not isinstance(value, dict) or set(value) - {"min", "max", "step"}:
-            raise UserInputError(f"speed_reps must be a mapping with keys min, max, step (e.g. {{min: 4, max: 16, "
-                                 f"step: 2}}), got {value!r}")
-        if any(isinstance(v, bool) or not isinstance(v, int) for v in value.values()):
-            raise UserInputError(f"speed_reps' min, max and step must be whole numbers, got {value!r}")
-        out = cls(**value)
-        try:
-            out.looks
-        except ValueError as exc:
-            raise UserInputError(f"speed_reps: {exc}") from None
-        return out
-
-    @property
-    def looks(self) -> tuple[int, ...]:
-        return look_schedule(self.min, self.max, self.step)
 
 
 @dataclass(frozen=True)
