@@ -94,10 +94,12 @@ def _baseline_with_reps(folder: Path, tmp_path: Path, machine: str = "cpu X") ->
     return tmp_path / "b.json"
 
 
-def test_compare_times_only_undecided_cells_and_flags_the_slower_one(folder, tmp_path, monkeypatch):
+def test_compare_judges_undecided_cells_again_and_flags_the_slower_one(folder, tmp_path, monkeypatch):
     """'full' is unchanged (decided "not slower" at the first look); 'sgd' is 1.6x
-    slower but noisy, so it is timed again at the next looks until its interval lies
-    below the threshold: a SPEED REGRESSION, exit 1, and speed.json says what was timed."""
+    slower but noisy, so it is judged again at the next looks until its interval lies
+    below the threshold: a SPEED REGRESSION, exit 1. Every repetition times both cells
+    (the conditions of the baseline's), but 'full' keeps the 4 it was decided on;
+    speed.json says what was judged."""
     base = _baseline_with_reps(folder, tmp_path)
     noise = [0.04, -0.03, 0.05, -0.05, 0.3, -0.3, 0.02, -0.02, 0.01, -0.01, 0.0, 0.03]
     calls: list = []
@@ -107,13 +109,14 @@ def test_compare_times_only_undecided_cells_and_flags_the_slower_one(folder, tmp
     (tmp_path / "gate.yaml").write_text("speed_ratio: 0.75\nspeed_reps: {min: 4, max: 12, step: 2}\n")
     result = invoke("compare", str(base), str(folder), "--config", str(tmp_path / "gate.yaml"))
     assert result.exit_code == 1, result.output
-    assert calls[0] == (4, ["full", "sgd"]) and all(cells == ["sgd"] for _, cells in calls[1:]) and len(calls) > 1
+    assert calls[0] == (4, ["full", "sgd"]) and all(cells == ["full", "sgd"] for _, cells in calls) and len(calls) > 1
     rows = {line.split()[0].split("/")[2]: line for line in result.output.splitlines() if line.startswith("toy-timm/")}
     assert "n=4" in rows["full"] and SPEED_REGRESSION not in rows["full"]
     assert SPEED_REGRESSION in rows["sgd"]
     assert "O'Brien-Fleming looks at 4, 6, 8, 10, 12 repetitions" in result.output
     saved = json.loads((folder / SPEED_FILE).read_text())
     assert {c["cell"]["strategy"]: c["verdict"] for c in saved["cells"]} == {"full": "not slower", "sgd": "slower"}
+    assert {c["cell"]["strategy"]: len(c["log_ratios"]) for c in saved["cells"]}["full"] == 4
 
 
 def test_undecided_at_max_passes_with_a_note_and_another_machine_is_not_gated(folder, tmp_path, monkeypatch):

@@ -39,8 +39,11 @@ def gate_speed(base: dict, folder: Path, tolerances, comparison: Comparison, *, 
                registry=None, fresh_process: bool = True,
                log: Callable[[str], None] = lambda line: None) -> Comparison:
     """Time the current code's repetitions of every cell the baseline has repetitions
-    for and judge them (module docstring), look by look, timing only undecided cells;
-    sets each row's `speed_seq` and verdict and writes CURRENT/speed.json."""
+    for and judge them, look by look, until each is decided or at max; sets each
+    row's `speed_seq` and verdict and writes CURRENT/speed.json. Every repetition
+    times all those cells, as the baseline's did, even once some are decided: a
+    run's speed depends on what ran before it in its process (the first run pays
+    one-time costs), so timing only the undecided ones would change their conditions."""
     from ftbench.driver.timing import time_repetitions
 
     plan: SpeedReps = tolerances.speed_reps
@@ -59,11 +62,11 @@ def gate_speed(base: dict, folder: Path, tolerances, comparison: Comparison, *, 
     log(f"speed: timing {m} cell(s), looks at {', '.join(map(str, plan.looks))} repetitions")
     for look in plan.looks:
         need = look - min(len(timed[k]) for k in open_cells)
-        for rep in time_repetitions(suite, need, cells=open_cells, plugins=plugins, registry=registry,
+        for rep in time_repetitions(suite, need, cells=list(rows), plugins=plugins, registry=registry,
                                     fresh_process=fresh_process, log=log):
             machines.add(rep.machine)
-            for key, y in rep.log_ratios.items():
-                timed[key].append(y)
+            for key in open_cells:  # a decided cell keeps the repetitions it was decided on
+                timed[key].append(rep.log_ratios[key])
         if machines != {speed.get("machine")}:
             break
         judged = {key: judge_speed(timed[key], have[key], tolerances.speed_ratio, tolerances.alpha, plan, m)
