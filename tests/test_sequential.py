@@ -303,8 +303,9 @@ def _loaded_log_ratios(rng: np.random.Generator, ratio: float, reps: int, n: int
     """Calibrated log ratios timed under load: each run and its calibration loop are
     timed in alternate slots of a load that drifts (AR(1), coefficient 0.5) with
     heavy-tailed jolts (Student t, 4 df); the calibration cancels what the two slots
-    share. sd 0.17: the spread of single repetitions measured under one CPU burner per
-    core (benchmarks/gate_under_load.py; 0.11 on the idle machine)."""
+    share. sd 0.17: the spread of single fresh-process repetitions measured (while
+    building the gate) under one CPU burner per core; 0.11 idle, and 0.08-0.16 in
+    the idle baselines of benchmarks/gate_under_load.py."""
     phi, df = 0.5, 4
     jolts = rng.standard_t(df, (reps, 2 * n + 20)) / math.sqrt(df / (df - 2)) * sd * math.sqrt((1 + phi) / 2)
     load = np.zeros_like(jolts)
