@@ -12,7 +12,7 @@ from typing import Any
 from tabulate import tabulate, tabulate_formats
 
 from ftbench.errors import UserInputError
-from ftbench.report.core import Est, Num, Report, Table, json_number
+from ftbench.report.core import Est, Num, Report, Table
 from ftbench.report.selection import UNCERTAIN
 
 FORMATS: tuple[str, ...] = ("terminal", "markdown", "github", "latex", "csv", "json")
