@@ -117,6 +117,7 @@ def test_compare_judges_undecided_cells_again_and_flags_the_slower_one(folder, t
     saved = json.loads((folder / SPEED_FILE).read_text())
     assert {c["cell"]["strategy"]: c["verdict"] for c in saved["cells"]} == {"full": "not slower", "sgd": "slower"}
     assert {c["cell"]["strategy"]: len(c["log_ratios"]) for c in saved["cells"]}["full"] == 4
+    assert [c["n_baseline"] for c in saved["cells"]] == [8, 8]  # the baseline's repetitions
 
 
 def test_undecided_at_max_passes_with_a_note_and_another_machine_is_not_gated(folder, tmp_path, monkeypatch):

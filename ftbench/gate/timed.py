@@ -101,7 +101,8 @@ def _write(path: Path, timed: dict, rows: dict, machines: list[str]) -> None:
     for key, row in rows.items():
         j = row.speed_seq
         cells.append({"cell": row.cell, "log_ratios": timed[key],
-                      **({"verdict": j.verdict, "ratio": j.ratio, "low": j.low, "high": j.high} if j else {})})
+                      **({"verdict": j.verdict, "ratio": j.ratio, "low": j.low, "high": j.high,
+                         "n_baseline": j.n_baseline} if j else {})})
     try:
         write_json_atomic(path, {"machines": machines, "cells": cells})
     except OSError:  # a read-only CURRENT: the verdict stands without its file
