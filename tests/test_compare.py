@@ -183,6 +183,21 @@ def test_zero_variance_on_both_sides_still_decides():
     assert row.p_value == 0.0 and row.verdicts == [gate.ACC_REGRESSION]
 
 
+def test_with_more_seeds_the_table_shows_the_matched_seeds_it_judged():
+    """A baseline of 10 seeds against 3 current seeds equal to its first 3: the
+    sequential rule judges the matched seeds, so the columns and delta show those (0.00),
+    not the mean of all 10 baseline seeds against 3 (which here reads -5)."""
+    accs = [80.0, 81.0, 79.0] + [86.0] * 7
+    base = gate.make_baseline([make_record(CELLS[0], s, a) for s, a in enumerate(accs)])
+    current = gate.make_baseline([make_record(CELLS[0], s, a) for s, a in enumerate(accs[:3])])
+    tol = gate.load_tolerances(None, more_seeds={"min": 3, "max": 10, "step": 1})
+    row = gate.compare(base, current, tol).rows[0]
+    assert row.delta == 0.0 and row.seeded.n == 3 and not row.verdicts
+    assert str(row.baseline) == "80.00±1.00 (3 of 10)" and str(row.current) == "80.00±1.00 (3)"
+    table = gate_render.render_terminal(gate.compare(base, current, tol))
+    assert "delta (matched seeds)" in table and "+0.00" in table and "(3 of 10)" in table
+
+
 def test_github_format_writes_summary_and_annotations(tmp_path: Path, baseline: Path):
     current = write_results(tmp_path / "cur", rng_seed=1, cells=[CELLS[0]], drop={CELLS[0]: 3.0})
     summary = tmp_path / "summary.md"

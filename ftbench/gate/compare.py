@@ -37,19 +37,24 @@ SEQUENTIAL = "sequential"
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean, sample standard deviation (0 for one value) and count of per-seed values."""
+    """Mean, sample standard deviation (0 for one value) and count of per-seed values;
+    `of_total`, when set, the count of the side's seeds they were taken from (matched
+    seeds are a subset)."""
 
     mean: float
     sd: float
     n: int
+    of_total: int | None = None
 
     @classmethod
-    def of(cls, values: list[float]) -> "Summary":
+    def of(cls, values: list[float], of_total: int | None = None) -> "Summary":
         arr = np.asarray(values, dtype=float)
-        return cls(float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, len(arr))
+        return cls(float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, len(arr),
+                   of_total if of_total is not None and of_total != len(arr) else None)
 
     def __str__(self) -> str:
-        return f"{self.mean:.2f}±{self.sd:.2f} ({self.n})" if self.n > 1 else f"{self.mean:.2f} ({self.n})"
+        count = f"{self.n} of {self.of_total}" if self.of_total is not None else f"{self.n}"
+        return f"{self.mean:.2f}±{self.sd:.2f} ({count})" if self.n > 1 else f"{self.mean:.2f} ({count})"
 
 
 @dataclass
@@ -182,6 +187,10 @@ def _judge_seeded(base: dict, cur: dict, tol: Tolerances, result: CellResult) ->
     seeds, diffs = matched(base, cur, tol.metric)
     result.seeded = j = judge(diffs, tol.acc_drop, tol.alpha, tol.more_seeds)
     result.test = SEQUENTIAL
+    if seeds:  # what is shown is what is judged: both sides, and so delta, on the matched seeds
+        for side, data in (("baseline", base), ("current", cur)):
+            by_seed = dict(zip(data["seeds"], data["metrics"][tol.metric]))
+            setattr(result, side, Summary.of([by_seed[s] for s in seeds], of_total=len(by_seed)))
     if j.verdict == "regression":
         result.verdicts.append(ACC_REGRESSION)
     elif j.verdict == "ambiguous":

@@ -26,8 +26,10 @@ def _table(comparison: Comparison, tablefmt: str) -> str:
         rows.append([r.label, str(r.baseline or "-"), str(r.current or "-"), _fmt(r.delta, "+.2f"), p, speed,
                      r.verdict])
     metric = comparison.tolerances.metric
-    test = "interval (sequential)" if comparison.tolerances.more_seeds else "p (Welch, 1-sided)"
-    headers = ["cell", f"baseline {metric}", f"current {metric}", "delta", test,
+    seeded = comparison.tolerances.more_seeds is not None
+    test = "interval (sequential)" if seeded else "p (Welch, 1-sided)"
+    delta = "delta (matched seeds)" if seeded else "delta"
+    headers = ["cell", f"baseline {metric}", f"current {metric}", delta, test,
                "speed ratio", "verdict"]
     return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
 
