@@ -9,6 +9,8 @@ what a notebook gets is what the CLI prints.
     >>> report = study.report(baseline="full")                    # doctest: +SKIP
     >>> report["accuracy"].frame                                  # doctest: +SKIP
     >>> api.compare("results/baselines/ci-regression.json", "results/ci-regression").failed  # doctest: +SKIP
+    >>> api.save_baseline("results/ci-regression", "baseline.json")  # doctest: +SKIP
+    >>> api.reproduce("results/reference/quickstart").failed      # doctest: +SKIP
 
 `Study` and `StudyReport` show as the HTML report in Jupyter (`_repr_html_`).
 pandas (`pip install ftbench[pandas]`) is imported only when a DataFrame is asked
@@ -30,13 +32,14 @@ if TYPE_CHECKING:
 
     from ftbench.driver.suite_run import SuiteOutcome
     from ftbench.gate.compare import Comparison
+    from ftbench.gate.reproduce import Reproduction
     from ftbench.plugins import Registry
     from ftbench.results.freshness import Freshness
     from ftbench.report.view import ReportTable, StudyReport
     from ftbench.suite.schema import Suite
 
-__all__ = ["RunOutcome", "Study", "StudyReport", "ReportTable", "run", "load", "compare", "load_suite",
-           "with_loggers", "stale_lines", "RUN_COLUMNS"]
+__all__ = ["RunOutcome", "Study", "StudyReport", "ReportTable", "run", "load", "compare", "save_baseline",
+           "reproduce", "load_suite", "with_loggers", "stale_lines", "RUN_COLUMNS"]
 
 #: Columns of `Study.frame`: the report CSV's label columns and its `metric`/`value`
 #: columns, with the run's seed, id and status between them.
@@ -384,6 +387,58 @@ def compare(baseline: str | Path, current: str | Path, config: str | Path | None
         comparison = gate_speed(base, Path(current), limits, comparison, plugins=plugins, log=log)
     comparison.warnings = warnings
     return comparison
+
+
+def save_baseline(results: str | Path, output: str | Path, *, speed_reps: int | None = None,
+                  plugins: Sequence[str] = (), log: Callable[[str], None] = lambda line: None) -> dict:
+    """Save the ok runs of the results folder `results` as a baseline file for
+    `compare` at `output`, as `ftbench baseline save` does, and return what it wrote.
+    With `speed_reps`, also that many timing repetitions of its cells with the
+    installed code (fresh processes that load the installed plugins plus `plugins`;
+    `log` says each), for a gate with `speed_reps:` (docs/ci.md)."""
+    from ftbench import gate
+    from ftbench.driver.calibrate import read_calibration
+    from ftbench.results.records import load_records
+
+    results = Path(results)
+    if not results.is_dir():
+        raise UserInputError(f"{results} is not a results folder; pass the folder `ftbench run` wrote")
+    if speed_reps is not None and speed_reps < 2:
+        raise UserInputError(f"speed_reps {speed_reps}: time at least 2 repetitions (10 is a good start)")
+    records = load_records(results)
+    speed = None
+    if speed_reps:
+        from ftbench.gate.speed import baseline_speed
+        from ftbench.gate.timed import time_baseline
+
+        log(f"timing {speed_reps} repetitions of {results}'s cells")
+        speed = baseline_speed(time_baseline(results, speed_reps, plugins=plugins, log=log))
+    return gate.save_baseline(records, output, read_calibration(results), speed)
+
+
+# ------------------------------------------------------------------ reproduce
+
+
+def reproduce(reference: str | Path, results: str | Path = "results/reproduce", *, seeds: Sequence[int] | None = None,
+              only: Mapping[str, Iterable[str]] | None = None, margin: float | None = None, alpha: float = 0.05,
+              jobs: int | None = None, resume: bool = False, quiet: bool = True, registry: Registry | None = None,
+              plugins: Sequence[str] = ()) -> Reproduction:
+    """Rerun the results folder `reference` into the fresh folder `results` and judge
+    selection and training apart, as `ftbench reproduce` does: every seed equal where
+    both share one machine fingerprint, no significant drop and means equivalent
+    within a margin (TOST at `alpha`; `margin` points, else derived per cell)
+    elsewhere. `seeds` and `only` (`{"strategy": ["full"]}`) rerun a subset; `jobs`
+    runs that many at once. `.failed` is the verdict;
+    `ftbench.gate.reproduce.render(reproduction)` prints it as the CLI does."""
+    from ftbench.gate.reproduce import reproduce as rerun
+
+    options: dict[str, Any] = {"quiet": quiet, "plugins": tuple(plugins)}
+    if jobs:
+        options.update(executor_name="pool", executor_params={"workers": jobs})
+    subset = {k: {str(v) for v in ([vs] if isinstance(vs, (str, int)) else vs)} for k, vs in (only or {}).items()}
+    return rerun(Path(reference), Path(results), _registry(registry, plugins),
+                 seeds=list(seeds) if seeds is not None else None, only=subset, margin=margin, alpha=alpha,
+                 resume=resume, **options)
 
 
 def stale_lines(current: Path, registry, allow: bool) -> list[str]:

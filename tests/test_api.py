@@ -140,3 +140,35 @@ def test_the_cli_prints_what_the_api_returns(tmp_path):
     verdict = api.compare(tmp_path / "base.json", folder, allow_stale=True, acc_drop=0.5)
     assert out.exit_code == 0 and out.stdout == gate.render_terminal(verdict) + "\n"
     assert all(f"warning: {w}" in out.stderr for w in verdict.warnings) and verdict.warnings
+
+
+def test_save_baseline_writes_what_the_cli_writes_and_refuses_bad_input(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ftbench.cli import cli
+    from ftbench.errors import UserInputError
+
+    folder = write_records(make_records(seeds=3, datasets=("digits",), data=(0,)), tmp_path / "cur")
+    data = api.save_baseline(folder, tmp_path / "api.json")
+    assert json.loads((tmp_path / "api.json").read_text()) == data and data["cells"]
+    out = CliRunner().invoke(cli, ["baseline", "save", str(folder), "-o", str(tmp_path / "cli.json")], obj={})
+    assert out.exit_code == 0, out.output
+    assert json.loads((tmp_path / "cli.json").read_text()) == data
+    with pytest.raises(UserInputError, match="not a results folder"):
+        api.save_baseline(tmp_path / "nowhere", tmp_path / "x.json")
+    with pytest.raises(UserInputError, match="at least 2 repetitions"):
+        api.save_baseline(folder, tmp_path / "x.json", speed_reps=1)
+
+
+def test_reproduce_refuses_a_folder_that_holds_records_and_names_the_way_out(tmp_path):
+    import shutil
+
+    from ftbench.errors import UserInputError
+
+    shutil.copy(next(REFERENCE.glob("*.json")), tmp_path)
+    with pytest.raises(UserInputError, match="already holds run records.*--resume"):
+        api.reproduce(REFERENCE, tmp_path, seeds=[0])
+    with pytest.raises(UserInputError, match="another folder than the reference"):
+        api.reproduce(REFERENCE, REFERENCE)

@@ -10,7 +10,6 @@ import click
 
 from ftbench.cli.common import plugin_modules, registry as command_registry, user_errors
 from ftbench import gate
-from ftbench.results.records import load_records
 
 
 @click.group()
@@ -41,19 +40,10 @@ def save(ctx: click.Context, results: str, output: str, speed_reps: int | None) 
         ftbench baseline save results/ci -o results/baselines/ci.json --speed-reps 10
     """
     with user_errors():
-        from pathlib import Path
+        from ftbench import api
 
-        from ftbench.driver.calibrate import read_calibration
-        from ftbench.gate.speed import baseline_speed
-        from ftbench.gate.timed import time_baseline
-
-        records = load_records(results)
-        speed = None
-        if speed_reps:
-            click.echo(f"timing {speed_reps} repetitions of {results}'s cells", err=True)
-            speed = baseline_speed(time_baseline(Path(results), speed_reps, plugins=plugin_modules(ctx),
-                                                 log=lambda line: click.echo(line, err=True)))
-        data = gate.save_baseline(records, output, read_calibration(results), speed)
+        data = api.save_baseline(results, output, speed_reps=speed_reps, plugins=plugin_modules(ctx),
+                                 log=lambda line: click.echo(line, err=True))
     n_runs = sum(len(c["seeds"]) for c in data["cells"])
     timed = f", {speed_reps} timing repetitions ({data['speed']['machine']})" if speed_reps else ""
     click.echo(f"wrote {output}: {len(data['cells'])} cell(s), {n_runs} ok run(s){timed}")

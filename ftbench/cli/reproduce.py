@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ftbench.cli.common import registry as command_registry
+from ftbench.cli.common import plugin_modules, registry as command_registry
 
 
 def _seeds(ctx, param, value: str | None) -> list[int] | None:
@@ -54,15 +54,14 @@ def reproduce(ctx: click.Context, reference: str, results: str, seeds: list[int]
         ftbench reproduce results/reference/quickstart
         ftbench reproduce results/reference/quickstart --seeds 0,1 --only strategy=full
     """
+    from ftbench import api
     from ftbench.driver.selection import parse_only
-    from ftbench.gate.reproduce import render, reproduce as rerun
+    from ftbench.gate.reproduce import render
 
-    options = {"quiet": quiet, "plugins": ctx.find_root().obj["plugins"]}
-    if jobs:
-        options.update(executor_name="pool", executor_params={"workers": jobs})
     # a UserInputError reaches the command group, which turns it into exit 2
-    outcome = rerun(Path(reference), Path(results), command_registry(ctx), seeds=seeds, only=parse_only(only),
-                    margin=margin, alpha=alpha, resume=resume, **options)
+    outcome = api.reproduce(Path(reference), Path(results), seeds=seeds, only=parse_only(only), margin=margin,
+                            alpha=alpha, jobs=jobs, resume=resume, quiet=quiet, registry=command_registry(ctx),
+                            plugins=plugin_modules(ctx))
     click.echo(render(outcome))
     if outcome.failed:
         ctx.exit(1)
