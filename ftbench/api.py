@@ -78,6 +78,11 @@ def _override_args(overrides: Mapping[str, Any] | Iterable[str] | None) -> tuple
     return tuple(overrides)
 
 
+def _only_labels(only: Mapping[str, Iterable[str] | str | int] | None) -> dict[str, set[str]]:
+    """`{"strategy": ["lp-ft"], "seed": 0}` as the CLI's `--only` filters: label -> values as strings."""
+    return {k: {str(v) for v in ([vs] if isinstance(vs, (str, int)) else vs)} for k, vs in (only or {}).items()}
+
+
 # ------------------------------------------------------------------ run
 
 
@@ -149,7 +154,7 @@ def run(suite_or_path: str | Path | Mapping[str, Any], results: str | Path | Non
     if jobs:
         executor = executor or "pool"
         params["workers"] = jobs
-    subset = {k: {str(v) for v in ([vs] if isinstance(vs, (str, int)) else vs)} for k, vs in (only or {}).items()}
+    subset = _only_labels(only)
     try:
         out = run_suite(suite, registry, folder, executor_name=executor, executor_params=params or None,
                         rerun=rerun, quiet=quiet, plugins=tuple(plugins), device=device, rerun_stale=rerun_stale,
@@ -435,7 +440,7 @@ def reproduce(reference: str | Path, results: str | Path = "results/reproduce", 
     options: dict[str, Any] = {"quiet": quiet, "plugins": tuple(plugins)}
     if jobs:
         options.update(executor_name="pool", executor_params={"workers": jobs})
-    subset = {k: {str(v) for v in ([vs] if isinstance(vs, (str, int)) else vs)} for k, vs in (only or {}).items()}
+    subset = _only_labels(only)
     return rerun(Path(reference), Path(results), _registry(registry, plugins),
                  seeds=list(seeds) if seeds is not None else None, only=subset, margin=margin, alpha=alpha,
                  resume=resume, **options)
