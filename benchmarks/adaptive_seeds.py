@@ -12,7 +12,8 @@ each ran, the runs saved, each comparison's two verdicts, and whether all agree.
 The quickstart's learning-rate search is left out (each strategy at the suite's
 `train.lr`) and the budget is `--samples` per run, so both studies fit in minutes.
 
-    python benchmarks/adaptive_seeds.py [--min 3] [--max 10] [--step 2] [--samples 2000] [--out DIR]
+    python benchmarks/adaptive_seeds.py [--min 3] [--max 10] [--step 2] [--futility 0.1] [--samples 2000]
+                                        [--out DIR]
 """
 
 from __future__ import annotations
@@ -61,14 +62,15 @@ def main() -> None:
     ap.add_argument("--min", type=int, default=3)
     ap.add_argument("--max", type=int, default=10)
     ap.add_argument("--step", type=int, default=2)
+    ap.add_argument("--futility", type=float, help="stop undecided comparisons whose predictive power is below this")
     ap.add_argument("--samples", type=int, default=2000, help="training samples per run (the budget)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, help="keep both results folders here (default: a temporary folder)")
     args = ap.parse_args()
     folder = args.out or Path(tempfile.mkdtemp(prefix="ftbench-adaptive-"))
     folder.mkdir(parents=True, exist_ok=True)
-    adaptive = study({"min": args.min, "max": args.max, "step": args.step, "until": "decided"}, args.samples,
-                     "adaptive")
+    adaptive = study({"min": args.min, "max": args.max, "step": args.step, "until": "decided",
+                      **({"futility": args.futility} if args.futility else {})}, args.samples, "adaptive")
     fixed = study(list(range(args.max)), args.samples, "fixed")
     t_adaptive, out_a = _run(adaptive, folder, args.workers)
     t_fixed, out_f = _run(fixed, folder, args.workers)
@@ -88,13 +90,14 @@ def main() -> None:
     for c in plan["comparisons"]:
         f = fixed_by[tuple(c[k] for k in key)]
         a_word = (f"{c['verdict']} at {c['decided_at']}" if c["decided_at"] is not None
-                  else f"undecided at {c['n']}")
+                  else f"undecided, futile at {c['futile_at']}" if c.get("futile_at") else f"undecided at {c['n']}")
         ok = c["verdict"] == f["verdict"] and (c["verdict"] != "different" or (c["mean"] > 0) == (f["mean"] > 0))
         agree += ok
         print(f"{c['data']:<8} {c['strategy']:<17} {a_word:<26} {f['verdict']:<16} {c['mean']:>+10.2f} "
               f"{f['mean']:>+8.2f}{'' if ok else '   DIFFERS'}")
     runs = plan["runs"]
-    print(f"\nadaptive seeds {{min: {args.min}, max: {args.max}, step: {args.step}}} "
+    futility = f", futility {args.futility:g}" if args.futility else ""
+    print(f"\nadaptive seeds {{min: {args.min}, max: {args.max}, step: {args.step}{futility}}} "
           f"(O'Brien-Fleming spending, Holm per task, alpha {plan['settings']['alpha']}, margin "
           f"{plan['settings']['margin']}): {runs['planned']} runs in {t_adaptive:.0f} s")
     print(f"fixed {args.max} seeds: {len(recs_f)} runs in {t_fixed:.0f} s")
@@ -110,17 +113,19 @@ def _variants(args, folder: Path, out_f: Path, fixed_by: dict, key: tuple) -> No
     study with them takes is a function of the records alone, so this is what it
     would run (given equal records, checked above for the settings that ran)."""
     print("\nother settings, replayed on the fixed study's records (no new runs):")
-    for spending in ("obrien-fleming", "pocock"):
+    for spending, futility in (("obrien-fleming", None), ("pocock", None), ("obrien-fleming", 0.1)):
         for lo, step in ((3, 1), (3, 2), (5, 1)):
             if lo > args.max:
                 continue
-            seeds = {"min": lo, "max": args.max, "step": step, "spending": spending}
+            seeds = {"min": lo, "max": args.max, "step": step, "spending": spending,
+                     **({"futility": futility} if futility else {})}
             suite = _load(study(seeds, args.samples, "fixed"), folder)
             plan = replay(suite, expand(suite, default_registry()), ResultsStore(out_f).read).to_json()
             agree = sum(c["verdict"] == fixed_by[tuple(c[k] for k in key)]["verdict"] for c in plan["comparisons"])
             verdicts = {v: sum(c["verdict"] == v for c in plan["comparisons"])
                         for v in ("different", "equivalent", "undecided")}
-            print(f"  {spending:<15} min {lo} step {step}: {plan['runs']['planned']} of {plan['runs']['max']} runs "
+            label = spending + (f", futility {futility:g}" if futility else "")
+            print(f"  {label:<30} min {lo} step {step}: {plan['runs']['planned']} of {plan['runs']['max']} runs "
                   f"({plan['runs']['saved'] / plan['runs']['max']:.0%} saved), verdicts agree {agree} of "
                   f"{len(plan['comparisons'])}, {verdicts}")
 

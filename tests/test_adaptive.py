@@ -117,6 +117,28 @@ def test_a_noisy_aa_cell_runs_to_max_undecided():
     assert plan.needed["toy-timm", "toy", "same", "all"] == 7
 
 
+def test_futility_stops_a_noisy_aa_cell_early_and_the_report_says_so():
+    """The noisy A/A cell above, with `futility: 0.1`: its predictive power falls below
+    0.1 before max, so it stops there, undecided, with fewer seeds; the plan and the
+    report's Adaptive seeds table say where and at what power."""
+    from ftbench.report.adaptive import adaptive_table
+
+    suite = parse_suite(BASE + "seeds: {min: 3, max: 7, step: 2}\n", "s.yaml", None)
+    records = fake_records(suite, noise=4.0, seed=1)
+    futile = parse_suite(BASE + "seeds: {min: 3, max: 7, step: 2, futility: 0.1}\n", "s.yaml", None)
+    plan = run_plan(futile, records)
+    data = plan.to_json()
+    row = next(c for c in data["comparisons"] if c["strategy"] == "same")
+    assert row["verdict"] == "undecided" and row["futile"] and row["power"] < 0.1 and row["futile_at"] in (3, 5)
+    assert plan.needed["toy-timm", "toy", "same", "all"] == row["futile_at"] < 7
+    assert data["settings"]["futility"] == 0.1
+    assert data["runs"]["planned"] < run_plan(suite, records).to_json()["runs"]["planned"]
+    table = adaptive_table(data)
+    assert f"undecided, futile at {row['futile_at']} (power {row['power']:.2f})" in str(table.rows)
+    assert any(n.startswith("futility 0.1:") for n in table.notes)
+    assert problems(BASE + "seeds: {min: 3, max: 7, futility: 1.5}\n")[0].startswith("seeds.futility (line 12)")
+
+
 def test_a_planted_3_point_effect_is_detected_with_fewer_runs_than_the_fixed_design():
     """Over 40 simulated studies (3 points, noise sd 1 per cell): the adaptive design
     finds the effect as often as the fixed one (max seeds, one look), with

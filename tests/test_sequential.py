@@ -155,23 +155,33 @@ def test_decide_is_the_vectorised_procedure():
 # --- Monte Carlo: a family is a baseline and m strategies on the same seeds ---------
 
 def _family(deltas, sd: float, looks: tuple[int, ...], rng: np.random.Generator, *,
-            kind: sq.Spending = "obrien-fleming", margin: float = 1.0, reps: int = REPS):
+            kind: sq.Spending = "obrien-fleming", margin: float = 1.0, reps: int = REPS,
+            futility: float | None = None):
     """REPS families run adaptively: each strategy differs from the baseline by
     deltas[i] points, the differences have sd `sd` (the baseline's seed noise is
     shared, so two comparisons correlate 0.5) and sit on the test set's grid. Seeds
     come in a fixed order, so a cell stopped at look k holds the first n_k of them.
+    With `futility`, an undecided comparison whose conditional power is below it
+    stops before max (`decide(futility=...)`, checked against this copy below).
     Returns (different, equivalent, seeds each strategy ran, seeds the baseline ran)."""
     m, n = len(deltas), looks[-1]
     noise = sd / math.sqrt(2)
     d = paired.on_grid(np.asarray(deltas, dtype=float)[None, :, None] + rng.normal(0, noise, (reps, m, n))
                        - rng.normal(0, noise, (reps, 1, n)), STEP)
     different, equivalent = np.zeros((reps, m), bool), np.zeros((reps, m), bool)
+    stopped = np.zeros((reps, m), bool)
     seeds = np.full((reps, m), n)
     for k, n_k in enumerate(looks):
-        undecided = ~(different | equivalent)
+        undecided = ~(different | equivalent | stopped)
         p_diff, p_equiv = sq.paired_p(d[..., :n_k], margin)
-        different, equivalent, _ = sq.sequential_holm(p_diff, p_equiv, different, equivalent, looks, k, kind=kind)
+        different, equivalent, _ = sq.sequential_holm(p_diff, p_equiv, different, equivalent, looks, k, kind=kind,
+                                                      stopped=stopped)
         seeds = np.where(undecided & (different | equivalent), n_k, seeds)
+        if futility is not None and k < len(looks) - 1:
+            power = sq.conditional_power(d[..., :n_k], looks, margin=margin, kind=kind)
+            futile = undecided & ~(different | equivalent) & (power < futility)  # nan: never futile
+            stopped |= futile
+            seeds = np.where(futile, n_k, seeds)
     return different, equivalent, seeds, seeds.max(axis=1)
 
 
@@ -269,6 +279,82 @@ def test_study_like_family_saves_runs_and_keeps_its_verdicts(kind):
           f"false difference {false_diff:.4f}")
     assert runs < 0.9 * runs_fixed and _at_most(false_diff, ALPHA)
     assert seq[0][:, :2].mean() >= 0.99  # the large effects are found either way
+
+
+def test_predictive_power_against_a_direct_simulation_of_its_model():
+    """conditional_power is the chance that the last look's mean lands where a verdict
+    is possible, under its model: σ² drawn from (n - 1) s² / χ²(n - 1), Δ from N(d,
+    σ²/n), the coming seeds from N(Δ, σ²) (a flat prior on Δ and log σ), the last
+    look's standard error taken as s/√N. Simulated directly here, step by step."""
+    rng = np.random.default_rng(3)
+    c_d, c_e = (sq.t_design(LOOKS, ALPHA, "obrien-fleming", sides).critical[-1] for sides in (2, 1))
+    draws = 400_000
+    for seen in ([0.4, -1.2, 2.0, 0.3, -0.9], [-2.5, -1.0, -3.1], [0.1, -0.3, 0.2, 0.0, 0.1, -0.1, 0.2]):
+        y = np.asarray(seen)
+        n, big = len(y), LOOKS[-1]
+        d, s = y.mean(), y.std(ddof=1)
+        sigma = s * np.sqrt((n - 1) / rng.chisquare(n - 1, draws))
+        delta = rng.normal(d, sigma / math.sqrt(n))
+        rest = rng.normal(delta[:, None], sigma[:, None], (draws, big - n))
+        final = (y.sum() + rest.sum(axis=1)) / big
+        se = s / math.sqrt(big)
+        simulated = np.mean((np.abs(final) >= c_d * se) | (np.abs(final) <= 1.0 - c_e * se))
+        power = float(sq.conditional_power(y[None, :], LOOKS)[0])
+        assert power == pytest.approx(simulated, abs=0.003), seen
+    assert np.isnan(sq.conditional_power(np.array([[1.0, 1.0, 1.0]]), LOOKS)[0])  # no spread: no estimate
+    assert np.isnan(sq.conditional_power(np.arange(10.0)[None, :], LOOKS)[0])  # at max: nothing to predict
+    assert sq.conditional_power(np.array([[-9.0, -10.0, -11.0]]), LOOKS)[0] > 0.99
+
+
+def test_decide_with_futility_is_the_vectorised_procedure_and_stops_futile_comparisons():
+    rng = np.random.default_rng(6)
+    stops = 0
+    for _ in range(40):
+        d = paired.on_grid(rng.normal(rng.choice([0.0, 0.5, 3.0], 4)[:, None], 2.5, (4, 10)), STEP)
+        different, equivalent, stopped = np.zeros(4, bool), np.zeros(4, bool), np.zeros(4, bool)
+        look = None
+        for k, n in enumerate(LOOKS):
+            undecided = ~(different | equivalent | stopped)
+            p_diff, p_equiv = sq.paired_p(d[:, :n], 1.0)
+            different, equivalent, _ = sq.sequential_holm(p_diff, p_equiv, different, equivalent, LOOKS, k,
+                                                          stopped=stopped)
+            if k < len(LOOKS) - 1:
+                stopped |= undecided & ~(different | equivalent) & (sq.conditional_power(d[:, :n], LOOKS) < 0.1)
+            seen = [d[i, :n] if look is None or look.more_seeds[i] else d[i, :look.comparisons[i].n]
+                    for i in range(4)]
+            look = sq.decide(seen, k, LOOKS, step=STEP, previous=look, futility=0.1)
+            assert [c.different for c in look.comparisons] == different.tolist()
+            assert [c.equivalent for c in look.comparisons] == equivalent.tolist()
+            assert [c.futile for c in look.comparisons] == stopped.tolist()
+            assert all(not more for c, more in zip(look.comparisons, look.more_seeds) if c.futile)
+        stops += int(stopped.sum())
+    assert stops > 0  # the scenario stops some comparisons for futility
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("deltas, sd", [([0.0] * 5, 2.0), ([3.0], 2.0), ([3.0, 0.0, 0.0, 0.0, 0.0], 2.0),
+                                        ([2.0], 2.0), ([-15.0, -6.0, -3.0, 0.0, 0.0], 1.5),
+                                        ([-8.0, -2.0, 0.0, 0.4, 0.0], 2.5)])
+def test_futility_keeps_the_error_rates_and_what_it_costs_in_power(deltas, sd):
+    """Futility 0.1 against none, on the same simulated seeds: false verdicts (a
+    difference where Δ = 0, equivalence where |Δ| >= 1) stay at most α; each planted
+    effect's power, and the runs. The last scenario is like the quickstart's 2-shot
+    task: noisy, two comparisons near 0 that neither verdict reaches by 10 seeds."""
+    delta = np.asarray(deltas)
+    rows = {}
+    for futility in (None, 0.1):
+        seq = _family(deltas, sd, LOOKS, np.random.default_rng(16), futility=futility)
+        false = ((seq[1] & (np.abs(delta) >= 1.0)) | (seq[0] & (delta == 0))).any(axis=1).mean()
+        rows[futility] = (seq[0].mean(axis=0), seq[1].mean(axis=0), _runs(seq[2], seq[3]), false)
+    (diff0, equiv0, runs0, false0), (diff1, equiv1, runs1, false1) = rows[None], rows[0.1]
+    print(f"\nΔ {deltas}, sd {sd}: runs {runs0:.1f} -> {runs1:.1f} with futility 0.1 ({1 - runs1 / runs0:.0%} "
+          f"fewer); 'different' {diff0.round(3).tolist()} -> {diff1.round(3).tolist()}; 'equivalent' "
+          f"{equiv0.round(3).tolist()} -> {equiv1.round(3).tolist()}; any false verdict {false0:.4f} -> "
+          f"{false1:.4f}")
+    assert _at_most(false1, ALPHA) and false1 <= false0  # stopping can only remove verdicts
+    assert runs1 <= runs0
+    planted = np.abs(delta) >= 2
+    assert np.all(diff1[planted] >= diff0[planted] - 0.03)  # power lost at a planted effect: at most 3 points
 
 
 @pytest.mark.slow

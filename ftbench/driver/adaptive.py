@@ -80,13 +80,16 @@ class AdaptivePlan:
         for row in final:
             decided_at = next((look["seeds"] for look in looks for r in look["comparisons"]
                                if r["verdict"] != "undecided" and _same(r, row)), None)
-            ended.append({**row, "decided_at": decided_at})
+            futile_at = next((look["seeds"] for look in looks for r in look["comparisons"]
+                              if r.get("futile") and _same(r, row)), None)
+            ended.append({**row, "decided_at": decided_at, **({"futile_at": futile_at} if futile_at else {})})
         cells = [{"backbone": k[0], "dataset": k[1], "strategy": k[2], "data": k[3], "seeds": self.needed[k],
                   "max": len(self.specs[k])} for k in sorted(self.specs)]
         planned = len(self.planned())
         return {"format": PLAN_FORMAT, "complete": self.done,
                 "settings": {"min": s.min, "max": s.max, "step": s.step, "start": s.start, "alpha": s.alpha,
-                             "margin": s.margin, "spending": s.spending, "baseline": s.baseline},
+                             "margin": s.margin, "spending": s.spending, "baseline": s.baseline,
+                             "futility": s.futility},
                 "looks": list(self.looks), "history": looks, "comparisons": ended, "cells": cells,
                 "runs": {"planned": planned, "max": self.max_runs(), "saved": self.max_runs() - planned,
                          "pending": len(self.pending)}}
@@ -96,7 +99,8 @@ def _comparison_json(c: Comparison, state) -> dict:
     b, d, data = c.task
     return {"backbone": b, "dataset": d, "data": data, "strategy": c.strategy, "vs": c.vs, "verdict": state.verdict,
             "n": state.n, "mean": state.mean, "p_diff": state.p_diff, "level_diff": state.level_diff,
-            "p_equiv": state.p_equiv, "level_equiv": state.level_equiv, "holm_share": state.share}
+            "p_equiv": state.p_equiv, "level_equiv": state.level_equiv, "holm_share": state.share,
+            **({"power": state.power, "futile": state.futile} if state.power is not None else {})}
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -178,7 +182,8 @@ def replay(suite: Suite, specs: list[RunSpec], read: Callable[[str], dict | None
             diffs, steps = zip(*(_diffs(c, plan, n, read) for c in fam))
             step = steps[0] if len(set(steps)) == 1 else None
             states.append(decide(list(diffs), k, looks, margin=settings.margin, alpha=settings.alpha,
-                                 kind=settings.spending, step=step, previous=previous[i]))
+                                 kind=settings.spending, step=step, previous=previous[i],
+                                 futility=settings.futility))
         plan.history.append(states)
         previous = states
         if k + 1 == len(looks):

@@ -1,7 +1,7 @@
 """The adaptive seeds table: how each comparison of an adaptive study ended ("decided
-at 5 seeds", "undecided at max 10"), the seeds each cell used, and the runs saved
-against running max seeds everywhere. It reads the plan the driver wrote beside the
-records (`ftbench.driver.adaptive`, plan.json)."""
+at 5 seeds", "undecided at max 10", "undecided, futile at 5"), the seeds each cell
+used, and the runs saved against running max seeds everywhere. It reads the plan the
+driver wrote beside the records (`ftbench.driver.adaptive`, plan.json)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ def ended(row: dict, max_seeds: int) -> str:
     """How one comparison ended, in words."""
     if row.get("decided_at") is not None:
         return f"{row['verdict']} at {row['decided_at']} seeds"
+    if row.get("futile_at") is not None:
+        return f"undecided, futile at {row['futile_at']} (power {row['power']:.2f})"
     return f"undecided at max {max_seeds}" if row.get("n") is not None else "undecided"
 
 
@@ -48,6 +50,10 @@ def adaptive_table(plan: dict) -> Table:
              f"'different' (two-sided t) or 'equivalent' (TOST within ±{s.get('margin')} points), each at the "
              f"boundary of a Lan-DeMets {s.get('spending')}-type alpha-spending design, Holm across the family at "
              f"each look; family-wise error <= {s.get('alpha')} over all looks (ftbench.stats.sequential)",
+             *([f"futility {s['futility']:g}: a comparison undecided before max stops, undecided ('futile at n'), "
+                f"once its conditional power, the chance of either verdict by max if its coming seeds behave as "
+                f"those so far, is below {s['futility']:g}; this cannot add false verdicts, it costs power"]
+               if s.get("futility") else []),
              "Δ is the mean paired difference (points) at the look that decided it, or at the last; a fixed-n "
              "interval read after stopping is biased, so the tables above are descriptive for adaptive cells",
              "seeds used: strategy/vs; a cell in no comparison runs min seeds"]

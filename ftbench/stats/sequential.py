@@ -50,6 +50,12 @@ baseline's seeds), provided that:
   whether for a decision or at max, only removes chances to reject (non-binding), so
   no futility boundary and no β-spending is used or needed; "equivalent" is a verdict
   spent from α, not a futility stop.
+Futility (optional, `decide(futility=...)`): a comparison still undecided before the
+last look stops there, undecided, when its predictive power, the chance of either
+verdict at the last look given its seeds so far (`conditional_power`), is below the
+threshold. Stopping only removes chances to reject, so the guarantee above stands; its
+cost is power, and it rests on a spread estimated from few seeds
+(tests/test_sequential.py measures both).
 An earlier look is not re-tested when a later rejection raises the level (Maurer &
 Bretz allow it; leaving it out is conservative). Differences with no variance on the
 grid use the exact sign-flip p (2/2^n two-sided, 1/2^n per one-sided test), as
@@ -249,8 +255,8 @@ def paired_p(diffs: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sequential_holm(p_diff: np.ndarray, p_equiv: np.ndarray, different: np.ndarray, equivalent: np.ndarray,
-                    looks: tuple[int, ...], k: int, *, alpha: float = 0.05,
-                    kind: Spending = "obrien-fleming") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    looks: tuple[int, ...], k: int, *, alpha: float = 0.05, kind: Spending = "obrien-fleming",
+                    stopped: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One look of the group-sequential Holm procedure over the last axis (the
     family's m comparisons; leading axes are independent families, for simulation).
 
@@ -259,11 +265,15 @@ def sequential_holm(p_diff: np.ndarray, p_equiv: np.ndarray, different: np.ndarr
     tested against the look-k boundary of the design at α / c, c the comparisons with
     a hypothesis still unrejected, recounted after each round of rejections. Returns
     the updated (different, equivalent) and each comparison's c: the one in force
-    when it was decided at this look, else at the look's end."""
+    when it was decided at this look, else at the look's end. `stopped` marks
+    undecided comparisons an earlier look stopped for futility: not tested again, but
+    still counted in c (their hypotheses stay unrejected)."""
     m = p_diff.shape[-1]
     level_diff, level_equiv = _levels(tuple(looks), k, alpha, kind, m)
     different, equivalent = different.copy(), equivalent.copy()
     open_ = ~(different | equivalent)  # tested at this look: undecided before it
+    if stopped is not None:
+        open_ &= ~stopped
     share = np.zeros(p_diff.shape, dtype=int)
     while True:
         c = np.sum(~(different & equivalent), axis=-1, keepdims=True)
@@ -275,6 +285,42 @@ def sequential_holm(p_diff: np.ndarray, p_equiv: np.ndarray, different: np.ndarr
         share = np.where(new & (share == 0), np.broadcast_to(c, share.shape), share)
         different |= new_diff
         equivalent |= new_equiv
+
+
+def conditional_power(diffs: np.ndarray, looks: tuple[int, ...], *, margin: float = 1.0, alpha: float = 0.05,
+                      kind: Spending = "obrien-fleming") -> np.ndarray:
+    """The predictive power of a comparison: the chance that it reaches either verdict
+    at the last look, given the n pairs so far (the non-nan values of the last axis of
+    `diffs`), vectorised. Predictive rather than conditional on the current trend: it
+    averages over what the true Δ may be given the pairs (Spiegelhalter, Freedman &
+    Blackburn 1986; Jennison & Turnbull 2000, ch. 10), so one noisy early mean does not
+    stop a real effect.
+
+    With d and s the mean and sd of the n differences and N = looks[-1], the last
+    look's mean is d + s √((N - n) / (N n)) · T, T Student's t with n - 1 df (a flat
+    prior on Δ; the spread taken as s), and its standard error s/√N. "Different" needs
+    |mean| >= a = c_D s/√N, "equivalent" |mean| <= b = margin - c_E s/√N, c_D and c_E
+    the last boundaries of the designs at the full `alpha` (two-sided, and one-sided
+    for TOST): the most lenient a comparison can meet, since Holm's divisor is at
+    least 1. So the power is 1 - P(b < |mean| < a), and 1 when b >= a. No spread
+    (s = 0), fewer than 2 pairs, or n = N give nan: no estimate, never futile."""
+    y = np.asarray(diffs, dtype=float)
+    n_max = looks[-1]
+    c_d = t_design(tuple(looks), alpha, kind, 2).critical[-1]
+    c_e = t_design(tuple(looks), alpha, kind, 1).critical[-1]
+    n = np.sum(~np.isnan(y), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.nanmean(y, axis=-1)
+        sd = np.nanstd(y, axis=-1, ddof=1)
+        se = sd / math.sqrt(n_max)
+        spread = sd * np.sqrt(np.maximum(n_max - n, 0) / (n_max * n))
+        a, b = c_d * se, np.maximum(margin - c_e * se, 0.0)
+        df = np.maximum(n - 1, 1)
+        cdf = lambda x: stats.t.cdf(x, df)  # noqa: E731
+        between = (cdf((a - d) / spread) - cdf((b - d) / spread)) + (cdf((-b - d) / spread) - cdf((-a - d) / spread))
+        power = np.where(b >= a, 1.0, 1.0 - between)
+    return np.where((n < 2) | ~(sd > 0) | ~(spread > 0), np.nan, power)
 
 
 @dataclass(frozen=True)
@@ -293,6 +339,8 @@ class ComparisonState:
     share: int  # the Holm divisor c: the design's level was alpha / share
     different: bool
     equivalent: bool
+    power: float | None = None  # conditional power at this look, when futility is asked for (undecided only)
+    futile: bool = False  # stopped undecided before max: power below the futility threshold
 
 
 @dataclass(frozen=True)
@@ -310,20 +358,24 @@ class SequentialLook:
     @property
     def more_seeds(self) -> tuple[bool, ...]:
         """Per comparison: whether its cells need the next look's seeds."""
-        return tuple(c.verdict == "undecided" and not self.last for c in self.comparisons)
+        return tuple(c.verdict == "undecided" and not c.futile and not self.last for c in self.comparisons)
 
 
 def decide(diffs: Sequence[Sequence[float]], k: int, looks: Sequence[int], *, margin: float = 1.0,
            alpha: float = 0.05, kind: Spending = "obrien-fleming", step: float | None = None,
-           previous: SequentialLook | None = None) -> SequentialLook:
+           previous: SequentialLook | None = None, futility: float | None = None) -> SequentialLook:
     """Look `k` of a family of paired comparisons: `diffs[i]` are comparison i's
     differences (strategy - baseline, points) on the seeds both have so far, in seed
     order. Each undecided comparison becomes "different" (the two-sided t test crosses
     its boundary), "equivalent" (TOST within ±`margin` crosses its boundary) or stays
     "undecided"; `previous` (the result of an earlier look) carries decided ones over
-    unchanged. `margin` 0 tests the difference alone. Deterministic: the same inputs
-    give the same result. See the module docstring for the guarantee and its
-    assumptions.
+    unchanged. `margin` 0 tests the difference alone. With `futility`, a comparison
+    still undecided before the last look whose `conditional_power` is below it stops
+    there, undecided (`futile`): it gets no more seeds and is not tested again, which
+    can only remove verdicts, so the error guarantee is unchanged (non-binding
+    futility; Jennison & Turnbull 2000, ch. 10); what it costs is power.
+    Deterministic: the same inputs give the same result. See the module docstring for
+    the guarantee and its assumptions.
 
     >>> look = decide([[-3.1, -2.2, -4.0, -3.5, -2.9]], 1, (3, 5, 7, 9, 10))
     >>> look.comparisons[0].verdict, look.more_seeds
@@ -338,8 +390,9 @@ def decide(diffs: Sequence[Sequence[float]], k: int, looks: Sequence[int], *, ma
     if previous is not None and (len(previous.comparisons) != m or previous.k >= k):
         raise ValueError("previous must be an earlier look of the same comparisons")
     before = previous.comparisons if previous is not None else ()
+    carried = [bool(before) and (before[i].verdict != "undecided" or before[i].futile) for i in range(m)]
     width = max([len(d) for d in diffs] + [1])
-    if any(len(d) > looks[k] for i, d in enumerate(diffs) if not (before and before[i].verdict != "undecided")):
+    if any(len(d) > looks[k] for i, d in enumerate(diffs) if not carried[i]):
         raise ValueError(f"an undecided comparison has more than the {looks[k]} pairs of look {k}: "
                          "the boundaries assume each look adds only its planned seeds")
     table = np.full((m, width), np.nan)
@@ -349,19 +402,22 @@ def decide(diffs: Sequence[Sequence[float]], k: int, looks: Sequence[int], *, ma
     equivalent = np.array([c.equivalent for c in before] if before else [False] * m)
     p_diff, p_equiv = paired_p(table, margin)
     different, equivalent, share = sequential_holm(p_diff, p_equiv, different, equivalent, looks, k, alpha=alpha,
-                                                   kind=kind)
+                                                   kind=kind, stopped=np.array(carried))
+    asked = futility is not None and k < len(looks) - 1
+    power = conditional_power(table, looks, margin=margin, alpha=alpha, kind=kind) if asked else None
     out = []
     for i in range(m):
-        if before and (before[i].different or before[i].equivalent):
+        if carried[i]:
             out.append(before[i])
             continue
         verdict = "different" if different[i] else "equivalent" if equivalent[i] else "undecided"
         c = int(share[i])
         mean = float(np.nanmean(table[i])) if len(diffs[i]) else math.nan
+        cp = float(power[i]) if power is not None and verdict == "undecided" and not math.isnan(power[i]) else None
         out.append(ComparisonState(verdict, int(np.sum(~np.isnan(table[i]))), mean, float(p_diff[i]),
                                    float(p_equiv[i]), t_design(looks, alpha / c, kind, 2).nominal[k],
                                    t_design(looks, alpha / c, kind, 1).nominal[k], c, bool(different[i]),
-                                   bool(equivalent[i])))
+                                   bool(equivalent[i]), cp, cp is not None and cp < futility))
     return SequentialLook(k, looks, tuple(out))
 
 
