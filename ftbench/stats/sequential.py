@@ -80,7 +80,8 @@ References: Holm (1979) Scand. J. Stat. 6:65-70; Lan & DeMets (1983) Biometrika
 81:826-831; Schuirmann (1987) J. Pharmacokinet. Biopharm. 15:657-680; Jennison &
 Turnbull (1991) Biometrika 78:133-141, and (2000) Group Sequential Methods with
 Applications to Clinical Trials, Chapman & Hall; Maurer & Bretz (2013) Stat. Biopharm.
-Res. 5:311-320; Ye, Li, Liu & Yao (2013) Stat. Med. 32:1112-1124.
+Res. 5:311-320; Spiegelhalter, Freedman & Blackburn (1986) Control. Clin. Trials
+7:8-17; Ye, Li, Liu & Yao (2013) Stat. Med. 32:1112-1124.
 """
 
 from __future__ import annotations
