@@ -161,7 +161,7 @@ def _family(deltas, sd: float, looks: tuple[int, ...], rng: np.random.Generator,
     deltas[i] points, the differences have sd `sd` (the baseline's seed noise is
     shared, so two comparisons correlate 0.5) and sit on the test set's grid. Seeds
     come in a fixed order, so a cell stopped at look k holds the first n_k of them.
-    With `futility`, an undecided comparison whose conditional power is below it
+    With `futility`, an undecided comparison whose predictive power is below it
     stops before max (`decide(futility=...)`, checked against this copy below).
     Returns (different, equivalent, seeds each strategy ran, seeds the baseline ran)."""
     m, n = len(deltas), looks[-1]
@@ -178,7 +178,7 @@ def _family(deltas, sd: float, looks: tuple[int, ...], rng: np.random.Generator,
                                                       stopped=stopped)
         seeds = np.where(undecided & (different | equivalent), n_k, seeds)
         if futility is not None and k < len(looks) - 1:
-            power = sq.conditional_power(d[..., :n_k], looks, margin=margin, kind=kind)
+            power = sq.predictive_power(d[..., :n_k], looks, margin=margin, kind=kind)
             futile = undecided & ~(different | equivalent) & (power < futility)  # nan: never futile
             stopped |= futile
             seeds = np.where(futile, n_k, seeds)
@@ -282,7 +282,7 @@ def test_study_like_family_saves_runs_and_keeps_its_verdicts(kind):
 
 
 def test_predictive_power_against_a_direct_simulation_of_its_model():
-    """conditional_power is the chance that the last look's mean lands where a verdict
+    """predictive_power is the chance that the last look's mean lands where a verdict
     is possible, under its model: σ² drawn from (n - 1) s² / χ²(n - 1), Δ from N(d,
     σ²/n), the coming seeds from N(Δ, σ²) (a flat prior on Δ and log σ), the last
     look's standard error taken as s/√N. Simulated directly here, step by step."""
@@ -299,11 +299,11 @@ def test_predictive_power_against_a_direct_simulation_of_its_model():
         final = (y.sum() + rest.sum(axis=1)) / big
         se = s / math.sqrt(big)
         simulated = np.mean((np.abs(final) >= c_d * se) | (np.abs(final) <= 1.0 - c_e * se))
-        power = float(sq.conditional_power(y[None, :], LOOKS)[0])
+        power = float(sq.predictive_power(y[None, :], LOOKS)[0])
         assert power == pytest.approx(simulated, abs=0.003), seen
-    assert np.isnan(sq.conditional_power(np.array([[1.0, 1.0, 1.0]]), LOOKS)[0])  # no spread: no estimate
-    assert np.isnan(sq.conditional_power(np.arange(10.0)[None, :], LOOKS)[0])  # at max: nothing to predict
-    assert sq.conditional_power(np.array([[-9.0, -10.0, -11.0]]), LOOKS)[0] > 0.99
+    assert np.isnan(sq.predictive_power(np.array([[1.0, 1.0, 1.0]]), LOOKS)[0])  # no spread: no estimate
+    assert np.isnan(sq.predictive_power(np.arange(10.0)[None, :], LOOKS)[0])  # at max: nothing to predict
+    assert sq.predictive_power(np.array([[-9.0, -10.0, -11.0]]), LOOKS)[0] > 0.99
 
 
 def test_decide_with_futility_is_the_vectorised_procedure_and_stops_futile_comparisons():
@@ -319,7 +319,7 @@ def test_decide_with_futility_is_the_vectorised_procedure_and_stops_futile_compa
             different, equivalent, _ = sq.sequential_holm(p_diff, p_equiv, different, equivalent, LOOKS, k,
                                                           stopped=stopped)
             if k < len(LOOKS) - 1:
-                stopped |= undecided & ~(different | equivalent) & (sq.conditional_power(d[:, :n], LOOKS) < 0.1)
+                stopped |= undecided & ~(different | equivalent) & (sq.predictive_power(d[:, :n], LOOKS) < 0.1)
             seen = [d[i, :n] if look is None or look.more_seeds[i] else d[i, :look.comparisons[i].n]
                     for i in range(4)]
             look = sq.decide(seen, k, LOOKS, step=STEP, previous=look, futility=0.1)

@@ -51,8 +51,8 @@ def adaptive_table(plan: dict) -> Table:
              f"boundary of a Lan-DeMets {s.get('spending')}-type alpha-spending design, Holm across the family at "
              f"each look; family-wise error <= {s.get('alpha')} over all looks (ftbench.stats.sequential)",
              *([f"futility {s['futility']:g}: a comparison undecided before max stops, undecided ('futile at n'), "
-                f"once its conditional power, the chance of either verdict by max if its coming seeds behave as "
-                f"those so far, is below {s['futility']:g}; this cannot add false verdicts, it costs power"]
+                f"once its predictive power, the chance of either verdict by max given its seeds so far, is below "
+                f"{s['futility']:g}; this cannot add false verdicts, it can cost power"]
                if s.get("futility") else []),
              "Δ is the mean paired difference (points) at the look that decided it, or at the last; a fixed-n "
              "interval read after stopping is biased, so the tables above are descriptive for adaptive cells",

@@ -52,7 +52,7 @@ baseline's seeds), provided that:
   spent from α, not a futility stop.
 Futility (optional, `decide(futility=...)`): a comparison still undecided before the
 last look stops there, undecided, when its predictive power, the chance of either
-verdict at the last look given its seeds so far (`conditional_power`), is below the
+verdict at the last look given its seeds so far (`predictive_power`), is below the
 threshold. Stopping only removes chances to reject, so the guarantee above stands; its
 cost is power, and it rests on a spread estimated from few seeds
 (tests/test_sequential.py measures both).
@@ -288,14 +288,16 @@ def sequential_holm(p_diff: np.ndarray, p_equiv: np.ndarray, different: np.ndarr
         equivalent |= new_equiv
 
 
-def conditional_power(diffs: np.ndarray, looks: tuple[int, ...], *, margin: float = 1.0, alpha: float = 0.05,
+def predictive_power(diffs: np.ndarray, looks: tuple[int, ...], *, margin: float = 1.0, alpha: float = 0.05,
                       kind: Spending = "obrien-fleming") -> np.ndarray:
     """The predictive power of a comparison: the chance that it reaches either verdict
     at the last look, given the n pairs so far (the non-nan values of the last axis of
     `diffs`), vectorised. Predictive rather than conditional on the current trend: it
     averages over what the true Δ may be given the pairs (Spiegelhalter, Freedman &
-    Blackburn 1986; Jennison & Turnbull 2000, ch. 10), so one noisy early mean does not
-    stop a real effect.
+    Blackburn 1986; Jennison & Turnbull 2000, ch. 10). Conditional on the current
+    trend instead, futility 0.1 cost 3.4 points of power at a planted 3-point effect
+    (sd 2, looks 3, 5, ..., 10) in a simulation; this costs none measurable
+    (tests/test_sequential.py).
 
     With d and s the mean and sd of the n differences and N = looks[-1], the last
     look's mean is d + s √((N - n) / (N n)) · T, T Student's t with n - 1 df (a flat
@@ -340,7 +342,7 @@ class ComparisonState:
     share: int  # the Holm divisor c: the design's level was alpha / share
     different: bool
     equivalent: bool
-    power: float | None = None  # conditional power at this look, when futility is asked for (undecided only)
+    power: float | None = None  # predictive power at this look, when futility is asked for (undecided only)
     futile: bool = False  # stopped undecided before max: power below the futility threshold
 
 
@@ -371,7 +373,7 @@ def decide(diffs: Sequence[Sequence[float]], k: int, looks: Sequence[int], *, ma
     its boundary), "equivalent" (TOST within ±`margin` crosses its boundary) or stays
     "undecided"; `previous` (the result of an earlier look) carries decided ones over
     unchanged. `margin` 0 tests the difference alone. With `futility`, a comparison
-    still undecided before the last look whose `conditional_power` is below it stops
+    still undecided before the last look whose `predictive_power` is below it stops
     there, undecided (`futile`): it gets no more seeds and is not tested again, which
     can only remove verdicts, so the error guarantee is unchanged (non-binding
     futility; Jennison & Turnbull 2000, ch. 10); what it costs is power.
@@ -405,7 +407,7 @@ def decide(diffs: Sequence[Sequence[float]], k: int, looks: Sequence[int], *, ma
     different, equivalent, share = sequential_holm(p_diff, p_equiv, different, equivalent, looks, k, alpha=alpha,
                                                    kind=kind, stopped=np.array(carried))
     asked = futility is not None and k < len(looks) - 1
-    power = conditional_power(table, looks, margin=margin, alpha=alpha, kind=kind) if asked else None
+    power = predictive_power(table, looks, margin=margin, alpha=alpha, kind=kind) if asked else None
     out = []
     for i in range(m):
         if carried[i]:

@@ -288,10 +288,9 @@ class AdaptiveSeeds(_Strict):
     spending: Literal["obrien-fleming", "pocock"] = Field("obrien-fleming",
                                                          description="Lan-DeMets alpha-spending function")
     futility: float | None = Field(None, gt=0, lt=1,
-                                   description="stop a comparison undecided before max once its conditional power "
-                                               "(the chance of either verdict by max, if its coming seeds behave as "
-                                               "those so far) is below this, e.g. 0.1; none: undecided ones run "
-                                               "to max")
+                                   description="stop a comparison undecided before max once its predictive power "
+                                               "(the chance of either verdict by max, given its seeds so far) is "
+                                               "below this, e.g. 0.1; none: undecided ones run to max")
 
     @model_validator(mode="after")
     def _order(self) -> "AdaptiveSeeds":
