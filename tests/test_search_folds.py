@@ -106,6 +106,9 @@ def test_final_top_two_runs_an_uncertain_cell_at_its_runner_up_and_the_report_co
     # Two learning rates too small to move the model: the same predictions, a coin flip of a selection.
     suite_file, out = tmp_path / "tied.yaml", tmp_path / "res"
     suite_file.write_text(TIED)
+    before = invoke("run", str(suite_file), "--results", str(out), "--dry-run")
+    assert before.exit_code == 0, before.output
+    assert "runner-up runs (final_top: 2): up to 2, in " in before.output  # tuned's 2 seeds; known after the search
     result = invoke("run", str(suite_file), "--results", str(out), "-q")
     assert result.exit_code == 0, result.output
     finals = [r for r in load_records(out) if r["cell"]["strategy"] == "tuned"]
@@ -117,6 +120,14 @@ def test_final_top_two_runs_an_uncertain_cell_at_its_runner_up_and_the_report_co
     assert len(second) == 2 and {r["config"]["train"]["lr"] for r in second} == {other}
     assert all(r["selection"]["rank"] == 2 and r["selection"]["first"]["selected"] == {"train.lr": first}
                for r in second)
+    for command in (["status", str(out)], ["validate", str(suite_file), "--results", str(out)]):
+        shown = invoke(*command)
+        assert shown.exit_code == 0, shown.output
+        assert "runner-up runs (final_top: 2): 2 of at most 2, in " in shown.output, command
+    line = next(x for x in shown.output.splitlines() if x.startswith("runner-up runs"))
+    assert line.endswith("again at their runner-up), 2 finished")  # validate counts the finished ones
+    line = next(x for x in invoke("status", str(out)).output.splitlines() if x.startswith("runner-up runs"))
+    assert line.endswith("again at their runner-up): 2 ok")  # status counts them by state
     report = invoke("report", str(out), "--baseline", "base", "--format", "markdown")
     assert report.exit_code == 0, report.output
     section = report.output.split("Verdict at the runner-up", 1)[1]

@@ -49,7 +49,7 @@ def _selected_text(selection: dict) -> str:
 def _summarise_plan(specs, store, suite, registry) -> None:
     """The runs (searched cells' at their selected values once their trials are
     all recorded), the search's trials, and the totals."""
-    from ftbench.driver.search import TRIALS_FOLDER, cell_key, plan_search, planned_trials
+    from ftbench.driver.search import TRIALS_FOLDER, cell_key, plan_search, planned_trials, runner_up_plan
     from ftbench.suite.tuning import oracle_strategies, searches
     from ftbench.results.store import ResultsStore
     from ftbench.suite.tuning import search_budgets, trial_runs, unequal_budgets
@@ -74,6 +74,12 @@ def _summarise_plan(specs, store, suite, registry) -> None:
         click.echo()
         click.echo(_search_table(plans))
         click.echo(f"\n{planned_trials(suite, specs, plans)}")
+        if (second := runner_up_plan(suite, runs, plans, registry)) is not None:
+            from ftbench.results.selection import RUNNER_UP_FOLDER
+
+            kept = ResultsStore(store.folder / RUNNER_UP_FOLDER)
+            done_second = None if second.runs is None else sum(kept.is_done(s.id) for s in second.runs)
+            click.echo(second.describe(store.folder, done_second))
         budgets = search_budgets(suite)
         if len({trial_runs(b) for b in budgets.values()}) > 1:  # refused unless allowed
             click.echo(f"warning: unequal tuning budgets (allow_unequal_budget): {unequal_budgets(budgets)}; "

@@ -44,10 +44,29 @@ def status(ctx: click.Context, results: str) -> None:
         click.echo(f"{len(fresh.ids)} runs planned")
     else:
         click.echo(f"{len(fresh.ids)} records ({fresh.unknown})")
+    if fresh.runner_up is not None:
+        click.echo(_runner_up_status(fresh.runner_up, folder))
     if machines := summarise_fingerprints([fresh.records[i] for i in fresh.ids if i in fresh.records]):
         click.echo(machines)
     for line in fresh.lines():
         click.echo(line)
+
+
+def _runner_up_status(plan, folder: Path) -> str:
+    """The `search.final_top: 2` runs (in their own folder): planned, and by state."""
+    from ftbench.results.selection import RUNNER_UP_FOLDER
+    from ftbench.results.store import ResultsStore
+
+    if plan.runs is None:
+        return plan.describe(folder)
+    kept = ResultsStore(folder / RUNNER_UP_FOLDER)
+    states: dict[str, int] = {}
+    for spec in plan.runs:
+        record = kept.read(spec.id)
+        state = record["status"] if record else "pending"
+        states[state] = states.get(state, 0) + 1
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    return plan.describe(folder) + (f": {counts}" if counts else "")
 
 
 @click.command()

@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from ftbench.driver.adaptive import replay
-from ftbench.driver.search import TRIALS_FOLDER, plan_search
+from ftbench.driver.search import TRIALS_FOLDER, plan_search, runner_up_plan
 from ftbench.errors import FtbenchError, UnknownComponentError
 from ftbench.results.freshness import Freshness, classify
 from ftbench.results.records import load_records
@@ -47,6 +47,7 @@ def check_folder(folder: str | Path, registry: Callable[[], object] | object | N
     planned, unknown = None, None
     suite_file = folder / RESOLVED_SUITE
     asked: set[str] | None = None
+    second = None
     if not suite_file.exists():
         unknown = f"no {RESOLVED_SUITE} in {folder}"
     else:
@@ -59,6 +60,7 @@ def check_folder(folder: str | Path, registry: Callable[[], object] | object | N
                 specs, plans = plan_search(suite, specs, reg, ResultsStore(folder / TRIALS_FOLDER), asked_ids=asked)
                 if not all(p.selected for p in plans.values()):
                     asked = None  # a learning sampler's later trials depend on the missing ones
+                second = runner_up_plan(suite, specs, plans, reg)
             if suite.adaptive is not None:  # the runs its looks have asked for so far, not max everywhere
                 specs = replay(suite, specs, ResultsStore(folder).read).planned()
             planned = specs
@@ -66,4 +68,6 @@ def check_folder(folder: str | Path, registry: Callable[[], object] | object | N
             unknown = _not_installed_message(exc, records)
         except (FtbenchError, ValidationError, yaml.YAMLError, OSError) as exc:
             unknown = f"its {RESOLVED_SUITE} cannot be expanded ({str(exc).splitlines()[0]})"
-    return classify(folder, records, trials, planned, unknown, asked)
+    out = classify(folder, records, trials, planned, unknown, asked)
+    out.runner_up = second
+    return out

@@ -38,7 +38,7 @@ from ftbench.driver.worker import CLAIMED_ELSEWHERE
 from ftbench.engine.trial import make_pruner
 from ftbench.errors import UserInputError
 from ftbench.plugins import resolved_params
-from ftbench.results.selection import UNCERTAIN_BELOW, selection_confidence
+from ftbench.results.selection import RUNNER_UP_FOLDER, UNCERTAIN_BELOW, selection_confidence
 from ftbench.suite.runs import RunSpec, TrialSpec, TunedSpec
 from ftbench.suite.schema import SearchConfig, Suite, entry_labels
 from ftbench.suite.tuning import resolve_search
@@ -357,6 +357,41 @@ def run_search(suite: Suite, specs: list[RunSpec], registry,
             tuned[id(spec)] = TunedSpec(**(_base_fields(spec) | {"train": train, "strategy": strategy}),
                                         selection={k: v for k, v in selection.items() if k != "cell"})
     return [tuned.get(id(s), s) for s in specs], selections
+
+
+@dataclasses.dataclass(frozen=True)
+class RunnerUpPlan:
+    """The runs `search.final_top: 2` adds (in RUNNER_UP_FOLDER), as far as the trial
+    records tell: `runs` once every searched cell has its selection, else None;
+    `at_most`, the final runs of the cells whose strategy asks for a runner-up."""
+
+    runs: list[RunSpec] | None
+    at_most: int
+
+    def describe(self, folder, done: int | None = None) -> str:
+        """In words, for the results folder `folder` (`done`: how many have finished)."""
+        where = f"{folder}/{RUNNER_UP_FOLDER}"
+        which = f"the cells whose P(selected) < {UNCERTAIN_BELOW:g}, again at their runner-up"
+        if self.runs is None:
+            return (f"runner-up runs (final_top: 2): up to {self.at_most}, in {where}; which ones is known once the "
+                    f"search is finished ({which})")
+        finished = "" if done is None else f", {done} finished"
+        return (f"runner-up runs (final_top: 2): {len(self.runs)} of at most {self.at_most}, in {where} "
+                f"({which}){finished}")
+
+
+def runner_up_plan(suite: Suite, final: list[RunSpec], plans: dict, registry) -> RunnerUpPlan | None:
+    """For `validate`, `--dry-run` and `status`: the runner-up runs of `plan_search`'s
+    result (`final`, `plans`); None when no strategy has `final_top: 2`."""
+    labels = {label for label, entry in zip(entry_labels(suite.strategies), suite.strategies)
+              if (config := resolve_search(suite, entry)) is not None and config.final_top >= 2}
+    if not labels:
+        return None
+    at_most = sum(1 for spec in final if spec.cell["strategy"] in labels)
+    if not plans or not all(plan.selected for plan in plans.values()):
+        return RunnerUpPlan(None, at_most)
+    return RunnerUpPlan(runner_up_runs(suite, final, [plan.selection for plan in plans.values()], registry),
+                        at_most)
 
 
 def runner_up_runs(suite: Suite, final: list[RunSpec], selections: list[dict], registry) -> list[RunSpec]:

@@ -43,6 +43,7 @@ class Freshness:
     trials: dict[str, dict] = field(default_factory=dict)  # id -> record of trials/
     trials_stale: dict[str, str] = field(default_factory=dict)
     trials_orphaned: list[str] = field(default_factory=list)
+    runner_up: object | None = None  # `driver.search.RunnerUpPlan` under `search.final_top: 2`, else None
 
     @property
     def ids(self) -> list[str]:
