@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ftbench.driver.search import cell_key
 from ftbench.errors import FtbenchError, UserInputError
 from ftbench.suite.runs import RunSpec
 
@@ -59,15 +60,10 @@ def timing_specs(suite, registry, cells: Sequence[tuple[str, ...]] | None = None
 
     first: dict[tuple[str, ...], RunSpec] = {}
     for spec in expand(suite, registry):
-        key = _labels(spec)
+        key = cell_key(spec.cell)
         if (cells is None or key in cells) and (key not in first or spec.seed < first[key].seed):
             first[key] = spec
     return list(first.values())
-
-
-def _labels(spec: RunSpec) -> tuple[str, ...]:
-    cell = spec.cell
-    return tuple(str(cell[k]) for k in ("backbone", "dataset", "strategy", "data"))
 
 
 def time_once(specs: list[RunSpec], registry) -> Repetition:
@@ -93,14 +89,14 @@ def time_once(specs: list[RunSpec], registry) -> Repetition:
                 record = execute(spec, registry, store)
                 if record.get("status") != "ok":
                     error = (record.get("error") or {}).get("message", "?")
-                    raise FtbenchError(f"timing run {'/'.join(_labels(spec))} seed {spec.seed} "
+                    raise FtbenchError(f"timing run {'/'.join(cell_key(spec.cell))} seed {spec.seed} "
                                        f"{record.get('status')}: {error}")
                 torch.set_num_threads(threads)
                 b = cal()
                 speed = (record.get("timing") or {}).get("samples_per_s")
                 if not speed or speed <= 0:
-                    raise FtbenchError(f"timing run {'/'.join(_labels(spec))} recorded no samples/s")
-                out[_labels(spec)] = math.log(speed) - (a + b) / 2
+                    raise FtbenchError(f"timing run {'/'.join(cell_key(spec.cell))} recorded no samples/s")
+                out[cell_key(spec.cell)] = math.log(speed) - (a + b) / 2
                 a = b
     finally:
         torch.set_num_threads(before)
