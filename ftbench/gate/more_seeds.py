@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ftbench.errors import UserInputError
-from ftbench.stats.sequential import look_schedule, t_design
+from ftbench.stats.sequential import look_index, look_schedule, t_design
 
 GateVerdict = Literal["regression", "pass", "ambiguous"]
 
@@ -101,7 +101,7 @@ def judge(diffs: np.ndarray, acc_drop: float, alpha: float, plan: MoreSeeds) -> 
     if n < 2:
         return SeededJudgement("ambiguous", n, float(y.mean()) if n else math.nan, -math.inf, math.inf,
                                n >= looks[-1])
-    k = max([i for i, m in enumerate(looks) if m <= n] or [0])
+    k = look_index(looks, n)
     critical = t_design(looks, alpha, "obrien-fleming", 1).critical[k]
     mean = float(y.mean())
     half = critical * float(y.std(ddof=1)) / math.sqrt(n)  # 0 when every seed moved alike

@@ -132,6 +132,17 @@ def look_schedule(min_n: int, max_n: int, step: int) -> tuple[int, ...]:
     return tuple(looks if looks[-1] == max_n else [*looks, max_n])
 
 
+def look_index(looks: Sequence[int], n: int) -> int:
+    """The look whose boundary judges n observations: the last look of at most n (a
+    count between two looks, after a failed run, gets the earlier, wider one; below the
+    first look, the first).
+
+    >>> look_index((3, 5, 7), 6)
+    1
+    """
+    return max([i for i, size in enumerate(looks) if size <= n] or [0])
+
+
 def normal_bounds(looks: Sequence[int], alpha: float, kind: Spending = "obrien-fleming",
                   sides: int = 2) -> np.ndarray:
     """Boundaries on the z scale for a known variance (the classical design): c_k with
@@ -456,7 +467,7 @@ def speed_interval(current: Sequence[float], baseline: Sequence[float], looks: t
     n, m = len(c), len(b)
     if n < 2 or m < 2:
         raise ValueError(f"a speed interval needs 2+ repetitions a side, not {n} and {m}")
-    k = max([i for i, size in enumerate(looks) if size <= n] or [0])
+    k = look_index(looks, n)
     level = t_design(tuple(looks), alpha, kind, 1).nominal[k]
     vc, vb = c.var(ddof=1) / n, b.var(ddof=1) / m
     se = math.sqrt(vc + vb)
